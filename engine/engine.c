@@ -1,0 +1,2 @@
+/* engine.c - placeholder until written. */
+typedef int placeholder_engine_t;

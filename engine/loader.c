@@ -1,0 +1,2 @@
+/* loader.c - placeholder until written. */
+typedef int placeholder_loader_t;

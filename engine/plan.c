@@ -1,0 +1,2 @@
+/* plan.c - placeholder until written. */
+typedef int placeholder_plan_t;

@@ -1,0 +1,10 @@
+/* cli.h - the resnetd subcommands. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit status; main.c
+ * dispatches to them and is the only place that exits. */
+#ifndef RESNETD_CLI_H
+#define RESNETD_CLI_H
+
+int cli_bench(int argc, char **argv);
+int cli_convert(int argc, char **argv);
+
+#endif
