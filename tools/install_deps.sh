@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# install_deps.sh - installs every Debian bookworm package resnetd needs to build,
+# run and test. Run as root. Used by the README's set-up command and by .ci/run.
+#   --runtime-only   just what building and serving needs (no PyTorch, no test tools)
+set -euo pipefail
+
+build_pkgs=(build-essential meson ninja-build pkg-config
+            libdnnl-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev
+            npm ca-certificates openssl)
+test_pkgs=(check libcurl4-openssl-dev curl valgrind
+           python3-torch python3-torchvision python3-pil
+           darknet wrk)
+
+pkgs=("${build_pkgs[@]}")
+if [ "${1:-}" != "--runtime-only" ]; then
+    pkgs+=("${test_pkgs[@]}")
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${pkgs[@]}"

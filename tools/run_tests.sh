@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# run_tests.sh - the whole test suite, as the README and .ci/run call it:
+#   1. fetch and convert the default model (idempotent; needs the npm registry once),
+#   2. a release-style build: unit + integration suites,
+#   3. an AddressSanitizer + UndefinedBehaviorSanitizer build: the same suites,
+#   4. the unit suite under valgrind memcheck.
+# Set RESNETD_SKIP_ASAN=1 or RESNETD_SKIP_VALGRIND=1 to shorten a local run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -d build ]; then meson configure build -Dtests=true; else meson setup build; fi
+ninja -C build
+tools/fetch_model.sh --resnetd build/server/resnetd
+
+meson test -C build --print-errorlogs --num-processes 2
+
+if [ "${RESNETD_SKIP_ASAN:-0}" != 1 ]; then
+    [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined
+    ninja -C build-asan
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
+fi
+
+if [ "${RESNETD_SKIP_VALGRIND:-0}" != 1 ]; then
+    meson test -C build --suite unit --print-errorlogs --num-processes 2 --timeout-multiplier 10 \
+        --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet'
+fi
+echo "run_tests.sh: all suites passed"
