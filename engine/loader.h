@@ -10,13 +10,24 @@
 #include "resnetd/model.h"
 #include "safetensors.h"
 
-/* Builds *net and fills *info from an open file. params may override the input
- * size and labels. On failure nothing is left allocated and err names the
- * tensor or metadata key at fault. Free with net_free and model_info_clear. */
+/* Builds *net and fills *info from an open file. path is the file's path: it
+ * gives the default name, the folder for metadata labels_file, and the prefix
+ * of error messages ("path: tensor ..."); it may be NULL. params (may be NULL)
+ * may override the input size and the labels. The net copies every weight, so
+ * st may be closed afterwards. Fails with RD_ERR_SHAPE (a tensor missing or
+ * misshapen, an inconsistent architecture or conv bias, a label count that
+ * differs from fc.weight's), RD_ERR_UNSUPPORTED (a needed tensor that is not
+ * F32/F16/BF16), RD_ERR_FORMAT (a bad metadata value or labels file, a
+ * running_var that makes var + eps <= 0), RD_ERR_ARG (bad params), RD_ERR_IO
+ * (labels file) or RD_ERR_NOMEM; err names the tensor, metadata key or file
+ * at fault. On failure *net is NULL, *info is zeroed and nothing is left
+ * allocated. Free with net_free and model_info_clear. Thread-safe for
+ * different outputs (st is only read). */
 rd_status_t loader_build(const safetensors_t *st, const char *path, const engine_params_t *params,
                          net_t **net, model_info_t *info, rd_error_t *err);
 
-/* Frees what loader_build allocated inside info (the labels). */
+/* Frees what loader_build allocated inside info (the labels) and sets
+ * info->labels to NULL. NULL or an already cleared info is a no-op. */
 void model_info_clear(model_info_t *info);
 
 #endif

@@ -1,2 +1,552 @@
-/* plan.c - placeholder until written. */
-typedef int placeholder_plan_t;
+/* plan.c - builds and runs the oneDNN primitives of a net_t for one batch size.
+ *
+ * Layouts: every primitive's activations are `format_tag any`, and each takes
+ * the previous primitive's chosen layout as its source, so activations stay in
+ * oneDNN's layout from the stem to the global pooling; the only reorders are
+ * the input (user NCHW -> the stem's layout), and the logits come out plain.
+ * Residual blocks: the last conv of a block computes in place into the
+ * shortcut's buffer with a sum post-op then ReLU, so the add costs no pass.
+ *
+ * Memory: activations live in arena slots (plan_mem.c's shared arena). Three
+ * slots hold every block's tensors; the stem's output, 4x larger than later
+ * activations but dead after max pooling, overlaps slots 1.. so it needs no
+ * buffer of its own. Offsets are fixed when the plan is complete; buffers are
+ * bound to memories at run time only when the shared arena has moved. */
+#include "plan.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dnnl_debug.h>
+
+#define MAX_SLOTS 8
+#define SLOT_STEM MAX_SLOTS
+#define MAX_ARGS 6
+#define SLOT_ALIGN 4096
+
+typedef enum { BIND_FIXED, BIND_INPUT, BIND_OUTPUT, BIND_ARENA, BIND_SCRATCH } bind_t;
+typedef enum { POST_NONE, POST_RELU, POST_SUM_RELU } post_t;
+
+typedef struct {
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;
+    bind_t bind;
+    int slot;      /* BIND_ARENA only */
+    int live;      /* holds its slot */
+    size_t offset; /* in the arena, set by layout() */
+} tensor_t;
+
+typedef struct {
+    dnnl_primitive_t prim;
+    int n_args;
+    dnnl_exec_arg_t args[MAX_ARGS];
+} step_t;
+
+struct plan {
+    plan_ctx_t *ctx;
+    int n_images;
+    tensor_t *tensors;
+    int n_tensors, cap_tensors;
+    step_t *steps;
+    int n_steps, cap_steps;
+    int busy[MAX_SLOTS + 1];
+    size_t slot_bytes[MAX_SLOTS + 1];
+    size_t arena_bytes, scratch_bytes;
+    int input_t, output_t;
+    unsigned bound_generation; /* 0: never bound */
+};
+
+static int grow_array(void **arr, int *cap, int n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    int new_cap = *cap ? *cap * 2 : 32;
+    void *p = realloc(*arr, (size_t)new_cap * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = new_cap;
+    return 0;
+}
+
+static size_t round_up(size_t n) { return (n + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN; }
+
+/* Adds a tensor with its memory object. handle is used for BIND_FIXED only;
+ * the others are bound in bind(). slot < 0 picks the first free slot. */
+static rd_status_t new_tensor(plan_t *p, const dnnl_memory_desc_t *md, bind_t bind, int slot,
+                              void *handle, int *out, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    if (grow_array((void **)&p->tensors, &p->cap_tensors, p->n_tensors, sizeof *p->tensors))
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
+    tensor_t *t = &p->tensors[p->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->md = *md;
+    t->bind = bind;
+    if (bind == BIND_ARENA) {
+        for (int i = 0; slot < 0 && i < MAX_SLOTS; i++)
+            if (!p->busy[i])
+                slot = i;
+        if (slot < 0)
+            return rd_error_set(err, RD_ERR_INTERNAL, "plan needs more than %d buffers", MAX_SLOTS);
+        size_t bytes = round_up(dnnl_memory_desc_get_size(md));
+        if (bytes > p->slot_bytes[slot])
+            p->slot_bytes[slot] = bytes;
+        p->busy[slot] = 1;
+        t->slot = slot;
+        t->live = 1;
+    }
+    DNNL_TRY(dnnl_memory_create(&t->mem, md, plan_ctx_engine(p->ctx),
+                                bind == BIND_FIXED ? handle : DNNL_MEMORY_NONE));
+    *out = p->n_tensors++;
+    return RD_OK;
+fail:
+    if (bind == BIND_ARENA)
+        p->busy[slot] = 0;
+    return st;
+}
+
+/* Marks a tensor's slot free for later tensors. Idempotent per tensor. */
+static void release(plan_t *p, int t)
+{
+    tensor_t *x = &p->tensors[t];
+    if (x->bind == BIND_ARENA && x->live) {
+        p->busy[x->slot] = 0;
+        x->live = 0;
+    }
+}
+
+/* Creates the primitive of pd and appends it with args, plus its scratchpad
+ * (user mode: all primitives share the context's one scratchpad buffer). */
+static rd_status_t add_step(plan_t *p, const_dnnl_primitive_desc_t pd,
+                            const dnnl_exec_arg_t *args, int n_args, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    if (grow_array((void **)&p->steps, &p->cap_steps, p->n_steps, sizeof *p->steps))
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
+    step_t *s = &p->steps[p->n_steps];
+    memset(s, 0, sizeof *s);
+    memcpy(s->args, args, (size_t)n_args * sizeof *args);
+    s->n_args = n_args;
+    const dnnl_memory_desc_t *scratch_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t scratch = scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0;
+    if (scratch > 0) {
+        int t;
+        st = new_tensor(p, scratch_md, BIND_SCRATCH, -1, NULL, &t, err);
+        if (st != RD_OK)
+            return st;
+        s->args[s->n_args++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->tensors[t].mem};
+        if (scratch > p->scratch_bytes)
+            p->scratch_bytes = scratch;
+    }
+    DNNL_TRY(dnnl_primitive_create(&s->prim, pd));
+    p->n_steps++;
+fail:
+    return st;
+}
+
+/* A primitive descriptor for op with the plan's attributes: user scratchpad,
+ * and the fused post-ops. */
+static rd_status_t make_pd(plan_t *p, const_dnnl_op_desc_t op, post_t post,
+                           dnnl_primitive_desc_t *pd, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    DNNL_TRY(dnnl_primitive_attr_create(&attr));
+    DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    if (post != POST_NONE) {
+        DNNL_TRY(dnnl_post_ops_create(&po));
+        if (post == POST_SUM_RELU)
+            DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f));
+        DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+        DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po));
+    }
+    DNNL_TRY(dnnl_primitive_desc_create(pd, op, attr, plan_ctx_engine(p->ctx), NULL));
+fail:
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static rd_status_t add_reorder(plan_t *p, int from, int to, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_engine_t eng = plan_ctx_engine(p->ctx);
+    DNNL_TRY(dnnl_primitive_attr_create(&attr));
+    DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, &p->tensors[from].md, eng,
+                                                &p->tensors[to].md, eng, attr));
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, p->tensors[from].mem},
+                              {DNNL_ARG_TO, p->tensors[to].mem}};
+    st = add_step(p, pd, args, 2, err);
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* The weights memory for what pd wants, reordered once and shared (plan_mem.c). */
+static rd_status_t weights_for(plan_t *p, const_dnnl_primitive_desc_t pd, dnnl_query_t what,
+                               const float *src, int ndims, const dnnl_dims_t dims,
+                               dnnl_format_tag_t user_tag, dnnl_memory_t *out, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    dnnl_memory_desc_t user_md;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&user_md, ndims, dims, dnnl_f32, user_tag));
+    return plan_ctx_weights(p->ctx, src, &user_md, dnnl_primitive_desc_query_md(pd, what, 0), out,
+                            err);
+fail:
+    return st;
+}
+
+static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_desc_t *src_md,
+                           post_t post, dnnl_primitive_desc_t *pd, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    const dnnl_dim_t *sd = src_md->dims;
+    if (sd[1] != c->ic)
+        return rd_error_set(err, RD_ERR_SHAPE, "a %dx%d conv expects %d input channels, gets %lld",
+                            c->kh, c->kw, c->ic, (long long)sd[1]);
+    dnnl_dim_t oh = (sd[2] + 2 * c->pad - c->kh) / c->stride + 1;
+    dnnl_dim_t ow = (sd[3] + 2 * c->pad - c->kw) / c->stride + 1;
+    if (sd[2] + 2 * c->pad < c->kh || sd[3] + 2 * c->pad < c->kw)
+        return rd_error_set(err, RD_ERR_ARG, "input too small: %lldx%lld reaches a %dx%d conv",
+                            (long long)sd[2], (long long)sd[3], c->kh, c->kw);
+    dnnl_memory_desc_t w_md, b_md, d_md;
+    dnnl_convolution_desc_t desc;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_md, 4, (dnnl_dims_t){c->oc, c->ic, c->kh, c->kw},
+                                          dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, (dnnl_dims_t){c->oc}, dnnl_f32, dnnl_x));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&d_md, 4, (dnnl_dims_t){sd[0], c->oc, oh, ow},
+                                          dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_convolution_forward_desc_init(
+        &desc, dnnl_forward_inference, dnnl_convolution_direct, src_md, &w_md, &b_md, &d_md,
+        (dnnl_dims_t){c->stride, c->stride}, (dnnl_dims_t){c->pad, c->pad},
+        (dnnl_dims_t){c->pad, c->pad}));
+    return make_pd(p, &desc, post, pd, err);
+fail:
+    return st;
+}
+
+static const char *dims_str(const dnnl_dim_t *d, int ndims, char buf[64])
+{
+    int n = snprintf(buf, 64, "[");
+    for (int i = 0; i < ndims && n < 60; i++)
+        n += snprintf(buf + n, (size_t)(64 - n), "%s%lld", i ? "," : "", (long long)d[i]);
+    snprintf(buf + n, (size_t)(64 - n), "]");
+    return buf;
+}
+
+/* Completes a conv whose pd exists: weights, destination, step. For
+ * POST_SUM_RELU, *dst is the shortcut on entry and the block's output on
+ * return: the conv accumulates into the shortcut's buffer, behind a reorder
+ * when the conv chose another layout than the shortcut has. Otherwise *dst is
+ * a new arena tensor in slot (or the first free one when slot < 0). */
+static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const net_conv_t *c,
+                               int src, post_t post, int slot, int *dst, rd_error_t *err)
+{
+    dnnl_memory_t w, b;
+    rd_status_t st = weights_for(p, pd, dnnl_query_weights_md, c->weight, 4,
+                                 (dnnl_dims_t){c->oc, c->ic, c->kh, c->kw}, dnnl_oihw, &w, err);
+    if (st == RD_OK)
+        st = plan_ctx_weights(p->ctx, c->bias, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1),
+                              dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), &b, err);
+    if (st != RD_OK)
+        return st;
+    const dnnl_memory_desc_t *d_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    if (post == POST_SUM_RELU) {
+        const tensor_t *sc = &p->tensors[*dst];
+        char sbuf[64], dbuf[64];
+        if (sc->md.ndims != d_md->ndims ||
+            memcmp(sc->md.dims, d_md->dims, (size_t)d_md->ndims * sizeof *d_md->dims) != 0)
+            return rd_error_set(err, RD_ERR_SHAPE, "a block's shortcut %s and main path %s differ in shape", dims_str(sc->md.dims, sc->md.ndims, sbuf), dims_str(d_md->dims, d_md->ndims, dbuf));
+        if (!dnnl_memory_desc_equal(&sc->md, d_md)) {
+            int copy;
+            st = new_tensor(p, d_md, BIND_ARENA, -1, NULL, &copy, err);
+            if (st == RD_OK)
+                st = add_reorder(p, *dst, copy, err);
+            if (st != RD_OK)
+                return st;
+            release(p, *dst);
+            *dst = copy;
+        }
+    } else {
+        st = new_tensor(p, d_md, BIND_ARENA, slot, NULL, dst, err);
+        if (st != RD_OK)
+            return st;
+    }
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->tensors[src].mem},
+                              {DNNL_ARG_WEIGHTS, w},
+                              {DNNL_ARG_BIAS, b},
+                              {DNNL_ARG_DST, p->tensors[*dst].mem}};
+    return add_step(p, pd, args, 4, err);
+}
+
+static rd_status_t add_conv(plan_t *p, const net_conv_t *c, int src, post_t post, int *dst,
+                            rd_error_t *err)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    rd_status_t st = conv_pd(p, c, &p->tensors[src].md, post, &pd, err);
+    if (st == RD_OK)
+        st = conv_finish(p, pd, c, src, post, -1, dst, err);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* Pooling over k_h x k_w windows into a new arena tensor. */
+static rd_status_t add_pool(plan_t *p, dnnl_alg_kind_t alg, int src, int k_h, int k_w,
+                            int stride, int pad, int *dst, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    const dnnl_dim_t *sd = p->tensors[src].md.dims;
+    dnnl_memory_desc_t d_md;
+    dnnl_pooling_desc_t desc;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(
+        &d_md, 4,
+        (dnnl_dims_t){sd[0], sd[1], (sd[2] + 2 * pad - k_h) / stride + 1,
+                      (sd[3] + 2 * pad - k_w) / stride + 1},
+        dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference, alg,
+                                            &p->tensors[src].md, &d_md,
+                                            (dnnl_dims_t){stride, stride}, (dnnl_dims_t){k_h, k_w},
+                                            (dnnl_dims_t){pad, pad}, (dnnl_dims_t){pad, pad}));
+    st = make_pd(p, &desc, POST_NONE, &pd, err);
+    if (st == RD_OK)
+        st = new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_ARENA, -1,
+                        NULL, dst, err);
+    if (st == RD_OK) {
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->tensors[src].mem},
+                                  {DNNL_ARG_DST, p->tensors[*dst].mem}};
+        st = add_step(p, pd, args, 2, err);
+    }
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* Input reorder (when the stem wants another layout than NCHW), stem conv +
+ * ReLU into its own slot, max pool 3x3/2 pad 1. */
+static rd_status_t build_stem(plan_t *p, const net_t *net, int h, int w, int *out,
+                              rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t user_md, any_md;
+    dnnl_dims_t dims = {p->n_images, 3, h, w};
+    int src, stem;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&user_md, 4, dims, dnnl_f32, dnnl_nchw));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_md, 4, dims, dnnl_f32, dnnl_format_tag_any));
+    st = conv_pd(p, &net->stem, &any_md, POST_RELU, &pd, err);
+    if (st == RD_OK)
+        st = new_tensor(p, &user_md, BIND_INPUT, -1, NULL, &p->input_t, err);
+    if (st != RD_OK)
+        goto fail;
+    src = p->input_t;
+    const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    if (!dnnl_memory_desc_equal(src_md, &user_md)) {
+        st = new_tensor(p, src_md, BIND_ARENA, 0, NULL, &src, err);
+        if (st == RD_OK)
+            st = add_reorder(p, p->input_t, src, err);
+    }
+    if (st == RD_OK)
+        st = conv_finish(p, pd, &net->stem, src, POST_RELU, SLOT_STEM, &stem, err);
+    if (st != RD_OK)
+        goto fail;
+    release(p, src);
+    st = add_pool(p, dnnl_pooling_max, stem, 3, 3, 2, 1, out, err);
+    release(p, stem);
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* One residual block; *x is its input on entry and its output on return. */
+static rd_status_t build_block(plan_t *p, const net_block_t *b, int *x, rd_error_t *err)
+{
+    int in = *x, cur = in, sc = in, last = b->n_convs - 1;
+    for (int i = 0; i < last; i++) {
+        int next;
+        rd_status_t st = add_conv(p, &b->conv[i], cur, POST_RELU, &next, err);
+        if (st != RD_OK)
+            return st;
+        if (cur != in)
+            release(p, cur);
+        cur = next;
+    }
+    if (b->has_downsample) {
+        rd_status_t st = add_conv(p, &b->downsample, in, POST_NONE, &sc, err);
+        if (st != RD_OK)
+            return st;
+        release(p, in);
+    }
+    rd_status_t st = add_conv(p, &b->conv[last], cur, POST_SUM_RELU, &sc, err);
+    if (st != RD_OK)
+        return st;
+    release(p, cur);
+    if (sc != in)
+        release(p, in);
+    *x = sc;
+    return RD_OK;
+}
+
+/* Global average pooling, then fc into the caller's logits (plain nc). */
+static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    const dnnl_dim_t *xd = p->tensors[x].md.dims;
+    int pooled;
+    if (xd[1] != net->fc_in)
+        return rd_error_set(err, RD_ERR_SHAPE, "fc expects %d features, the last block gives %lld",
+                            net->fc_in, (long long)xd[1]);
+    st = add_pool(p, dnnl_pooling_avg_exclude_padding, x, (int)xd[2], (int)xd[3], 1, 0, &pooled,
+                  err);
+    if (st != RD_OK)
+        return st;
+    dnnl_dims_t w_dims = {net->n_classes, net->fc_in, 1, 1};
+    dnnl_memory_desc_t w_md, b_md, d_md;
+    dnnl_inner_product_desc_t desc;
+    dnnl_memory_t w, b;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_md, 4, w_dims, dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, (dnnl_dims_t){net->n_classes}, dnnl_f32, dnnl_x));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&d_md, 2, (dnnl_dims_t){p->n_images, net->n_classes},
+                                          dnnl_f32, dnnl_nc));
+    DNNL_TRY(dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_inference,
+                                                  &p->tensors[pooled].md, &w_md, &b_md, &d_md));
+    st = make_pd(p, &desc, POST_NONE, &pd, err);
+    if (st == RD_OK)
+        st = weights_for(p, pd, dnnl_query_weights_md, net->fc_weight, 4, w_dims, dnnl_oihw, &w, err);
+    if (st == RD_OK)
+        st = plan_ctx_weights(p->ctx, net->fc_bias, &b_md,
+                              dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), &b, err);
+    if (st == RD_OK)
+        st = new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_OUTPUT, -1,
+                        NULL, &p->output_t, err);
+    if (st == RD_OK) {
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->tensors[pooled].mem},
+                                  {DNNL_ARG_WEIGHTS, w},
+                                  {DNNL_ARG_BIAS, b},
+                                  {DNNL_ARG_DST, p->tensors[p->output_t].mem}};
+        st = add_step(p, pd, args, 4, err);
+    }
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* Arena offsets: slot 0 first, then slots 1.. of the largest later size; the
+ * stem's output starts where slot 1 does (it is dead before slot 1 is used). */
+static void layout(plan_t *p)
+{
+    size_t later = 0, s0 = p->slot_bytes[0];
+    int n_slots = 1;
+    for (int i = 1; i < MAX_SLOTS; i++)
+        if (p->slot_bytes[i]) {
+            n_slots = i + 1;
+            if (p->slot_bytes[i] > later)
+                later = p->slot_bytes[i];
+        }
+    size_t rest = (size_t)(n_slots - 1) * later;
+    p->arena_bytes = s0 + (p->slot_bytes[SLOT_STEM] > rest ? p->slot_bytes[SLOT_STEM] : rest);
+    for (int i = 0; i < p->n_tensors; i++) {
+        tensor_t *t = &p->tensors[i];
+        if (t->bind != BIND_ARENA)
+            continue;
+        t->offset = t->slot == 0 ? 0 : t->slot == SLOT_STEM ? s0 : s0 + (size_t)(t->slot - 1) * later;
+    }
+}
+
+rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int input_h,
+                        int input_w, plan_t **out, rd_error_t *err)
+{
+    *out = NULL;
+    if (n_images < 1 || input_h < 1 || input_w < 1)
+        return rd_error_set(err, RD_ERR_ARG, "plan for %d images of %dx%d", n_images, input_h,
+                            input_w);
+    plan_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
+    p->ctx = ctx;
+    p->n_images = n_images;
+    int x;
+    rd_status_t st = build_stem(p, net, input_h, input_w, &x, err);
+    for (int i = 0; st == RD_OK && i < net->n_blocks; i++)
+        st = build_block(p, &net->blocks[i], &x, err);
+    if (st == RD_OK)
+        st = build_head(p, net, x, err);
+    if (st == RD_OK) {
+        layout(p);
+        st = plan_ctx_reserve(ctx, p->arena_bytes, p->scratch_bytes, err);
+    }
+    if (st != RD_OK) {
+        plan_free(p);
+        return rd_error_prefix(err, "batch of %d", n_images);
+    }
+    *out = p;
+    return RD_OK;
+}
+
+/* Points the arena and scratchpad memories at the context's current buffers. */
+static rd_status_t bind(plan_t *p, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    unsigned char *arena = plan_ctx_arena(p->ctx), *scratch = plan_ctx_scratch(p->ctx);
+    for (int i = 0; i < p->n_tensors; i++) {
+        tensor_t *t = &p->tensors[i];
+        if (t->bind == BIND_ARENA)
+            DNNL_TRY(dnnl_memory_set_data_handle(t->mem, arena + t->offset));
+        else if (t->bind == BIND_SCRATCH)
+            DNNL_TRY(dnnl_memory_set_data_handle(t->mem, scratch));
+    }
+    p->bound_generation = plan_ctx_generation(p->ctx);
+fail:
+    return st;
+}
+
+rd_status_t plan_run(plan_t *p, const float *input, float *logits, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    dnnl_stream_t stream = plan_ctx_stream(p->ctx);
+    if (p->bound_generation != plan_ctx_generation(p->ctx) && (st = bind(p, err)) != RD_OK)
+        return st;
+    /* oneDNN only reads the input; its C API takes a non-const handle. */
+    DNNL_TRY(dnnl_memory_set_data_handle(p->tensors[p->input_t].mem, (void *)(uintptr_t)input));
+    DNNL_TRY(dnnl_memory_set_data_handle(p->tensors[p->output_t].mem, logits));
+    for (int i = 0; i < p->n_steps; i++) {
+        const step_t *s = &p->steps[i];
+        DNNL_TRY(dnnl_primitive_execute(s->prim, stream, s->n_args, s->args));
+    }
+    DNNL_TRY(dnnl_stream_wait(stream));
+fail:
+    return st;
+}
+
+int plan_batch(const plan_t *p) { return p->n_images; }
+
+void plan_free(plan_t *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n_steps; i++)
+        dnnl_primitive_destroy(p->steps[i].prim);
+    for (int i = 0; i < p->n_tensors; i++)
+        if (p->tensors[i].mem)
+            dnnl_memory_destroy(p->tensors[i].mem);
+    free(p->steps);
+    free(p->tensors);
+    free(p);
+}

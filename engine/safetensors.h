@@ -14,25 +14,50 @@
 
 #define SAFETENSORS_MAX_DIMS 8
 
-typedef enum { SAFETENSORS_F32, SAFETENSORS_F16, SAFETENSORS_BF16 } safetensors_dtype_t;
+/* The float dtypes resnetd converts, and OTHER for the rest of the format's
+ * dtypes (I64, F64, BOOL, ...): those are validated and listed, so that files
+ * carrying bookkeeping tensors such as torchvision's int64 num_batches_tracked
+ * load, but they cannot be converted; the loader rejects one that it needs. */
+typedef enum {
+    SAFETENSORS_F32,
+    SAFETENSORS_F16,
+    SAFETENSORS_BF16,
+    SAFETENSORS_OTHER,
+} safetensors_dtype_t;
 
 typedef struct {
     const char *name;
     safetensors_dtype_t dtype;
+    const char *dtype_name;   /* as in the file: "F32", "I64", ... */
     int ndim;
     int64_t shape[SAFETENSORS_MAX_DIMS];
     int64_t n_elems;
-    const uint8_t *data;      /* points into the mapped file; n_elems * dtype size bytes */
+    size_t n_bytes;           /* n_elems * element size */
+    const uint8_t *data;      /* points into the mapped file; n_bytes bytes */
 } safetensors_tensor_t;
 
 typedef struct safetensors safetensors_t;
 
-/* Maps and validates path. *out is owned by the caller (safetensors_close). */
+/* Maps and validates path. *out is owned by the caller (safetensors_close).
+ * Fails with RD_ERR_IO (open/mmap), RD_ERR_FORMAT (truncated file, bad header
+ * length, bad JSON, bad entry, offsets out of range or overlapping, byte count
+ * != dtype x shape) or RD_ERR_UNSUPPORTED (a dtype that is not in the
+ * safetensors format, more than 8 dimensions); err->msg starts with "path: "
+ * and names the tensor at fault. On failure *out is NULL. Thread-safe (no
+ * shared state). */
 rd_status_t safetensors_open(const char *path, safetensors_t **out, rd_error_t *err);
 
-/* Validates an in-memory file (len bytes at buf, which must outlive *out). */
+/* Validates an in-memory file (len bytes at buf, which must outlive *out).
+ * Same checks and statuses as safetensors_open, without the path prefix. */
 rd_status_t safetensors_parse(const uint8_t *buf, size_t len, safetensors_t **out,
                               rd_error_t *err);
+
+/* RD_OK when t is F32, F16 or BF16; otherwise RD_ERR_UNSUPPORTED with
+ * "tensor NAME: dtype I64 not supported (F32, F16, BF16)". */
+rd_status_t safetensors_check_float(const safetensors_tensor_t *t, rd_error_t *err);
+
+/* Lookups. A safetensors_t is read-only after open, so any number of threads
+ * may call these; every returned pointer lives until safetensors_close. */
 
 /* The tensor called name, or NULL. */
 const safetensors_tensor_t *safetensors_find(const safetensors_t *st, const char *name);
@@ -44,7 +69,8 @@ const safetensors_tensor_t *safetensors_at(const safetensors_t *st, int i);
 /* The __metadata__ string for key, or NULL when absent. */
 const char *safetensors_metadata(const safetensors_t *st, const char *key);
 
-/* Converts t to float32 into dst (t->n_elems floats). Cannot fail. */
+/* Converts t (F32, F16 or BF16: see safetensors_check_float) to float32 into
+ * dst (t->n_elems floats). Cannot fail; an OTHER tensor gives zeros. */
 void safetensors_to_f32(const safetensors_tensor_t *t, float *dst);
 
 /* Unmaps and frees. NULL is a no-op. */
@@ -52,7 +78,10 @@ void safetensors_close(safetensors_t *st);
 
 /* Writer: collects F32 tensors (copied) and metadata, then writes the file in
  * one go, tensors sorted by name, header padded with spaces to 8 bytes as the
- * reference implementation does. */
+ * reference implementation does. One writer belongs to one thread.
+ * writer_add fails with RD_ERR_ARG for a NULL/empty/duplicate name, the name
+ * "__metadata__", ndim outside 0..8, a negative dimension, or NULL data for a
+ * non-empty tensor; writer_meta replaces an existing key. */
 typedef struct safetensors_writer safetensors_writer_t;
 
 rd_status_t safetensors_writer_create(safetensors_writer_t **out, rd_error_t *err);
@@ -60,8 +89,11 @@ rd_status_t safetensors_writer_add(safetensors_writer_t *w, const char *name, in
                                    const int64_t *shape, const float *data, rd_error_t *err);
 rd_status_t safetensors_writer_meta(safetensors_writer_t *w, const char *key,
                                     const char *value, rd_error_t *err);
-/* Writes to path via a temporary file and rename, so a crash never leaves half a file. */
+/* Writes to path via a temporary file ("path.tmp.XXXXXX", same folder) and
+ * rename, so a crash never leaves half a file. RD_ERR_IO names the path and the
+ * reason (strerror); the temporary file is removed on failure. */
 rd_status_t safetensors_writer_save(safetensors_writer_t *w, const char *path, rd_error_t *err);
+/* Frees the writer and its copies of the data. NULL is a no-op. */
 void safetensors_writer_free(safetensors_writer_t *w);
 
 #endif

@@ -6,5 +6,8 @@
 
 int cli_bench(int argc, char **argv);
 int cli_convert(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+int cli_classify(int argc, char **argv);
+int cli_healthcheck(int argc, char **argv);
 
 #endif

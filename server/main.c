@@ -14,6 +14,9 @@ typedef struct {
 static const command_t commands[] = {
     {"bench", cli_bench, "measure engine throughput on a model (JSON figures)"},
     {"convert", cli_convert, "convert a TF.js Keras ResNet-50 to resnetd safetensors"},
+    {"serve", cli_serve, "serve POST /classify, KServe v2, health and metrics over HTTP"},
+    {"classify", cli_classify, "classify JPEG files offline; prints the /classify JSON"},
+    {"healthcheck", cli_healthcheck, "exit 0 iff the local server's /readyz answers 200"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,180 @@
+/* cli_classify.c - `resnetd classify [--model M] [--topk K] IMAGE...`: the
+ * server's preprocessing and engine, offline, printing the same JSON document
+ * as POST /classify (one entry per image, in argument order, "filename" set
+ * to the path). Exit 0 when every image was classified, 1 when any failed,
+ * 2 for bad usage. Options are serve's config keys (config.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify_result.h"
+#include "cli.h"
+#include "config.h"
+#include "http_error.h"
+#include "batcher.h"
+#include "image.h"
+#include "resnetd/engine.h"
+
+static rd_status_t read_file(const char *path, uint8_t **data, size_t *len, rd_error_t *err)
+{
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rd_error_set(err, RD_ERR_IO, "%s: cannot open", path);
+    size_t cap = 1 << 16, n = 0, got;
+    uint8_t *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            uint8_t *p = realloc(buf, cap *= 2);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = p;
+        }
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        return rd_error_set(err, buf ? RD_ERR_IO : RD_ERR_NOMEM, "%s: cannot read", path);
+    }
+    *data = buf;
+    *len = n;
+    return RD_OK;
+}
+
+typedef struct {
+    engine_t *engine;
+    const model_info_t *mi;
+    model_preproc_t pp;
+    image_limits_t lim;
+    size_t in_floats;
+    int topk;
+} classify_ctx_t;
+
+/* Images per engine run: max_batch_size, capped so per-batch state fits the stack. */
+#define CLASSIFY_BATCH_MAX 16
+
+/* Classifies images[0..n) (n <= CLASSIFY_BATCH_MAX) and appends their entries. */
+static void classify_batch(classify_ctx_t *c, char **paths, int first, int n, float *inputs,
+                           float *logits, json_t *results, int *status)
+{
+    int ok = 0, slot[CLASSIFY_BATCH_MAX];
+    double decode_ms[CLASSIFY_BATCH_MAX];
+    char msg[CLASSIFY_BATCH_MAX][RD_ERROR_MSG_MAX + 64];
+    for (int i = 0; i < n; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        rd_error_t err = {0};
+        double t0 = (double)batcher_now_ns();
+        rd_status_t st = read_file(paths[i], &data, &len, &err);
+        if (st == RD_OK)
+            st = image_to_tensor(data, len, &c->pp, &c->lim, inputs + (size_t)ok * c->in_floats,
+                                 &err);
+        free(data);
+        decode_ms[i] = ((double)batcher_now_ns() - t0) / 1e6;
+        status[first + i] = st == RD_OK ? 200 : http_error_status(st, HTTP_CTX_IMAGE);
+        snprintf(msg[i], sizeof msg[i], "image %d: %s", first + i, err.msg);
+        slot[i] = st == RD_OK ? ok++ : -1;
+    }
+    rd_error_t err = {0};
+    int64_t t0 = batcher_now_ns();
+    rd_status_t st = ok ? engine_run(c->engine, inputs, ok, logits, &err) : RD_OK;
+    double inference_ms = (double)(batcher_now_ns() - t0) / 1e6;
+    for (int i = 0; i < n; i++) {
+        if (slot[i] >= 0 && st != RD_OK) {
+            status[first + i] = http_error_status(st, HTTP_CTX_INFERENCE);
+            snprintf(msg[i], sizeof msg[i], "image %d: inference failed: %s", first + i, err.msg);
+        }
+        classify_timings_t t = {decode_ms[i], -1, inference_ms};
+        json_array_append_new(
+            results, status[first + i] == 200
+                         ? classify_result_json(c->mi, first + i, paths[i],
+                                                logits + (size_t)slot[i] * c->mi->n_classes,
+                                                c->topk, &t)
+                         : classify_error_json(first + i, paths[i], status[first + i], msg[i]));
+    }
+}
+
+static int run(const config_t *cfg, char **paths, int n_paths)
+{
+    classify_ctx_t c = {0};
+    rd_error_t err = {0};
+    engine_params_t ep = config_engine_params(cfg);
+    int64_t t0 = batcher_now_ns();
+    if (engine_load(cfg->model, &ep, &c.engine, &err) != RD_OK) {
+        fprintf(stderr, "resnetd classify: %s: %s\n", cfg->model, err.msg);
+        return 1;
+    }
+    c.mi = engine_info(c.engine);
+    c.pp = c.mi->preproc;
+    config_apply_preproc(cfg, &c.pp);
+    c.lim = image_default_limits();
+    c.lim.max_pixels = cfg->max_pixels > 0 ? (uint64_t)cfg->max_pixels : 0;
+    c.in_floats = (size_t)3 * (size_t)c.pp.input_h * (size_t)c.pp.input_w;
+    c.topk = cfg->topk_default;
+    int batch = cfg->max_batch_size < CLASSIFY_BATCH_MAX ? cfg->max_batch_size : CLASSIFY_BATCH_MAX;
+    float *inputs = malloc((size_t)batch * c.in_floats * sizeof *inputs);
+    float *logits = malloc((size_t)batch * (size_t)c.mi->n_classes * sizeof *logits);
+    int *status = malloc((size_t)n_paths * sizeof *status);
+    json_t *results = json_array();
+    int rc = 1;
+    if (inputs && logits && status && results) {
+        for (int i = 0; i < n_paths; i += batch)
+            classify_batch(&c, paths + i, i, n_paths - i < batch ? n_paths - i : batch, inputs,
+                           logits, results, status);
+        int req_status = classify_request_status(status, n_paths);
+        const char *name = cfg->model_name[0] ? cfg->model_name : c.mi->name;
+        json_t *doc = classify_document(name, json_incref(results), req_status,
+                                        (double)(batcher_now_ns() - t0) / 1e6);
+        char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        json_decref(doc);
+        rc = 0;
+        for (int i = 0; i < n_paths; i++)
+            if (status[i] != 200)
+                rc = 1;
+    } else {
+        fprintf(stderr, "resnetd classify: out of memory\n");
+    }
+    json_decref(results);
+    free(status);
+    free(logits);
+    free(inputs);
+    engine_free(c.engine);
+    return rc;
+}
+
+int cli_classify(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: resnetd classify [--model FILE] [--topk K] [OPTIONS] IMAGE...\n"
+                   "Prints the POST /classify JSON for the images. Options:\n");
+            config_print_keys(stdout);
+            return 0;
+        }
+    config_t cfg;
+    rd_error_t err = {0};
+    char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    int n_paths = 0;
+    if (!paths)
+        return 1;
+    if (config_load_rest(argc, argv, &cfg, paths, &n_paths, &err) != RD_OK) {
+        fprintf(stderr, "resnetd classify: %s\n", err.msg);
+        free(paths);
+        return 2;
+    }
+    if (n_paths == 0) {
+        fprintf(stderr, "usage: resnetd classify [--model FILE] [--topk K] IMAGE...\n");
+        free(paths);
+        return 2;
+    }
+    int rc = run(&cfg, paths, n_paths);
+    free(paths);
+    return rc;
+}

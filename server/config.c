@@ -1,0 +1,639 @@
+/* config.c - resnetd serve's configuration. One table (keys[] below) lists
+ * every key with its type, range and help text; the JSON file loader, the
+ * --flag parser, the RESNETD_* environment reader, validation, --help and the
+ * README listing all walk that table, so a key is added in one place. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum {
+    K_INT,      /* int */
+    K_I64,      /* int64_t */
+    K_BOOL,     /* bool */
+    K_STR,      /* char[size] */
+    K_FLOAT,    /* float, >= min, finite */
+    K_FLOAT3,   /* float[3] at off, bool "given" at off2 */
+    K_SIZE2,    /* input_size: int h at off, int w at off2 */
+    K_ORDER,    /* channel_order: char[4], "", "RGB" or "BGR" */
+    K_LOGLEVEL, /* log_level_t */
+} kind_t;
+
+typedef struct {
+    const char *key;
+    kind_t kind;
+    size_t off, off2, size;
+    int64_t min, max;
+    const char *metavar; /* for --help: --port N */
+    const char *help;
+} key_def_t;
+
+#define F(field) offsetof(config_t, field)
+#define FS(field) sizeof(((config_t *)0)->field)
+#define INT(k, lo, hi, mv, h) {#k, K_INT, F(k), 0, 0, lo, hi, mv, h}
+#define I64(k, lo, hi, mv, h) {#k, K_I64, F(k), 0, 0, lo, hi, mv, h}
+#define STR(k, mv, h) {#k, K_STR, F(k), 0, FS(k), 0, 0, mv, h}
+
+static const key_def_t keys[] = {
+    INT(port, 0, 65535, "N", "TCP port to listen on; 0 = any free port (logged at start)"),
+    STR(bind, "ADDR", "address to listen on (IPv4 or IPv6); 0.0.0.0 = every interface"),
+    INT(http_threads, 1, 1024, "N", "libmicrohttpd worker threads; they also decode and preprocess JPEGs"),
+    INT(inference_threads, 0, 1024, "N",
+        "oneDNN/OpenMP threads of the one inference worker; 0 = one per core"),
+    STR(model, "PATH", "safetensors model file"),
+    STR(model_name, "NAME", "model name in responses and KServe URLs; empty = the model's own name"),
+    STR(labels, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
+    {"input_size", K_SIZE2, F(input_h), F(input_w), 0, 1, 8192, "N|HxW",
+     "network input size, e.g. 224 or 128x128; 0 = from the model"},
+    INT(resize, 0, 16384, "N", "shorter side before the center crop, pixels; 0 = from the model"),
+    {"channel_order", K_ORDER, F(channel_order), 0, FS(channel_order), 0, 0, "RGB|BGR",
+     "input channel order; empty = from the model"},
+    {"scale", K_FLOAT, F(scale), 0, 0, 0, 0, "X", "pixel (0..255) multiplier; 0 = from the model"},
+    {"mean", K_FLOAT3, F(mean), F(has_mean), 0, 0, 0, "A,B,C",
+     "per-channel mean subtracted after scaling, in channel order; empty = from the model"},
+    {"std", K_FLOAT3, F(std), F(has_std), 0, 0, 0, "A,B,C",
+     "per-channel divisor (> 0), in channel order; empty = from the model"},
+    INT(max_batch_size, 1, 1024, "N", "most images per engine run"),
+    I64(max_queue_delay_us, 0, 60000000, "US",
+        "how long the oldest queued image waits for more to batch with, microseconds"),
+    INT(max_queue_length, 1, 1000000, "N", "images waiting in the queue before requests get 503"),
+    I64(request_timeout_ms, 1, 86400000, "MS",
+        "deadline of a request, counting time queued; images still queued after it get 504"),
+    I64(max_body_bytes, 1, 17179869184LL, "BYTES", "largest request body (413 beyond)"),
+    I64(max_pixels, 1, 1000000000000LL, "N",
+        "largest width*height of one image, checked from the JPEG header before decoding (413 beyond)"),
+    INT(max_images_per_request, 1, 4096, "N", "most images in one request (413 beyond)"),
+    INT(max_connections, 1, 1000000, "N", "concurrent connections; more are refused"),
+    INT(connection_timeout_s, 0, 86400, "S", "idle connection timeout, seconds; 0 = none"),
+    INT(drain_timeout_s, 0, 86400, "S",
+        "on SIGTERM/SIGINT, seconds to answer accepted requests before exiting"),
+    INT(retry_after_s, 0, 3600, "S", "Retry-After header value on 503 (queue full, draining), seconds"),
+    INT(topk_default, 1, 100000, "K", "classes per image when the request gives no topk"),
+    {"log_level", K_LOGLEVEL, F(log_level), 0, 0, 0, 0, "LEVEL", "error, warn, info or debug"},
+    {"access_log", K_BOOL, F(access_log), 0, 0, 0, 0, "BOOL",
+     "one JSON line per request on stderr"},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+config_t config_default_params(void)
+{
+    config_t c;
+    memset(&c, 0, sizeof c);
+    c.port = 8080;
+    strcpy(c.bind, "127.0.0.1");
+    c.http_threads = 2;
+    strcpy(c.model, "models/resnet50.safetensors");
+    c.max_batch_size = 8;
+    c.max_queue_delay_us = 2000;
+    c.max_queue_length = 64;
+    c.request_timeout_ms = 10000;
+    c.max_body_bytes = 16 << 20;
+    c.max_pixels = 40000000;
+    c.max_images_per_request = 32;
+    c.max_connections = 256;
+    c.connection_timeout_s = 30;
+    c.drain_timeout_s = 30;
+    c.retry_after_s = 1;
+    c.topk_default = 5;
+    c.log_level = LOG_INFO;
+    c.access_log = true;
+    return c;
+}
+
+static void *field(config_t *cfg, size_t off) { return (char *)cfg + off; }
+static const void *cfield(const config_t *cfg, size_t off) { return (const char *)cfg + off; }
+
+static const key_def_t *find_key(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strlen(keys[i].key) == len && !strncmp(keys[i].key, name, len))
+            return &keys[i];
+    return NULL;
+}
+
+/* ---- parsing text values (flags, environment, strings in the file) ---- */
+
+static rd_status_t parse_i64(const key_def_t *k, const char *s, int64_t *out, rd_error_t *err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || isspace((unsigned char)*s))
+        return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not an integer", k->key, s);
+    *out = v;
+    return RD_OK;
+}
+
+static rd_status_t parse_float(const key_def_t *k, const char *s, float *out, rd_error_t *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (!*s || *end || errno || !isfinite(v) || fabs(v) > 1e30)
+        return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not a finite number", k->key, s);
+    *out = (float)v;
+    return RD_OK;
+}
+
+static rd_status_t check_range(const key_def_t *k, int64_t v, rd_error_t *err)
+{
+    if (v < k->min || v > k->max)
+        return rd_error_set(err, RD_ERR_ARG, "%s: %lld is out of range, expected %lld..%lld", k->key,
+                            (long long)v, (long long)k->min, (long long)k->max);
+    return RD_OK;
+}
+
+static rd_status_t set_int(const key_def_t *k, int64_t v, config_t *cfg, rd_error_t *err)
+{
+    rd_status_t s = check_range(k, v, err);
+    if (s != RD_OK)
+        return s;
+    if (k->kind == K_INT)
+        *(int *)field(cfg, k->off) = (int)v;
+    else
+        *(int64_t *)field(cfg, k->off) = v;
+    return RD_OK;
+}
+
+static rd_status_t set_float(const key_def_t *k, float v, config_t *cfg, rd_error_t *err)
+{
+    if (!(v >= 0))
+        return rd_error_set(err, RD_ERR_ARG, "%s: %g must be >= 0 (0 = from the model)", k->key, v);
+    *(float *)field(cfg, k->off) = v;
+    return RD_OK;
+}
+
+static rd_status_t parse_bool(const key_def_t *k, const char *s, bool *out, rd_error_t *err)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"}, *const no[] = {"false", "0", "no", "off"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(s, yes[i]))
+            return *out = true, RD_OK;
+        if (!strcasecmp(s, no[i]))
+            return *out = false, RD_OK;
+    }
+    return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not a boolean (true/false/1/0/yes/no/on/off)",
+                        k->key, s);
+}
+
+static rd_status_t set_str(const key_def_t *k, const char *s, config_t *cfg, rd_error_t *err)
+{
+    if (strlen(s) >= k->size)
+        return rd_error_set(err, RD_ERR_ARG, "%s: value is %zu bytes, the limit is %zu", k->key,
+                            strlen(s), k->size - 1);
+    memcpy(field(cfg, k->off), s, strlen(s) + 1);
+    return RD_OK;
+}
+
+static rd_status_t set_order(const key_def_t *k, const char *s, config_t *cfg, rd_error_t *err)
+{
+    if (*s && strcasecmp(s, "RGB") && strcasecmp(s, "BGR"))
+        return rd_error_set(err, RD_ERR_ARG, "%s: '%s' must be RGB or BGR (or empty: from the model)",
+                            k->key, s);
+    char *dst = field(cfg, k->off);
+    for (size_t i = 0; i < 4; i++) /* s is "" or 3 letters */
+        dst[i] = *s ? (char)toupper((unsigned char)s[i]) : 0;
+    return RD_OK;
+}
+
+static rd_status_t set_size2(const key_def_t *k, int64_t h, int64_t w, config_t *cfg,
+                             rd_error_t *err)
+{
+    bool zero = h == 0 && w == 0;
+    if (!zero && (check_range(k, h, err) != RD_OK || check_range(k, w, err) != RD_OK))
+        return RD_ERR_ARG;
+    *(int *)field(cfg, k->off) = (int)h;
+    *(int *)field(cfg, k->off2) = (int)w;
+    return RD_OK;
+}
+
+/* "224", "128x128" or "" (from the model) */
+static rd_status_t parse_size2(const key_def_t *k, const char *s, config_t *cfg, rd_error_t *err)
+{
+    if (!*s)
+        return set_size2(k, 0, 0, cfg, err);
+    char *end;
+    errno = 0;
+    long long h = strtoll(s, &end, 10), w = h;
+    if (end != s && (*end == 'x' || *end == 'X')) {
+        const char *ws = end + 1;
+        w = strtoll(ws, &end, 10);
+        if (end == ws)
+            end = (char *)s;
+    }
+    if (end == s || *end || errno || !isdigit((unsigned char)*s))
+        return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not a size like 224 or 128x128", k->key, s);
+    return set_size2(k, h, w, cfg, err);
+}
+
+/* "a,b,c", "[a,b,c]" or "" (from the model) */
+static rd_status_t parse_float3(const key_def_t *k, const char *s, config_t *cfg, rd_error_t *err)
+{
+    bool *given = field(cfg, k->off2);
+    float v[3];
+    if (!*s) {
+        *given = false;
+        return RD_OK;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *p = buf + (buf[0] == '[');
+    size_t n = strlen(p);
+    if (n && p[n - 1] == ']' && buf[0] == '[')
+        p[n - 1] = 0;
+    char *save = NULL, *tok = strtok_r(p, ",", &save);
+    int i = 0;
+    for (; tok && i < 3; i++, tok = strtok_r(NULL, ",", &save))
+        if (parse_float(k, tok, &v[i], err) != RD_OK)
+            return RD_ERR_ARG;
+    if (i != 3 || tok)
+        return rd_error_set(err, RD_ERR_ARG, "%s: '%s' must be three numbers like 0.485,0.456,0.406",
+                            k->key, s);
+    memcpy(field(cfg, k->off), v, sizeof v);
+    *given = true;
+    return RD_OK;
+}
+
+static rd_status_t set_from_text(const key_def_t *k, const char *s, config_t *cfg, rd_error_t *err)
+{
+    int64_t i = 0;
+    float f = 0;
+    switch (k->kind) {
+    case K_INT:
+    case K_I64:
+        if (parse_i64(k, s, &i, err) != RD_OK)
+            return RD_ERR_ARG;
+        return set_int(k, i, cfg, err);
+    case K_BOOL:
+        return parse_bool(k, s, field(cfg, k->off), err);
+    case K_STR:
+        return set_str(k, s, cfg, err);
+    case K_FLOAT:
+        if (parse_float(k, s, &f, err) != RD_OK)
+            return RD_ERR_ARG;
+        return set_float(k, f, cfg, err);
+    case K_FLOAT3:
+        return parse_float3(k, s, cfg, err);
+    case K_SIZE2:
+        return parse_size2(k, s, cfg, err);
+    case K_ORDER:
+        return set_order(k, s, cfg, err);
+    case K_LOGLEVEL:
+        if (log_level_parse(s, field(cfg, k->off), err) != RD_OK)
+            return rd_error_prefix(err, "%s", k->key);
+        return RD_OK;
+    }
+    return rd_error_set(err, RD_ERR_INTERNAL, "%s: unknown key kind", k->key);
+}
+
+/* ---- the JSON file ---- */
+
+static rd_status_t set_float3_json(const key_def_t *k, json_t *v, config_t *cfg, rd_error_t *err)
+{
+    float f[3];
+    if (json_array_size(v) != 3)
+        return rd_error_set(err, RD_ERR_FORMAT, "%s: expected an array of 3 numbers", k->key);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_number(e) || !isfinite(json_number_value(e)))
+            return rd_error_set(err, RD_ERR_FORMAT, "%s[%zu]: expected a number", k->key, i);
+        f[i] = (float)json_number_value(e);
+    }
+    memcpy(field(cfg, k->off), f, sizeof f);
+    *(bool *)field(cfg, k->off2) = true;
+    return RD_OK;
+}
+
+static rd_status_t set_from_json(const key_def_t *k, json_t *v, config_t *cfg, rd_error_t *err)
+{
+    if (json_is_string(v))
+        return k->kind == K_BOOL
+                   ? rd_error_set(err, RD_ERR_FORMAT, "%s: expected true or false", k->key)
+                   : set_from_text(k, json_string_value(v), cfg, err);
+    switch (k->kind) {
+    case K_INT:
+    case K_I64:
+        if (json_is_integer(v))
+            return set_int(k, json_integer_value(v), cfg, err);
+        return rd_error_set(err, RD_ERR_FORMAT, "%s: expected an integer", k->key);
+    case K_SIZE2:
+        if (json_is_integer(v))
+            return set_size2(k, json_integer_value(v), json_integer_value(v), cfg, err);
+        return rd_error_set(err, RD_ERR_FORMAT, "%s: expected 224 or \"128x128\"", k->key);
+    case K_BOOL:
+        if (json_is_boolean(v))
+            return *(bool *)field(cfg, k->off) = json_is_true(v), RD_OK;
+        return rd_error_set(err, RD_ERR_FORMAT, "%s: expected true or false", k->key);
+    case K_FLOAT:
+        if (json_is_number(v) && isfinite(json_number_value(v)))
+            return set_float(k, (float)json_number_value(v), cfg, err);
+        return rd_error_set(err, RD_ERR_FORMAT, "%s: expected a number", k->key);
+    case K_FLOAT3:
+        return set_float3_json(k, v, cfg, err);
+    default:
+        return rd_error_set(err, RD_ERR_FORMAT, "%s: expected a string", k->key);
+    }
+}
+
+rd_status_t config_load_file(const char *path, config_t *cfg, rd_error_t *err)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        rd_status_t code = jerr.line < 0 || json_error_code(&jerr) == json_error_cannot_open_file
+                               ? RD_ERR_IO
+                               : RD_ERR_FORMAT;
+        if (jerr.line > 0)
+            return rd_error_set(err, code, "config file %s:%d: %s", path, jerr.line, jerr.text);
+        return rd_error_set(err, code, "config file %s: %s", path, jerr.text);
+    }
+    rd_status_t s = RD_OK;
+    const char *name;
+    json_t *v;
+    if (!json_is_object(root))
+        s = rd_error_set(err, RD_ERR_FORMAT, "config file %s: expected a JSON object", path);
+    else
+        json_object_foreach(root, name, v) {
+            const key_def_t *k = find_key(name, strlen(name));
+            s = k ? set_from_json(k, v, cfg, err)
+                  : rd_error_set(err, RD_ERR_FORMAT, "unknown key '%s' (see resnetd serve --help)", name);
+            if (s != RD_OK) {
+                rd_error_prefix(err, "config file %s", path);
+                break;
+            }
+        }
+    json_decref(root);
+    return s;
+}
+
+/* ---- flags and environment ---- */
+
+/* Finds the key for a flag name like "max-batch-size" (len bytes). */
+static const key_def_t *find_flag(const char *name, size_t len)
+{
+    char key[64];
+    if (len == 4 && !strncmp(name, "topk", 4))
+        return find_key("topk_default", strlen("topk_default"));
+    if (len >= sizeof key)
+        return NULL;
+    for (size_t i = 0; i < len; i++) /* --max_batch_size works too */
+        key[i] = name[i] == '-' ? '_' : name[i];
+    return find_key(key, len);
+}
+
+rd_status_t config_apply_args_rest(int argc, char **argv, config_t *cfg, char **rest,
+                                   int *n_rest, rd_error_t *err)
+{
+    if (n_rest)
+        *n_rest = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--") || strncmp(a, "--", 2)) {
+            if (!rest)
+                return rd_error_set(err, RD_ERR_ARG, "unexpected argument '%s'", a);
+            if (strcmp(a, "--"))
+                rest[(*n_rest)++] = argv[i];
+            else
+                while (++i < argc)
+                    rest[(*n_rest)++] = argv[i];
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const char *value = eq ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
+        bool is_config = len == 6 && !strncmp(name, "config", 6);
+        const key_def_t *k = is_config ? NULL : find_flag(name, len);
+        if (!k && !is_config)
+            return rd_error_set(err, RD_ERR_ARG, "unknown option '%.*s' (see --help)", (int)len + 2, a);
+        if (!value)
+            return rd_error_set(err, RD_ERR_ARG, "option '%s' needs a value", a);
+        if (!eq)
+            i++;
+        if (k && set_from_text(k, value, cfg, err) != RD_OK)
+            return rd_error_prefix(err, "option --%.*s", (int)len, name);
+    }
+    return RD_OK;
+}
+
+rd_status_t config_apply_args(int argc, char **argv, config_t *cfg, rd_error_t *err)
+{
+    return config_apply_args_rest(argc, argv, cfg, NULL, NULL, err);
+}
+
+static void env_name(const key_def_t *k, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "RESNETD_%s", k->key);
+    for (size_t i = 0; i < n && i < size; i++)
+        out[i] = (char)toupper((unsigned char)out[i]);
+}
+
+static void flag_name(const key_def_t *k, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "--%s", k->key);
+    for (size_t i = 0; i < n && i < size; i++)
+        out[i] = out[i] == '_' ? '-' : out[i];
+}
+
+rd_status_t config_apply_env(config_t *cfg, rd_error_t *err)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        char name[80];
+        env_name(&keys[i], name, sizeof name);
+        const char *v = getenv(name);
+        if (v && set_from_text(&keys[i], v, cfg, err) != RD_OK)
+            return rd_error_prefix(err, "environment %s", name);
+    }
+    return RD_OK;
+}
+
+/* ---- validation and the whole sequence ---- */
+
+static rd_status_t check_float3(const char *key, const float *v, bool positive, rd_error_t *err)
+{
+    for (int i = 0; i < 3; i++)
+        if (!isfinite(v[i]) || (positive && !(v[i] > 0)))
+            return rd_error_set(err, RD_ERR_ARG, "%s[%d]: %g must be %s", key, i, v[i],
+                                positive ? "a finite number > 0" : "finite");
+    return RD_OK;
+}
+
+rd_status_t config_validate(const config_t *cfg, rd_error_t *err)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key_def_t *k = &keys[i];
+        int64_t v = k->kind == K_INT ? *(const int *)cfield(cfg, k->off)
+                  : k->kind == K_I64 ? *(const int64_t *)cfield(cfg, k->off) : k->min;
+        if (check_range(k, v, err) != RD_OK)
+            return RD_ERR_ARG;
+    }
+    if ((cfg->input_h == 0) != (cfg->input_w == 0) || cfg->input_h < 0 || cfg->input_w < 0 ||
+        cfg->input_h > 8192 || cfg->input_w > 8192)
+        return rd_error_set(err, RD_ERR_ARG, "input_size: %dx%d is not a valid size", cfg->input_h,
+                            cfg->input_w);
+    if (!(cfg->scale >= 0) || !isfinite(cfg->scale))
+        return rd_error_set(err, RD_ERR_ARG, "scale: %g must be >= 0", cfg->scale);
+    if ((cfg->has_mean && check_float3("mean", cfg->mean, false, err)) ||
+        (cfg->has_std && check_float3("std", cfg->std, true, err)))
+        return RD_ERR_ARG;
+    if (cfg->channel_order[0] && strcmp(cfg->channel_order, "RGB") && strcmp(cfg->channel_order, "BGR"))
+        return rd_error_set(err, RD_ERR_ARG, "channel_order: '%s' must be RGB or BGR", cfg->channel_order);
+    if (!cfg->bind[0] || !cfg->model[0])
+        return rd_error_set(err, RD_ERR_ARG, "%s: must not be empty", cfg->bind[0] ? "model" : "bind");
+    if ((unsigned)cfg->log_level > LOG_DEBUG)
+        return rd_error_set(err, RD_ERR_ARG, "log_level: %d is not a level", (int)cfg->log_level);
+    if (cfg->max_images_per_request > cfg->max_queue_length)
+        return rd_error_set(err, RD_ERR_ARG,
+                            "max_images_per_request (%d) exceeds max_queue_length (%d): such a "
+                            "request could never be queued",
+                            cfg->max_images_per_request, cfg->max_queue_length);
+    return RD_OK;
+}
+
+/* The config file named by RESNETD_CONFIG, else by --config (env beats flags). */
+static const char *config_path(int argc, char **argv)
+{
+    const char *env = getenv("RESNETD_CONFIG");
+    if (env && *env)
+        return env;
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            return argv[i + 1];
+        if (!strncmp(argv[i], "--config=", 9))
+            return argv[i] + 9;
+    }
+    return NULL;
+}
+
+rd_status_t config_load_rest(int argc, char **argv, config_t *cfg, char **rest, int *n_rest,
+                             rd_error_t *err)
+{
+    *cfg = config_default_params();
+    const char *path = config_path(argc, argv);
+    rd_status_t s;
+    if (path && (s = config_load_file(path, cfg, err)) != RD_OK)
+        return s;
+    if ((s = config_apply_args_rest(argc, argv, cfg, rest, n_rest, err)) != RD_OK ||
+        (s = config_apply_env(cfg, err)) != RD_OK)
+        return s;
+    return config_validate(cfg, err);
+}
+
+rd_status_t config_load(int argc, char **argv, config_t *cfg, rd_error_t *err)
+{
+    return config_load_rest(argc, argv, cfg, NULL, NULL, err);
+}
+
+/* ---- output: JSON, --help, README ---- */
+
+static json_t *value_json(const key_def_t *k, const config_t *cfg)
+{
+    const void *p = cfield(cfg, k->off);
+    char buf[32];
+    switch (k->kind) {
+    case K_INT: return json_integer(*(const int *)p);
+    case K_I64: return json_integer(*(const int64_t *)p);
+    case K_BOOL: return json_boolean(*(const bool *)p);
+    case K_STR:
+    case K_ORDER: return json_string(p);
+    case K_FLOAT: return json_real(*(const float *)p);
+    case K_LOGLEVEL: return json_string(log_level_name(*(const log_level_t *)p));
+    case K_SIZE2:
+        if (cfg->input_h == cfg->input_w)
+            return json_integer(cfg->input_h);
+        snprintf(buf, sizeof buf, "%dx%d", cfg->input_h, cfg->input_w);
+        return json_string(buf);
+    case K_FLOAT3:
+        if (!*(const bool *)cfield(cfg, k->off2))
+            return json_string("");
+        const float *f = p;
+        return json_pack("[fff]", (double)f[0], (double)f[1], (double)f[2]);
+    }
+    return json_null();
+}
+
+char *config_to_json(const config_t *cfg)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < N_KEYS; i++)
+        if (json_object_set_new(o, keys[i].key, value_json(&keys[i], cfg))) {
+            json_decref(o);
+            return NULL;
+        }
+    char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7)) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* The default of key k as text: 8080, "127.0.0.1", (from the model). */
+static void default_text(const key_def_t *k, char *out, size_t size)
+{
+    config_t d = config_default_params();
+    json_t *v = value_json(k, &d);
+    bool zero = json_is_string(v) ? !*json_string_value(v) : json_number_value(v) == 0;
+    bool model_kind = k->kind == K_SIZE2 || k->kind == K_FLOAT || k->kind == K_FLOAT3 ||
+                      k->kind == K_ORDER || !strcmp(k->key, "resize");
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(7));
+    snprintf(out, size, "%s", zero && model_kind ? "(from the model)" : s ? s : "?");
+    free(s);
+    json_decref(v);
+}
+
+void config_print_keys(FILE *out)
+{
+    fprintf(out, "  %-30s %s\n  %-30s %s\n", "--config FILE", "env RESNETD_CONFIG",
+                 "", "JSON config file; flags override it and RESNETD_* variables override flags");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        char flag[64], env[80], def[64], left[96];
+        flag_name(&keys[i], flag, sizeof flag);
+        env_name(&keys[i], env, sizeof env);
+        default_text(&keys[i], def, sizeof def);
+        snprintf(left, sizeof left, "%s %s", flag, keys[i].metavar);
+        fprintf(out, "  %-30s env %s, default %s\n  %-30s %s\n", left, env, def, "", keys[i].help);
+    }
+    fprintf(out, "  %-30s %s\n", "--topk K", "same as --topk-default");
+}
+
+void config_print_keys_markdown(FILE *out)
+{
+    fprintf(out, "| key | default | flag | environment | meaning |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        char flag[64], env[80], def[64];
+        flag_name(&keys[i], flag, sizeof flag);
+        env_name(&keys[i], env, sizeof env);
+        default_text(&keys[i], def, sizeof def);
+        fprintf(out, "| `%s` | `%s` | `%s %s` | `%s` | %s |\n", keys[i].key, def, flag,
+                keys[i].metavar, env, keys[i].help);
+    }
+}
+
+engine_params_t config_engine_params(const config_t *cfg)
+{
+    engine_params_t p = engine_default_params();
+    p.n_threads = cfg->inference_threads;
+    p.input_h = cfg->input_h;
+    p.input_w = cfg->input_w;
+    p.labels_path = cfg->labels[0] ? cfg->labels : NULL;
+    return p;
+}
+
+void config_apply_preproc(const config_t *cfg, model_preproc_t *pp)
+{
+    if (cfg->resize)
+        pp->resize = cfg->resize;
+    if (cfg->channel_order[0])
+        pp->channel_order = !strcmp(cfg->channel_order, "BGR") ? MODEL_BGR : MODEL_RGB;
+    if (cfg->scale > 0)
+        pp->scale = cfg->scale;
+    if (cfg->has_mean)
+        memcpy(pp->mean, cfg->mean, sizeof pp->mean);
+    if (cfg->has_std)
+        memcpy(pp->std, cfg->std, sizeof pp->std);
+}

@@ -1,0 +1,138 @@
+/* config.h - resnetd serve's configuration: one table of keys drives the JSON
+ * config file, the command-line flags, the RESNETD_* environment variables and
+ * the --help listing, so their names never drift apart. Key "max_batch_size"
+ * is "max_batch_size" in the file, --max-batch-size on the command line and
+ * RESNETD_MAX_BATCH_SIZE in the environment.
+ *
+ * Precedence, lowest first: built-in defaults (config_default_params), the
+ * file given by --config FILE or RESNETD_CONFIG (no file is read without one),
+ * flags, environment.
+ * config_load does the whole sequence and validates:
+ *
+ *     config_t cfg; rd_error_t err;
+ *     if (config_load(argc, argv, &cfg, &err) != RD_OK) {
+ *         fprintf(stderr, "resnetd serve: %s\n", err.msg); return 2;
+ *     }
+ *
+ * A config_t is a plain value (fixed-size strings, no pointers to free), so it
+ * can be copied and read from any thread once loaded. Nothing here is global. */
+#ifndef RESNETD_CONFIG_H
+#define RESNETD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "resnetd/engine.h"
+#include "resnetd/error.h"
+#include "resnetd/model.h"
+
+#define CONFIG_STR_MAX 1024 /* longest string value + 1; longer values are an error */
+
+typedef struct {
+    /* Network */
+    int port;                      /* TCP port, 0..65535; 0 = any free port (the server logs it); default 8080 */
+    char bind[64];                 /* IPv4/IPv6 address to listen on; default "127.0.0.1" */
+    int http_threads;              /* libmicrohttpd worker threads, which also decode JPEGs, >= 1; default 2 */
+    int inference_threads;         /* oneDNN/OpenMP threads of the one inference worker; 0 = all cores */
+    /* Model */
+    char model[CONFIG_STR_MAX];    /* safetensors model path; default "models/resnet50.safetensors" */
+    char model_name[128];          /* name in responses and KServe URLs; "" = the model's own name */
+    char labels[CONFIG_STR_MAX];   /* labels file (JSON array or one per line); "" = from the model */
+    /* Preprocessing overrides; 0 / empty = what the model's metadata says */
+    int input_h, input_w;          /* key input_size: "224" or "HxW" (pixels); 0 = from the model */
+    int resize;                    /* shorter side before the center crop, pixels; 0 = from the model */
+    char channel_order[4];         /* "RGB" or "BGR"; "" = from the model */
+    float scale;                   /* pixel multiplier; 0 = from the model */
+    bool has_mean, has_std;        /* whether mean / std were given */
+    float mean[3];                 /* per channel, in channel order */
+    float std[3];                  /* per channel, each > 0 */
+    /* Batching */
+    int max_batch_size;            /* images per engine run, 1..1024; default 8 */
+    int64_t max_queue_delay_us;    /* how long the first queued image waits for company, µs; 0 = none; default 2000 */
+    int max_queue_length;          /* images waiting before 503, >= 1; default 64 */
+    int64_t request_timeout_ms;    /* deadline from request start, counting time queued (504 after); default 10000 */
+    /* Limits */
+    int64_t max_body_bytes;        /* request body bytes (413 beyond); default 16777216 (16 MiB) */
+    int64_t max_pixels;            /* width*height per image, checked from the JPEG header (413 beyond); default 40000000 */
+    int max_images_per_request;    /* images in one request (413 beyond); default 32 */
+    int max_connections;           /* concurrent connections (libmicrohttpd refuses more); default 256 */
+    int connection_timeout_s;      /* idle connection timeout, seconds; 0 = none; default 30 */
+    int drain_timeout_s;           /* on SIGTERM/SIGINT, how long to finish accepted requests; default 30 */
+    int retry_after_s;             /* Retry-After header value on 503/429, seconds; default 1 */
+    /* Responses and logging */
+    int topk_default;              /* top-k when the request gives no topk, >= 1 (capped at the class count); default 5 */
+    log_level_t log_level;         /* "error" | "warn" | "info" | "debug"; default "info" */
+    bool access_log;               /* one JSON line per request on stderr; default true */
+} config_t;
+
+/* The built-in defaults listed above. */
+config_t config_default_params(void);
+
+/* Reads the JSON object in the file at path and sets every key it contains.
+ * Values: numbers for numeric keys (a string of digits is accepted too),
+ * strings for text keys, true/false for booleans, [a,b,c] for mean and std,
+ * 224 or "128x128" for input_size. Unknown keys, wrong types and out-of-range
+ * values fail with RD_ERR_FORMAT / RD_ERR_ARG naming the file and the key;
+ * a missing file fails with RD_ERR_IO. cfg is partly updated on failure. */
+rd_status_t config_load_file(const char *path, config_t *cfg, rd_error_t *err);
+
+/* Applies flags from argv[1..argc-1]: "--key-name VALUE" or "--key-name=VALUE"
+ * for every key (underscores become dashes), plus the alias --topk for
+ * --topk-default. "--config FILE" is skipped here (config_load reads it).
+ * Booleans take true/false/1/0/yes/no/on/off. mean/std take "a,b,c" or
+ * "[a,b,c]". Unknown options and positional arguments fail with RD_ERR_ARG
+ * (callers handle --help before calling). */
+rd_status_t config_apply_args(int argc, char **argv, config_t *cfg, rd_error_t *err);
+
+/* Like config_apply_args, but arguments that do not start with "--" are
+ * collected in order into rest[0..*n_rest-1] (rest must have room for argc
+ * pointers; they point into argv) instead of failing: for
+ * `resnetd classify [OPTIONS] IMAGE...`. A lone "--" ends the options: every
+ * argument after it is positional. */
+rd_status_t config_apply_args_rest(int argc, char **argv, config_t *cfg, char **rest,
+                                   int *n_rest, rd_error_t *err);
+
+/* Applies every RESNETD_<KEY> variable that is set (RESNETD_PORT,
+ * RESNETD_MAX_BATCH_SIZE, ...), parsed as the flags are. An empty value
+ * sets an empty string for text keys, means "from the model" for input_size,
+ * channel_order, mean and std, and is an error for numbers and booleans.
+ * (RESNETD_CONFIG, read by config_load, names the config file.) */
+rd_status_t config_apply_env(config_t *cfg, rd_error_t *err);
+
+/* Checks ranges and consistency; the message names the key, its value and
+ * what is allowed ("max_batch_size: 0 is out of range, expected 1..1024"). */
+rd_status_t config_validate(const config_t *cfg, rd_error_t *err);
+
+/* The whole sequence: defaults, --config FILE if given, flags, environment,
+ * validation. On failure err says which step and key. */
+rd_status_t config_load(int argc, char **argv, config_t *cfg, rd_error_t *err);
+
+/* Same, collecting positional arguments as config_apply_args_rest does. */
+rd_status_t config_load_rest(int argc, char **argv, config_t *cfg, char **rest, int *n_rest,
+                             rd_error_t *err);
+
+/* Prints one line per key for --help: flag, environment variable, default
+ * and meaning, from the same table. */
+void config_print_keys(FILE *out);
+
+/* The same listing as a Markdown table (key, default, flag, environment,
+ * meaning) for the README, so the documentation comes from the table too. */
+void config_print_keys_markdown(FILE *out);
+
+/* Writes cfg as a JSON object with every key (the format config_load_file
+ * reads), e.g. for a start-up log line or `resnetd serve --print-config`.
+ * Returns a string the caller frees, or NULL when out of memory. */
+char *config_to_json(const config_t *cfg);
+
+/* engine_load parameters from the config: inference_threads, input_size and
+ * labels. labels_path points into cfg (NULL when empty), so cfg must outlive
+ * the engine_load call. */
+engine_params_t config_engine_params(const config_t *cfg);
+
+/* Applies the preprocessing overrides (resize, channel_order, scale, mean,
+ * std; the input size is the engine's business) onto the model's values. */
+void config_apply_preproc(const config_t *cfg, model_preproc_t *pp);
+
+#endif

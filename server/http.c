@@ -1,0 +1,465 @@
+/* http.c - the libmicrohttpd daemon: request state, routing, body buffering,
+ * the suspend/resume handshake with the batcher, responses, access log.
+ *
+ * THREADS: libmicrohttpd runs an internal pool of `threads` worker threads
+ * (MHD_OPTION_THREAD_POOL_SIZE); each owns a share of the connections and runs
+ * their callbacks, so request parsing, JPEG decoding and preprocessing happen on
+ * these threads, in parallel with inference. A route that needs the engine
+ * submits batcher items and returns HTTP_PENDING; the HTTP thread then suspends
+ * the connection (MHD_suspend_connection) and goes on serving other
+ * connections instead of blocking. The batcher's single inference worker calls
+ * each item's done(), which calls http_request_item_done(); the last one
+ * resumes the connection (MHD_resume_connection is thread-safe), and
+ * libmicrohttpd calls our handler again on the connection's own HTTP thread,
+ * where the route's finish() builds the answer. So an HTTP thread never waits
+ * for inference, and the engine is only ever touched by the worker.
+ * req->lock orders "suspend" before "resume": the handler suspends only while
+ * items are pending, under the lock, and the worker resumes only a suspended
+ * request, after dropping the lock. Request state is allocated on the first
+ * callback and freed in the request-completed callback; the one exception is
+ * a request completed while items are still queued (only at daemon stop after
+ * a drain timeout): its items are cancelled and the last done() frees it.
+ * Shared across threads: the `draining` flag and `inflight` counter (atomics). */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http_error.h"
+#include "routes.h"
+
+struct http {
+    struct MHD_Daemon *daemon;
+    http_deps_t deps;
+    int port;
+    atomic_bool draining;
+    atomic_int inflight;
+    pthread_mutex_t drain_lock; /* makes http_begin_drain idempotent */
+    bool quiesced;
+};
+
+static void request_free(http_request_t *req)
+{
+    if (req->route && req->route->cleanup)
+        req->route->cleanup(req);
+    else
+        free(req->route_data);
+    pthread_mutex_destroy(&req->lock);
+    free(req->body);
+    free(req->response);
+    free(req);
+}
+
+static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const char *url,
+                                   const char *method)
+{
+    http_request_t *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    if (pthread_mutex_init(&req->lock, NULL) != 0) {
+        free(req);
+        return NULL;
+    }
+    req->http = h;
+    req->deps = &h->deps;
+    req->conn = conn;
+    req->method = method;
+    snprintf(req->path, sizeof req->path, "%s", url);
+    req->endpoint = METRICS_EP_OTHER;
+    req->start_ns = batcher_now_ns();
+    return req;
+}
+
+/* --- answering --- */
+
+void http_respond(http_request_t *req, int status, const char *content_type, char *body,
+                  size_t len)
+{
+    free(req->response);
+    req->status = status;
+    req->content_type = content_type;
+    req->response = body;
+    req->response_len = body ? len : 0;
+}
+
+void http_respond_json(http_request_t *req, int status, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}";
+        http_respond(req, 500, "application/json", strdup(oom), sizeof oom - 1);
+        return;
+    }
+    http_respond(req, status, "application/json", text, strlen(text));
+}
+
+void http_respond_error(http_request_t *req, int status, const char *message)
+{
+    json_t *err = http_error_object(status, message);
+    http_respond_json(req, status, err ? json_pack("{s:o}", "error", err) : NULL);
+    if (http_error_retryable(status))
+        req->retry_after_s = req->deps->cfg->retry_after_s > 0 ? req->deps->cfg->retry_after_s : 1;
+}
+
+static enum MHD_Result queue_answer(http_request_t *req)
+{
+    if (!req->status)
+        http_respond_error(req, 500, "internal error: the route gave no answer");
+    struct MHD_Response *resp;
+    if (req->response)
+        resp = MHD_create_response_from_buffer_with_free_callback(req->response_len, req->response,
+                                                                  free);
+    else
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    req->response = NULL; /* libmicrohttpd frees it now */
+    if (req->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);
+    if (req->retry_after_s > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", req->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+    }
+    if (req->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
+    if (req->header_name[0])
+        MHD_add_response_header(resp, req->header_name, req->header_value);
+    if (atomic_load(&req->http->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    double seconds = (double)(batcher_now_ns() - req->start_ns) / 1e9;
+    metrics_count_request(req->deps->metrics, req->endpoint, req->status);
+    metrics_observe(req->deps->metrics, METRICS_H_REQUEST, seconds);
+    return ret;
+}
+
+/* --- the request header stage: routing and early refusals --- */
+
+static bool header_stage(http_request_t *req, const char *url)
+{
+    const char *allow = NULL;
+    req->route = routes_find(url, req->method, &req->endpoint, req->param, sizeof req->param,
+                             &allow);
+    if (!req->route) {
+        if (allow) {
+            req->allow = allow;
+            char msg[160];
+            snprintf(msg, sizeof msg, "method %s not allowed on %.80s (allowed: %s)",
+                     req->method, req->path, allow);
+            http_respond_error(req, 405, msg);
+        } else {
+            http_respond_error(req, 404, "no such endpoint");
+        }
+        return false;
+    }
+    if (!req->route->takes_body)
+        return true;
+    const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (!len && !te) {
+        http_respond_error(req, 411, "a body with Content-Length (or chunked encoding) is required");
+        return false;
+    }
+    int64_t max = req->deps->cfg->max_body_bytes;
+    if (len && strtoll(len, NULL, 10) > max) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "body of %.20s bytes exceeds max_body_bytes %lld", len,
+                 (long long)max);
+        http_respond_error(req, 413, msg);
+        return false;
+    }
+    return true;
+}
+
+static bool append_body(http_request_t *req, const char *data, size_t size)
+{
+    req->bytes_in += (int64_t)size;
+    if (req->body_too_large)
+        return true;
+    if (req->bytes_in > req->deps->cfg->max_body_bytes) {
+        req->body_too_large = true;
+        free(req->body);
+        req->body = NULL;
+        req->body_len = req->body_cap = 0;
+        return true;
+    }
+    if (req->body_len + size + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 65536;
+        while (cap < req->body_len + size + 1)
+            cap *= 2;
+        uint8_t *p = realloc(req->body, cap);
+        if (!p)
+            return false;
+        req->body = p;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, size);
+    req->body_len += size;
+    req->body[req->body_len] = 0;
+    return true;
+}
+
+/* Runs the route once the body is complete. Returns true when the connection
+ * was suspended (the answer comes later). */
+static bool run_route(http_request_t *req)
+{
+    if (req->body_too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "body exceeds max_body_bytes %lld",
+                 (long long)req->deps->cfg->max_body_bytes);
+        http_respond_error(req, 413, msg);
+        return false;
+    }
+    if (req->route->takes_body && !req->body && !append_body(req, "", 0)) {
+        http_respond_error(req, 503, "out of memory");
+        return false;
+    }
+    if (req->route->start(req) == HTTP_PENDING) {
+        pthread_mutex_lock(&req->lock);
+        bool wait = req->pending > 0;
+        if (wait) {
+            req->suspended = true;
+            MHD_suspend_connection(req->conn);
+        }
+        pthread_mutex_unlock(&req->lock);
+        if (wait)
+            return true;
+        req->finished = true;
+        req->route->finish(req);
+    }
+    return false;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_t *h = cls;
+    http_request_t *req = *con_cls;
+    if (!req) {
+        req = request_new(h, conn, url, method);
+        if (!req)
+            return MHD_NO;
+        *con_cls = req;
+        atomic_fetch_add(&h->inflight, 1);
+        metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
+        if (!header_stage(req, url))
+            return queue_answer(req);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->route && req->route->takes_body && !req->status)
+            return append_body(req, upload_data, size) ? MHD_YES : MHD_NO;
+        req->bytes_in += (int64_t)size; /* a body nobody wants: discard */
+        return MHD_YES;
+    }
+    if (req->status) /* decided early, or by a resumed finish() */
+        return queue_answer(req);
+    if (req->suspended) { /* only this thread sets it */
+        pthread_mutex_lock(&req->lock);
+        int pending = req->pending;
+        pthread_mutex_unlock(&req->lock);
+        if (pending > 0)
+            return MHD_YES; /* a spurious call before the resume */
+        req->finished = true; /* resumed: every item is done */
+        req->route->finish(req);
+        return queue_answer(req);
+    }
+    if (run_route(req))
+        return MHD_YES;
+    return queue_answer(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    http_t *h = cls;
+    http_request_t *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    log_access_t rec = {
+        .method = req->method,
+        .path = req->path,
+        .status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || req->status ? req->status : 499,
+        .bytes_in = req->bytes_in,
+        .bytes_out = (int64_t)req->response_len,
+        .images = req->images,
+        .decode_ms = req->images ? req->decode_ms : -1,
+        .queue_ms = req->images ? req->queue_ms : -1,
+        .inference_ms = req->images ? req->inference_ms : -1,
+        .total_ms = http_request_elapsed_ms(req),
+    };
+    if (rec.status == 0)
+        rec.status = 499;
+    log_access(h->deps.log, &rec);
+    atomic_fetch_sub(&h->inflight, 1);
+    metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, -1);
+
+    pthread_mutex_lock(&req->lock);
+    req->closed = true;
+    bool orphaned = req->pending > 0;
+    pthread_mutex_unlock(&req->lock);
+    if (!orphaned) {
+        request_free(req);
+        return;
+    }
+    if (req->route->cancel)
+        req->route->cancel(req); /* the last http_request_item_done frees it */
+}
+
+void http_request_expect(http_request_t *req, int n)
+{
+    pthread_mutex_lock(&req->lock);
+    req->pending = n;
+    pthread_mutex_unlock(&req->lock);
+}
+
+void http_request_item_done(http_request_t *req)
+{
+    pthread_mutex_lock(&req->lock);
+    bool last = --req->pending == 0;
+    bool resume = last && req->suspended && !req->closed;
+    bool orphan = last && req->closed;
+    struct MHD_Connection *conn = req->conn;
+    pthread_mutex_unlock(&req->lock);
+    if (resume)
+        MHD_resume_connection(conn); /* still suspended, so conn is valid */
+    else if (orphan)
+        request_free(req);
+}
+
+/* --- helpers for routes --- */
+
+const char *http_header(const http_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const http_request_t *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+double http_request_elapsed_ms(const http_request_t *req)
+{
+    return (double)(batcher_now_ns() - req->start_ns) / 1e6;
+}
+
+/* --- the daemon --- */
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
+    log_msg(cls, LOG_WARN, "libmicrohttpd: %s", line);
+}
+
+static rd_status_t resolve(const char *bind, int port, struct sockaddr_storage *ss,
+                           rd_error_t *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    int rc = getaddrinfo(bind && *bind ? bind : NULL, service, &hints, &res);
+    if (rc != 0 || !res)
+        return rd_error_set(err, RD_ERR_ARG, "bind address '%s': %s", bind ? bind : "",
+                            gai_strerror(rc));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return RD_OK;
+}
+
+rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *err)
+{
+    *out = NULL;
+    struct sockaddr_storage ss = {0};
+    rd_status_t st = resolve(params->bind, params->port, &ss, err);
+    if (st != RD_OK)
+        return st;
+    http_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return rd_error_set(err, RD_ERR_NOMEM, "http: out of memory");
+    h->deps = params->deps;
+    pthread_mutex_init(&h->drain_lock, NULL);
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    unsigned threads = params->threads > 1 ? (unsigned)params->threads : 0;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(params->max_connections > 0 ? params->max_connections : 256),
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(params->connection_timeout_s > 0 ? params->connection_timeout_s : 0),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+        (void *)params->deps.log, MHD_OPTION_END);
+    if (!h->daemon) {
+        pthread_mutex_destroy(&h->drain_lock);
+        free(h);
+        return rd_error_set(err, RD_ERR_IO, "cannot listen on %s port %d (in use? permitted?)",
+                            params->bind, params->port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : params->port;
+    *out = h;
+    return RD_OK;
+}
+
+int http_port(const http_t *h)
+{
+    return h->port;
+}
+
+void http_begin_drain(http_t *h)
+{
+    atomic_store(&h->draining, true);
+    pthread_mutex_lock(&h->drain_lock);
+    if (!h->quiesced) {
+        h->quiesced = true;
+        MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+    pthread_mutex_unlock(&h->drain_lock);
+}
+
+bool http_draining(const http_t *h)
+{
+    return atomic_load(&h->draining);
+}
+
+int http_inflight(const http_t *h)
+{
+    return atomic_load(&h->inflight);
+}
+
+void http_destroy(http_t *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->drain_lock);
+    free(h);
+}

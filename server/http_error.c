@@ -1,0 +1,61 @@
+/* http_error.c - rd_status_t + context -> HTTP status and error JSON (see
+ * http_error.h for the table). */
+#include "http_error.h"
+
+int http_error_status(rd_status_t status, http_ctx_t ctx)
+{
+    switch (status) {
+    case RD_OK:
+        return 200;
+    case RD_ERR_TIMEOUT:
+        return 504;
+    case RD_ERR_NOMEM:
+        return 503;
+    case RD_ERR_IO:
+    case RD_ERR_DNNL:
+    case RD_ERR_INTERNAL:
+        return 500;
+    case RD_ERR_LIMIT:
+        return (ctx == HTTP_CTX_QUEUE || ctx == HTTP_CTX_INFERENCE) ? 503 : 413;
+    case RD_ERR_UNSUPPORTED:
+        if (ctx == HTTP_CTX_BODY)
+            return 415;
+        return ctx == HTTP_CTX_TENSOR ? 422 : 400;
+    case RD_ERR_SHAPE:
+    case RD_ERR_ARG:
+        return ctx == HTTP_CTX_TENSOR ? 422 : 400;
+    case RD_ERR_FORMAT:
+        return ctx == HTTP_CTX_QUEUE || ctx == HTTP_CTX_INFERENCE ? 500 : 400;
+    }
+    return 500;
+}
+
+const char *http_error_code(int http_status)
+{
+    switch (http_status) {
+    case 400: return "bad_request";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 411: return "length_required";
+    case 413: return "payload_too_large";
+    case 415: return "unsupported_media_type";
+    case 422: return "invalid_tensor";
+    case 429: return "too_many_requests";
+    case 499: return "client_closed_request";
+    case 500: return "internal_error";
+    case 503: return "unavailable";
+    case 504: return "deadline_exceeded";
+    default: return http_status >= 500 ? "internal_error" : "error";
+    }
+}
+
+json_t *http_error_object(int http_status, const char *message)
+{
+    return json_pack("{s:s, s:s}", "code", http_error_code(http_status), "message",
+                     message ? message : "");
+}
+
+int http_error_retryable(int http_status)
+{
+    return http_status == 503 || http_status == 429;
+}

@@ -1,0 +1,41 @@
+/* http_error.h - the one place that turns a resnetd status into an HTTP
+ * status code and an error body. Every route answers failures through it, so a
+ * given failure always gets the same code wherever it happens:
+ *     {"error":{"code":"bad_image","message":"image 2: not a JPEG ..."}}
+ * KServe routes use the same status with KServe's flat {"error":"..."} body. */
+#ifndef RESNETD_HTTP_ERROR_H
+#define RESNETD_HTTP_ERROR_H
+
+#include <jansson.h>
+
+#include "resnetd/error.h"
+
+/* Where the failure happened: the same rd_status_t means different things
+ * for an image, a request body, a tensor or the queue. */
+typedef enum {
+    HTTP_CTX_IMAGE = 0, /* decoding one JPEG: FORMAT -> 400, LIMIT (pixels) -> 413 */
+    HTTP_CTX_BODY,      /* parsing the request: FORMAT/ARG -> 400, LIMIT -> 413,
+                           UNSUPPORTED (content type) -> 415 */
+    HTTP_CTX_TENSOR,    /* a KServe tensor: FORMAT -> 400, SHAPE/ARG/UNSUPPORTED -> 422,
+                           LIMIT -> 413 */
+    HTTP_CTX_QUEUE,     /* submitting to the batcher: LIMIT -> 503 (Retry-After) */
+    HTTP_CTX_INFERENCE, /* the batch's result: TIMEOUT -> 504, LIMIT (shutdown) -> 503 */
+} http_ctx_t;
+
+/* The HTTP status for status in ctx. NOMEM -> 503, IO/DNNL/INTERNAL -> 500,
+ * TIMEOUT -> 504 everywhere, RD_OK -> 200. Pure; thread-safe. */
+int http_error_status(rd_status_t status, http_ctx_t ctx);
+
+/* A stable machine-readable code for an HTTP error status ("bad_request",
+ * "payload_too_large", "queue_full", "deadline_exceeded", ...). Never NULL. */
+const char *http_error_code(int http_status);
+
+/* {"code": http_error_code(http_status), "message": message} as a new
+ * reference (NULL only when out of memory). */
+json_t *http_error_object(int http_status, const char *message);
+
+/* True when the status asks the client to retry later (503, 429), i.e.
+ * when a Retry-After header belongs on the answer. */
+int http_error_retryable(int http_status);
+
+#endif

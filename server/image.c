@@ -1,0 +1,130 @@
+/* image.c - image_to_tensor: the JPEG -> model input pipeline that the HTTP
+ * threads run (probe and limit check, decode at a DCT scale, resize and
+ * center-crop as torchvision does, normalise into channel planes).
+ * THREADS: no shared state; every call owns its decoder and buffers. */
+#include "image_internal.h"
+
+#include <stdlib.h>
+
+#define RESIZE_MAX 16384 /* keeps resize * long side within int */
+
+image_limits_t image_default_limits(void)
+{
+    return (image_limits_t){.max_pixels = 40000000, .dct_scaling = true, .dct_headroom = 2.0f};
+}
+
+const char *image_subsamp_str(image_subsamp_t subsamp)
+{
+    static const char *const names[] = {"4:4:4", "4:2:2", "4:2:0", "gray", "4:4:0", "4:1:1"};
+    return (unsigned)subsamp < sizeof names / sizeof names[0] ? names[subsamp] : "unknown";
+}
+
+const char *image_colorspace_str(image_colorspace_t cs)
+{
+    static const char *const names[] = {"RGB", "YCbCr", "gray", "CMYK", "YCCK"};
+    return (unsigned)cs < sizeof names / sizeof names[0] ? names[cs] : "unknown";
+}
+
+int image_dct_denominator(int width, int height, int resize, const image_limits_t *lim)
+{
+    if (!lim || !lim->dct_scaling)
+        return 1;
+    double headroom = lim->dct_headroom > 1.0f ? lim->dct_headroom : 1.0;
+    int shorter = width < height ? width : height;
+    for (int denom = 8; denom > 1; denom /= 2)
+        if ((shorter + denom - 1) / denom >= headroom * resize)
+            return denom;
+    return 1;
+}
+
+static rd_status_t check_preproc(const model_preproc_t *pp, rd_error_t *err)
+{
+    if (pp->resize < 1 || pp->resize > RESIZE_MAX || pp->input_h < 1 || pp->input_w < 1)
+        return rd_error_set(err, RD_ERR_ARG, "preprocessing: resize %d, input %dx%d",
+                            pp->resize, pp->input_h, pp->input_w);
+    if (pp->channel_order != MODEL_RGB && pp->channel_order != MODEL_BGR)
+        return rd_error_set(err, RD_ERR_ARG, "preprocessing: channel order %d",
+                            (int)pp->channel_order);
+    for (int c = 0; c < 3; c++)
+        if (pp->std[c] == 0.0f)
+            return rd_error_set(err, RD_ERR_ARG, "preprocessing: std[%d] is 0", c);
+    return RD_OK;
+}
+
+/* torchvision's center crop offset: int(round(d / 2.0)), and Python rounds
+ * halves to even. */
+static int crop_offset(int size, int crop)
+{
+    int d = size - crop;
+    int half = d / 2;
+    return (d % 2 == 0 || half % 2 == 0) ? half : half + 1;
+}
+
+/* Packed RGB window -> [3][ch][cw] planes, via one lookup table per plane. */
+static void normalize(const uint8_t *rgb, int cw, int ch, const model_preproc_t *pp,
+                      float *out)
+{
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++)
+            lut[c][v] = ((float)v * pp->scale - pp->mean[c]) / pp->std[c];
+    size_t plane = (size_t)cw * ch;
+    for (int c = 0; c < 3; c++) {
+        int src_c = pp->channel_order == MODEL_BGR ? 2 - c : c;
+        float *o = out + plane * c;
+        for (size_t i = 0; i < plane; i++)
+            o[i] = lut[c][rgb[3 * i + src_c]];
+    }
+}
+
+static rd_status_t decode_and_resize(void *tj, const uint8_t *jpeg, size_t len,
+                                     const model_preproc_t *pp, const image_limits_t *lim,
+                                     uint8_t *window, rd_error_t *err)
+{
+    image_probe_t probe;
+    rd_status_t st = image_probe_with(tj, jpeg, len, &probe, err);
+    if (st == RD_OK)
+        st = image_check_limits(&probe, lim, err);
+    if (st != RD_OK)
+        return st;
+    int rw, rh;
+    image_resized_size(probe.width, probe.height, pp->resize, &rw, &rh);
+    if (pp->input_w > rw || pp->input_h > rh)
+        return rd_error_set(err, RD_ERR_ARG,
+                            "preprocessing: crop %dx%d exceeds the %dx%d resized image",
+                            pp->input_w, pp->input_h, rw, rh);
+    image_rgb_t img;
+    int denom = image_dct_denominator(probe.width, probe.height, pp->resize, lim);
+    st = image_decode_with(tj, jpeg, len, &probe, denom, &img, err);
+    if (st != RD_OK)
+        return st;
+    st = image_resize_crop(&img, rw, rh, crop_offset(rw, pp->input_w),
+                           crop_offset(rh, pp->input_h), pp->input_w, pp->input_h,
+                           window, err);
+    image_rgb_free(&img);
+    return st;
+}
+
+rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,
+                            const model_preproc_t *pp, const image_limits_t *lim,
+                            float *out, rd_error_t *err)
+{
+    if (!jpeg || !pp || !out)
+        return rd_error_set(err, RD_ERR_ARG, "image_to_tensor: NULL argument");
+    rd_status_t st = check_preproc(pp, err);
+    if (st != RD_OK)
+        return st;
+    image_limits_t defaults = image_default_limits();
+    uint8_t *window = malloc((size_t)pp->input_w * pp->input_h * 3);
+    void *tj = image_tj_create();
+    if (!window || !tj) {
+        st = rd_error_set(err, RD_ERR_NOMEM, "image_to_tensor: decoder or window");
+    } else {
+        st = decode_and_resize(tj, jpeg, len, pp, lim ? lim : &defaults, window, err);
+        if (st == RD_OK)
+            normalize(window, pp->input_w, pp->input_h, pp, out);
+    }
+    image_tj_destroy(tj);
+    free(window);
+    return st;
+}

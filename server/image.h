@@ -1,0 +1,135 @@
+/* image.h - the image pipeline: JPEG bytes -> one model input tensor.
+ * Decodes with TurboJPEG (accurate DCT, fancy upsampling: the same output as
+ * PIL on the same libjpeg-turbo), optionally at a reduced DCT scale, then does
+ * what torchvision's Resize(resize) + CenterCrop(h, w) + ToTensor + Normalize
+ * do on a PIL image: PIL's antialiased bilinear resample (separable, 8-bit
+ * fixed point, horizontal pass first), center crop, and
+ *     x = (pixel * scale - mean[c]) / std[c]  in the model's channel order.
+ *
+ * THREADS: no shared state. Every call creates its own TurboJPEG handle and
+ * scratch buffers, so any number of HTTP threads may call these functions at
+ * once. Nothing here keeps state between calls. */
+#ifndef RESNETD_IMAGE_H
+#define RESNETD_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resnetd/error.h"
+#include "resnetd/model.h"
+
+/* Chroma subsampling of a JPEG, as TurboJPEG names it. */
+typedef enum {
+    IMAGE_SAMP_444 = 0,
+    IMAGE_SAMP_422,
+    IMAGE_SAMP_420,
+    IMAGE_SAMP_GRAY,
+    IMAGE_SAMP_440,
+    IMAGE_SAMP_411,
+    IMAGE_SAMP_UNKNOWN, /* a layout TurboJPEG cannot name (still decodable) */
+} image_subsamp_t;
+
+/* Colour space stored in a JPEG. */
+typedef enum {
+    IMAGE_CS_RGB = 0,
+    IMAGE_CS_YCBCR,
+    IMAGE_CS_GRAY,
+    IMAGE_CS_CMYK,
+    IMAGE_CS_YCCK,
+} image_colorspace_t;
+
+/* What the JPEG header says; reading it decodes no pixels. */
+typedef struct {
+    int width, height;           /* pixels */
+    image_subsamp_t subsamp;
+    image_colorspace_t colorspace;
+} image_probe_t;
+
+/* Limits applied before any pixel is decoded. */
+typedef struct {
+    uint64_t max_pixels;   /* width * height from the header; 0 means no limit */
+    bool dct_scaling;      /* decode at 1/2, 1/4 or 1/8 when that still leaves the
+                              shorter side >= dct_headroom * resize (faster, not
+                              bit-exact to PIL) */
+    float dct_headroom;    /* >= 1; values below 1 count as 1. At 1 (the plain rule)
+                              a 512-pixel photo is decoded at 256 and resampled 1:1,
+                              which differs from PIL by ~1.5-3.3 levels on average;
+                              at 2 the difference stays below ~0.5 level */
+} image_limits_t;
+
+/* Defaults: max_pixels 40,000,000 (an 8000x5000 photo), dct_scaling true,
+ * dct_headroom 2. */
+image_limits_t image_default_limits(void);
+
+/* Static names for logs and tests ("4:2:0", "YCbCr", ...). Never NULL. */
+const char *image_subsamp_str(image_subsamp_t subsamp);
+const char *image_colorspace_str(image_colorspace_t cs);
+
+/* Reads the JPEG header of jpeg[0..len) into *out.
+ * Returns RD_OK, RD_ERR_ARG (NULL pointers) or RD_ERR_FORMAT (empty input, not
+ * a JPEG, corrupt header). Allocates nothing that outlives the call.
+ * Thread-safe. */
+rd_status_t image_probe(const uint8_t *jpeg, size_t len, image_probe_t *out,
+                        rd_error_t *err);
+
+/* The denominator (1, 2, 4 or 8) image_to_tensor decodes a width x height
+ * JPEG at when the shorter side is resized to `resize`: the largest reduction
+ * whose scaled shorter side (rounded up, as libjpeg does) is still
+ * >= lim->dct_headroom * resize. 1 when lim is NULL or dct_scaling is off.
+ * Thread-safe. */
+int image_dct_denominator(int width, int height, int resize, const image_limits_t *lim);
+
+/* Decodes the JPEG and writes one preprocessed image into out, laid out
+ * [3][pp->input_h][pp->input_w] float32 (one image of an NCHW batch; the
+ * caller owns out). Grayscale, YCbCr (any subsampling), RGB, CMYK and YCCK,
+ * baseline and progressive JPEGs are accepted; CMYK/YCCK are read with
+ * Adobe's inverted convention and converted to RGB as PIL does.
+ * lim may be NULL (image_default_limits()).
+ * Returns RD_OK;
+ *   RD_ERR_ARG    NULL pointers or a nonsensical pp (sizes < 1, std 0,
+ *                 crop larger than the resized image);
+ *   RD_ERR_FORMAT not a JPEG, corrupt, or truncated. libjpeg treats corrupt
+ *                 data and a truncated file as warnings and returns a partly
+ *                 grey image; we reject every warning rather than classify
+ *                 a damaged picture;
+ *   RD_ERR_LIMIT  the header's width*height exceeds lim->max_pixels (checked
+ *                 before any pixel buffer is allocated);
+ *   RD_ERR_NOMEM  an allocation failed.
+ * On failure out may be partly written. Thread-safe. */
+rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,
+                            const model_preproc_t *pp, const image_limits_t *lim,
+                            float *out, rd_error_t *err);
+
+/* The steps of image_to_tensor, exposed for tests and tools. */
+
+/* Packed 8-bit RGB pixels, row-major, stride width*3. */
+typedef struct {
+    int width, height;
+    uint8_t *pixels;   /* owned; free with image_rgb_free */
+} image_rgb_t;
+
+/* Frees img->pixels and zeroes img. NULL or an empty image does nothing. */
+void image_rgb_free(image_rgb_t *img);
+
+/* Decodes a JPEG to RGB at 1/denom scale (denom 1, 2, 4 or 8) into *out,
+ * which the caller frees with image_rgb_free. Same failures as
+ * image_to_tensor (lim may be NULL). Thread-safe. */
+rd_status_t image_decode_rgb(const uint8_t *jpeg, size_t len, int denom,
+                             const image_limits_t *lim, image_rgb_t *out,
+                             rd_error_t *err);
+
+/* torchvision's Resize(resize) output size for an in_w x in_h image: the
+ * shorter side becomes resize, the longer int(resize * long / short). */
+void image_resized_size(int in_w, int in_h, int resize, int *out_w, int *out_h);
+
+/* Resizes src to rw x rh with PIL's antialiased bilinear filter and writes the
+ * crop window [top, top+ch) x [left, left+cw) of the result into dst (packed
+ * RGB, cw*ch*3 bytes, caller-owned). Only the window is computed; its values
+ * equal those of the full resize. Returns RD_ERR_ARG if the window lies
+ * outside rw x rh, RD_ERR_NOMEM if scratch allocation fails. Thread-safe. */
+rd_status_t image_resize_crop(const image_rgb_t *src, int rw, int rh,
+                              int left, int top, int cw, int ch,
+                              uint8_t *dst, rd_error_t *err);
+
+#endif

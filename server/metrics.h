@@ -1,0 +1,117 @@
+/* metrics.h - the server's Prometheus metrics registry (text format 0.0.4).
+ * A fixed set of metrics, so the registry is a few arrays of atomics and
+ * recording a value never allocates or locks:
+ *   counters   resnetd_http_requests_total{endpoint,code}, resnetd_images_classified_total,
+ *              resnetd_queue_dropped_total{reason}
+ *   histograms resnetd_request_duration_seconds, resnetd_decode_duration_seconds,
+ *              resnetd_queue_duration_seconds, resnetd_inference_duration_seconds,
+ *              resnetd_batch_size
+ *   gauges     resnetd_queue_depth, resnetd_inflight_requests, resnetd_model_load_seconds,
+ *              resnetd_ready, resnetd_build_info{version}
+ * There is no global registry: main creates a metrics_t and passes it to the
+ * batcher and the HTTP routes. Every function accepts metrics == NULL and then
+ * does nothing, so modules and tests can run without one.
+ *
+ * THREADS: every counter, bucket, sum and gauge is a C11 atomic updated with
+ * relaxed ordering; any thread may record at any time without locks.
+ * metrics_render reads them one by one, so a scrape taken during updates may
+ * see a histogram whose _count is a few observations ahead of or behind its
+ * _sum (Prometheus tolerates that); each value on its own is exact. */
+#ifndef RESNETD_METRICS_H
+#define RESNETD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resnetd/error.h"
+
+typedef struct metrics metrics_t;
+
+/* The routes, as the endpoint="..." label. Path parameters are not labels
+ * (a model name in the label would make the series count unbounded). */
+typedef enum {
+    METRICS_EP_CLASSIFY = 0,     /* "/classify" */
+    METRICS_EP_V2_INFER,         /* "/v2/models/{name}/infer" */
+    METRICS_EP_V2_MODEL,         /* "/v2/models/{name}" */
+    METRICS_EP_V2_MODEL_READY,   /* "/v2/models/{name}/ready" */
+    METRICS_EP_V2_SERVER,        /* "/v2" */
+    METRICS_EP_V2_LIVE,          /* "/v2/health/live" */
+    METRICS_EP_V2_READY,         /* "/v2/health/ready" */
+    METRICS_EP_HEALTHZ,          /* "/healthz" */
+    METRICS_EP_READYZ,           /* "/readyz" */
+    METRICS_EP_METRICS,          /* "/metrics" */
+    METRICS_EP_OTHER,            /* "other": anything unrouted (404s) */
+    METRICS_N_ENDPOINTS
+} metrics_endpoint_t;
+
+typedef enum {
+    METRICS_H_REQUEST = 0, /* resnetd_request_duration_seconds: first byte to response queued */
+    METRICS_H_DECODE,      /* resnetd_decode_duration_seconds: per image, decode + preprocess */
+    METRICS_H_QUEUE,       /* resnetd_queue_duration_seconds: per image, enqueue to batch start */
+    METRICS_H_INFERENCE,   /* resnetd_inference_duration_seconds: per batch, engine_run */
+    METRICS_H_BATCH_SIZE,  /* resnetd_batch_size: images per engine_run */
+    METRICS_N_HISTOGRAMS
+} metrics_histogram_t;
+
+typedef enum {
+    METRICS_G_QUEUE_DEPTH = 0, /* resnetd_queue_depth: images waiting in the queue */
+    METRICS_G_INFLIGHT,        /* resnetd_inflight_requests: HTTP requests being handled */
+    METRICS_G_MODEL_LOAD,      /* resnetd_model_load_seconds: how long engine_load took */
+    METRICS_G_READY,           /* resnetd_ready: 1 when /readyz answers 200, else 0 */
+    METRICS_N_GAUGES
+} metrics_gauge_t;
+
+/* Why the batcher dropped a queued image without running it. */
+typedef enum {
+    METRICS_DROP_DEADLINE = 0, /* reason="deadline": request_timeout_ms passed in the queue */
+    METRICS_DROP_CANCELLED,    /* reason="cancelled": the client went away */
+    METRICS_DROP_SHUTDOWN,     /* reason="shutdown": still queued when the drain timed out */
+    METRICS_N_DROP_REASONS
+} metrics_drop_t;
+
+/* Creates a registry with every value 0. version becomes the label of
+ * resnetd_build_info (copied; NULL = RESNETD_VERSION if defined, else "unknown").
+ * Returns RD_ERR_NOMEM on allocation failure. Free with metrics_destroy. */
+rd_status_t metrics_create(const char *version, metrics_t **out, rd_error_t *err);
+
+/* Frees the registry. NULL is a no-op. No other thread may still use it. */
+void metrics_destroy(metrics_t *m);
+
+/* Adds 1 to resnetd_http_requests_total{endpoint,code}. A code outside
+ * 100..599 is counted as code="000" (a correct server never sends one); an
+ * endpoint out of range counts as METRICS_EP_OTHER. Thread-safe, lock-free. */
+void metrics_count_request(metrics_t *m, metrics_endpoint_t endpoint, int code);
+
+/* Adds n to resnetd_images_classified_total (images that got logits).
+ * The batcher calls this; the HTTP side must not count them again. */
+void metrics_count_images(metrics_t *m, uint64_t n);
+
+/* Adds n to resnetd_queue_dropped_total{reason}. The batcher calls this. */
+void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n);
+
+/* Records one observation: seconds for the duration histograms, images for
+ * METRICS_H_BATCH_SIZE. NaN is ignored. Thread-safe, lock-free. */
+void metrics_observe(metrics_t *m, metrics_histogram_t h, double value);
+
+/* Sets or adds to a gauge. Thread-safe, lock-free. */
+void metrics_gauge_set(metrics_t *m, metrics_gauge_t g, double value);
+void metrics_gauge_add(metrics_t *m, metrics_gauge_t g, double delta);
+
+/* Current values, for tests and for /readyz-style checks. 0 when m is NULL. */
+double metrics_gauge_get(const metrics_t *m, metrics_gauge_t g);
+uint64_t metrics_request_count(const metrics_t *m, metrics_endpoint_t endpoint, int code);
+uint64_t metrics_histogram_count(const metrics_t *m, metrics_histogram_t h);
+
+/* Label values and metric names, for logs and tests. Never NULL. */
+const char *metrics_endpoint_name(metrics_endpoint_t endpoint);
+
+/* Renders every metric in Prometheus text format 0.0.4 (serve it with
+ * Content-Type "text/plain; version=0.0.4; charset=utf-8"): HELP and TYPE
+ * lines, histograms as cumulative _bucket{le=...} series ending in le="+Inf",
+ * then _sum and _count. Request counters appear only for (endpoint, code)
+ * pairs seen at least once. *out is a NUL-terminated string the caller frees
+ * with free(); *len (if not NULL) is its strlen. Fails only with RD_ERR_NOMEM
+ * (or RD_ERR_ARG when m or out is NULL). Thread-safe. */
+rd_status_t metrics_render(const metrics_t *m, char **out, size_t *len, rd_error_t *err);
+
+#endif

@@ -1,0 +1,177 @@
+/* route_classify.c - POST /classify: a raw JPEG body (Content-Type image/jpeg)
+ * or multipart/form-data with one image per part; query topk. Decodes every
+ * image on this HTTP thread, queues the good ones as one all-or-none batcher
+ * submission, and answers with classify_result's document once all are done.
+ * Partial failure rule: see classify_result.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "classify_result.h"
+#include "http_error.h"
+#include "infer_job.h"
+#include "multipart.h"
+#include "routes.h"
+
+typedef struct {
+    infer_job_t job;
+    multipart_t mp;
+    int topk;
+} classify_state_t;
+
+static bool is_jpeg_type(const char *ct)
+{
+    static const char *types[] = {"image/jpeg", "image/jpg", "image/pjpeg",
+                                  "application/octet-stream"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        size_t n = strlen(types[i]);
+        if (!strncasecmp(ct, types[i], n) && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' '))
+            return true;
+    }
+    return false;
+}
+
+/* topk from the query: an integer in 1..n_classes; else the configured default. */
+static bool parse_topk(http_request_t *req, int *topk)
+{
+    int n_classes = req->deps->model->n_classes;
+    const char *q = http_query(req, "topk");
+    if (!q) {
+        int k = req->deps->cfg->topk_default;
+        *topk = k < 1 ? 1 : k > n_classes ? n_classes : k;
+        return true;
+    }
+    char *end;
+    long k = strtol(q, &end, 10);
+    if (*q == 0 || *end != 0 || k < 1 || k > n_classes) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "topk must be an integer in 1..%d, got '%.32s'", n_classes, q);
+        http_respond_error(req, 400, msg);
+        return false;
+    }
+    *topk = (int)k;
+    return true;
+}
+
+/* Splits the body into images: n and their bytes. Answers and returns false on failure. */
+static bool split_images(http_request_t *req, classify_state_t *s, int *n)
+{
+    const char *ct = http_header(req, "Content-Type");
+    int max_images = req->deps->cfg->max_images_per_request;
+    if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
+        rd_error_t err = {0};
+        rd_status_t st = multipart_parse(req->conn, req->body, req->body_len, max_images,
+                                         &s->mp, &err);
+        if (st != RD_OK) {
+            http_respond_error(req, http_error_status(st, HTTP_CTX_BODY), err.msg);
+            return false;
+        }
+        *n = s->mp.n_parts;
+        return true;
+    }
+    if (!ct || !is_jpeg_type(ct)) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Content-Type '%.64s' not supported: send image/jpeg or multipart/form-data",
+                 ct ? ct : "(none)");
+        http_respond_error(req, 415, msg);
+        return false;
+    }
+    if (req->body_len == 0) {
+        http_respond_error(req, 400, "empty body: expected a JPEG image");
+        return false;
+    }
+    *n = 1;
+    return true;
+}
+
+static http_step_t classify_start(http_request_t *req)
+{
+    classify_state_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        http_respond_error(req, 503, "out of memory");
+        return HTTP_DONE;
+    }
+    req->route_data = s;
+    int n = 0;
+    if (!parse_topk(req, &s->topk) || !split_images(req, s, &n))
+        return HTTP_DONE;
+    rd_error_t err = {0};
+    if (infer_job_init(&s->job, req, n, &err) != RD_OK) {
+        http_respond_error(req, 503, err.msg);
+        return HTTP_DONE;
+    }
+    req->images = n;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *data = s->mp.n_parts ? s->mp.parts[i].data : req->body;
+        size_t len = s->mp.n_parts ? s->mp.parts[i].len : req->body_len;
+        infer_job_decode(&s->job, i, data, len);
+    }
+    int st = infer_job_submit(&s->job);
+    if (st == 503) {
+        http_respond_error(req, 503, "queue full (max_queue_length) or server draining; retry later");
+        return HTTP_DONE;
+    }
+    return HTTP_PENDING; /* finish() runs at once when nothing was queued */
+}
+
+static void classify_finish(http_request_t *req)
+{
+    classify_state_t *s = req->route_data;
+    infer_job_t *job = &s->job;
+    infer_job_collect(job);
+    json_t *results = json_array();
+    for (int i = 0; i < job->n && results; i++) {
+        const char *filename = s->mp.n_parts ? s->mp.parts[i].filename : NULL;
+        json_t *e;
+        if (job->status[i] == 200) {
+            classify_timings_t t;
+            infer_job_timings(job, i, &t.decode_ms, &t.queue_ms, &t.inference_ms);
+            e = classify_result_json(req->deps->model, i, filename,
+                                     job->logits + (size_t)i * (size_t)job->n_classes, s->topk, &t);
+        } else {
+            e = classify_error_json(i, filename, job->status[i], job->message[i]);
+        }
+        if (!e || json_array_append_new(results, e) != 0) {
+            json_decref(results);
+            results = NULL;
+        }
+    }
+    if (!results) {
+        http_respond_error(req, 503, "out of memory");
+        return;
+    }
+    int status = classify_request_status(job->status, job->n);
+    http_respond_json(req, status,
+                      classify_document(req->deps->model_name, results, status,
+                                        http_request_elapsed_ms(req)));
+    if (http_error_retryable(status))
+        req->retry_after_s = req->deps->cfg->retry_after_s > 0 ? req->deps->cfg->retry_after_s : 1;
+}
+
+static void classify_cancel(http_request_t *req)
+{
+    classify_state_t *s = req->route_data;
+    if (s)
+        infer_job_cancel(&s->job);
+}
+
+static void classify_cleanup(http_request_t *req)
+{
+    classify_state_t *s = req->route_data;
+    if (!s)
+        return;
+    infer_job_free(&s->job);
+    multipart_free(&s->mp);
+    free(s);
+}
+
+const http_route_t route_classify = {
+    .name = "classify",
+    .takes_body = true,
+    .start = classify_start,
+    .finish = classify_finish,
+    .cleanup = classify_cleanup,
+    .cancel = classify_cancel,
+};

@@ -1,0 +1,17 @@
+/* route_metrics.c - GET /metrics: the registry in Prometheus text format. */
+#include "routes.h"
+
+static http_step_t metrics_start(http_request_t *req)
+{
+    char *text = NULL;
+    size_t len = 0;
+    rd_error_t err = {0};
+    if (metrics_render(req->deps->metrics, &text, &len, &err) != RD_OK) {
+        http_respond_error(req, 503, err.msg);
+        return HTTP_DONE;
+    }
+    http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    return HTTP_DONE;
+}
+
+const http_route_t route_metrics = {.name = "metrics", .start = metrics_start};

@@ -1,0 +1,83 @@
+/* routes.c - the routing table. Paths are matched segment by segment; "{}"
+ * matches one non-empty segment (the model name of KServe URLs). GET routes
+ * answer HEAD too (libmicrohttpd then sends the headers only). */
+#include "routes.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { M_GET = 1, M_POST = 2 };
+
+typedef struct {
+    const char *pattern;
+    unsigned methods;
+    metrics_endpoint_t endpoint;
+    const http_route_t *route;
+} route_entry_t;
+
+static const route_entry_t table[] = {
+    {"/classify", M_POST, METRICS_EP_CLASSIFY, &route_classify},
+    {"/healthz", M_GET, METRICS_EP_HEALTHZ, &route_healthz},
+    {"/readyz", M_GET, METRICS_EP_READYZ, &route_readyz},
+    {"/metrics", M_GET, METRICS_EP_METRICS, &route_metrics},
+    {"/v2", M_GET, METRICS_EP_V2_SERVER, &route_v2_server},
+    {"/v2/health/live", M_GET, METRICS_EP_V2_LIVE, &route_v2_live},
+    {"/v2/health/ready", M_GET, METRICS_EP_V2_READY, &route_v2_ready},
+    {"/v2/models/{}", M_GET, METRICS_EP_V2_MODEL, &route_v2_model},
+    {"/v2/models/{}/ready", M_GET, METRICS_EP_V2_MODEL_READY, &route_v2_model_ready},
+    {"/v2/models/{}/infer", M_POST, METRICS_EP_V2_INFER, &route_v2_infer},
+};
+
+/* Matches path against pattern; copies the "{}" segment into param. */
+static bool match(const char *pattern, const char *path, char *param, size_t param_size)
+{
+    while (*pattern && *path) {
+        if (pattern[0] == '{' && pattern[1] == '}') {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= param_size)
+                return false;
+            memcpy(param, path, n);
+            param[n] = 0;
+            path += n;
+            pattern += 2;
+        } else if (*pattern++ != *path++) {
+            return false;
+        }
+    }
+    if (!strcmp(path, "/") && *pattern == 0)
+        return true; /* tolerate one trailing slash */
+    return *pattern == 0 && *path == 0;
+}
+
+static unsigned method_bit(const char *method)
+{
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return M_GET;
+    if (!strcmp(method, "POST"))
+        return M_POST;
+    return 0;
+}
+
+const http_route_t *routes_find(const char *path, const char *method,
+                                metrics_endpoint_t *endpoint, char *param, size_t param_size,
+                                const char **allow)
+{
+    *endpoint = METRICS_EP_OTHER;
+    *allow = NULL;
+    param[0] = 0;
+    unsigned bit = method_bit(method);
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        char seg[128] = "";
+        if (!match(table[i].pattern, path, seg, param_size < sizeof seg ? param_size : sizeof seg))
+            continue;
+        *endpoint = table[i].endpoint;
+        if (!(table[i].methods & bit)) {
+            *allow = table[i].methods == M_POST ? "POST" : "GET, HEAD";
+            return NULL;
+        }
+        snprintf(param, param_size, "%s", seg);
+        return table[i].route;
+    }
+    return NULL;
+}

@@ -1,0 +1,167 @@
+/* server.c - assembling resnetd serve (see server.h). Creation order is
+ * logger, metrics, engine, batcher, HTTP; destruction is the reverse, with the
+ * HTTP daemon stopped only after the batcher has answered every item (a
+ * suspended connection must not outlive the daemon's stop). */
+#include "server.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "batcher.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "resnetd/engine.h"
+
+struct server {
+    config_t cfg;
+    log_t *log;
+    metrics_t *metrics;
+    engine_t *engine;
+    model_preproc_t preproc;
+    char model_name[128];
+    batcher_t *batcher;
+    http_t *http;
+    bool drained;
+};
+
+static rd_status_t load_engine(server_t *srv, rd_error_t *err)
+{
+    engine_params_t ep = config_engine_params(&srv->cfg);
+    int64_t t0 = batcher_now_ns();
+    rd_status_t st = engine_load(srv->cfg.model, &ep, &srv->engine, err);
+    if (st != RD_OK)
+        return rd_error_prefix(err, "loading model %s: ", srv->cfg.model);
+    double seconds = (double)(batcher_now_ns() - t0) / 1e9;
+    metrics_gauge_set(srv->metrics, METRICS_G_MODEL_LOAD, seconds);
+    const model_info_t *mi = engine_info(srv->engine);
+    srv->preproc = mi->preproc;
+    config_apply_preproc(&srv->cfg, &srv->preproc);
+    snprintf(srv->model_name, sizeof srv->model_name, "%s",
+             srv->cfg.model_name[0] ? srv->cfg.model_name : mi->name);
+    log_msg(srv->log, LOG_INFO, "model %s (%s, %d classes, input %dx%d) loaded in %.2f s",
+            srv->model_name, mi->arch, mi->n_classes, srv->preproc.input_h, srv->preproc.input_w,
+            seconds);
+    return RD_OK;
+}
+
+static rd_status_t start_batcher(server_t *srv, rd_error_t *err)
+{
+    batcher_params_t bp = batcher_default_params();
+    bp.max_batch_size = srv->cfg.max_batch_size;
+    bp.max_queue_delay_us = srv->cfg.max_queue_delay_us;
+    bp.max_queue_length = srv->cfg.max_queue_length;
+    return batcher_create(srv->engine, &bp, srv->metrics, &srv->batcher, err);
+}
+
+static rd_status_t start_http(server_t *srv, rd_error_t *err)
+{
+    http_params_t hp = {
+        .deps = {.cfg = &srv->cfg, .model = engine_info(srv->engine), .preproc = &srv->preproc,
+                 .model_name = srv->model_name, .batcher = srv->batcher,
+                 .metrics = srv->metrics, .log = srv->log},
+        .bind = srv->cfg.bind,
+        .port = srv->cfg.port,
+        .threads = srv->cfg.http_threads,
+        .max_connections = srv->cfg.max_connections,
+        .connection_timeout_s = srv->cfg.connection_timeout_s,
+    };
+    rd_status_t st = http_create(&hp, &srv->http, err);
+    if (st != RD_OK)
+        return st;
+    metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
+    log_msg(srv->log, LOG_INFO, "listening on %s:%d", srv->cfg.bind, http_port(srv->http));
+    return RD_OK;
+}
+
+rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
+{
+    *out = NULL;
+    server_t *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory");
+    srv->cfg = *cfg;
+    log_params_t lp = log_default_params();
+    lp.level = cfg->log_level;
+    lp.access_log = cfg->access_log;
+    srv->log = log_create(&lp);
+    rd_status_t st = srv->log ? metrics_create(NULL, &srv->metrics, err)
+                              : rd_error_set(err, RD_ERR_NOMEM, "out of memory");
+    if (st == RD_OK)
+        st = load_engine(srv, err);
+    if (st == RD_OK)
+        st = start_batcher(srv, err);
+    if (st == RD_OK)
+        st = start_http(srv, err);
+    if (st != RD_OK) {
+        server_destroy(srv);
+        return st;
+    }
+    *out = srv;
+    return RD_OK;
+}
+
+int server_port(const server_t *srv)
+{
+    return http_port(srv->http);
+}
+
+static int64_t ms_left(int64_t deadline_ns)
+{
+    int64_t left = (deadline_ns - batcher_now_ns()) / 1000000;
+    return left > 0 ? left : 0;
+}
+
+/* Waits (bounded) until no request is in flight. */
+static bool wait_idle(server_t *srv, int64_t deadline_ns)
+{
+    struct timespec tick = {0, 5 * 1000000};
+    while (http_inflight(srv->http) > 0) {
+        if (batcher_now_ns() >= deadline_ns)
+            return false;
+        nanosleep(&tick, NULL);
+    }
+    return true;
+}
+
+rd_status_t server_drain(server_t *srv, rd_error_t *err)
+{
+    if (srv->drained)
+        return RD_OK;
+    srv->drained = true;
+    int64_t deadline = batcher_now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
+    metrics_gauge_set(srv->metrics, METRICS_G_READY, 0);
+    http_begin_drain(srv->http);
+    log_msg(srv->log, LOG_INFO, "draining: %d requests in flight, %d images queued",
+            http_inflight(srv->http), batcher_queue_depth(srv->batcher));
+    bool idle = wait_idle(srv, deadline);
+    rd_error_t berr = {0};
+    rd_status_t st = batcher_drain(srv->batcher, ms_left(deadline), &berr);
+    /* answers to items completed by the drain still have to be written */
+    if (!wait_idle(srv, batcher_now_ns() + 1000000000LL + ms_left(deadline) * 1000000))
+        idle = false;
+    if (st != RD_OK || !idle) {
+        log_msg(srv->log, LOG_WARN, "drain_timeout_s (%d s) passed with work left",
+                srv->cfg.drain_timeout_s);
+        return rd_error_set(err, RD_ERR_TIMEOUT, "drain_timeout_s (%d s) passed with work left",
+                            srv->cfg.drain_timeout_s);
+    }
+    log_msg(srv->log, LOG_INFO, "drained");
+    return RD_OK;
+}
+
+void server_destroy(server_t *srv)
+{
+    if (!srv)
+        return;
+    if (srv->batcher) {
+        rd_error_t err;
+        batcher_drain(srv->batcher, 0, &err);
+    }
+    http_destroy(srv->http);
+    batcher_destroy(srv->batcher);
+    engine_free(srv->engine);
+    metrics_destroy(srv->metrics);
+    log_destroy(srv->log);
+    free(srv);
+}

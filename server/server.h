@@ -1,0 +1,39 @@
+/* server.h - `resnetd serve` as one object: it ties the config, the logger,
+ * the metrics registry, the engine, the batcher and the HTTP daemon together,
+ * creates them in dependency order and tears them down in reverse.
+ *
+ *     server_t *srv;
+ *     if (server_create(&cfg, &srv, &err) != RD_OK) ...    // listening on return
+ *     ... wait for SIGTERM/SIGINT ...
+ *     server_drain(srv, &err);                              // graceful
+ *     server_destroy(srv);
+ *
+ * THREADS: server_create/drain/destroy are called from one thread (main's);
+ * the components' own THREADS notes say how they share work. */
+#ifndef RESNETD_SERVER_H
+#define RESNETD_SERVER_H
+
+#include "config.h"
+#include "resnetd/error.h"
+
+typedef struct server server_t;
+
+/* Loads the model and starts the batcher and the HTTP daemon per cfg (copied).
+ * Logs "listening on ADDR:PORT" (the real port when cfg->port is 0). On
+ * failure everything already started is stopped and err names the step. */
+rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err);
+
+/* The bound TCP port. */
+int server_port(const server_t *srv);
+
+/* Graceful shutdown: /readyz turns 503, the listening socket closes, every
+ * accepted request is answered and the queue drains, all within
+ * cfg->drain_timeout_s. Returns RD_ERR_TIMEOUT if requests were still queued
+ * or in flight when the time ran out (they were answered 503), else RD_OK. */
+rd_status_t server_drain(server_t *srv, rd_error_t *err);
+
+/* Stops and frees everything (drains with no grace if server_drain was not
+ * called). NULL is a no-op. */
+void server_destroy(server_t *srv);
+
+#endif

@@ -1,0 +1,209 @@
+/* test_golden.c - the engine against PyTorch. For every case NAME.json in
+ * $GOLDEN_DIR (written by tools/reference.py), loads NAME.safetensors, runs the
+ * 5 images of NAME.input.f32, then image 0 alone, then the 5 again in the same
+ * engine (so plans for two batch sizes coexist), and requires every logit to be
+ * within 1e-4 x max|logit| of PyTorch's NAME.logits.f32. */
+#include <check.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resnetd/engine.h"
+
+#define MAX_CASES 64
+#define TOLERANCE 1e-4
+
+static char *golden_dir;
+static char *case_names[MAX_CASES];
+static int n_cases;
+
+typedef struct {
+    int n, c, h, w, classes;
+    float *input;  /* [n][c][h][w] */
+    float *logits; /* [n][classes], PyTorch */
+    json_t *labels; /* optional JSON array, or NULL */
+    json_t *expect; /* the whole NAME.json: optional "arch", "stage_blocks", ... */
+} golden_t;
+
+static char *case_path(const char *name, const char *suffix)
+{
+    size_t len = strlen(golden_dir) + strlen(name) + strlen(suffix) + 2;
+    char *path = malloc(len);
+    ck_assert_ptr_nonnull(path);
+    snprintf(path, len, "%s/%s%s", golden_dir, name, suffix);
+    return path;
+}
+
+static float *read_floats(const char *name, const char *suffix, size_t count)
+{
+    char *path = case_path(name, suffix);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    float *data = malloc(count * sizeof *data);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_msg(fread(data, sizeof *data, count, f) == count, "%s: too short", path);
+    ck_assert_msg(fgetc(f) == EOF, "%s: too long", path);
+    fclose(f);
+    free(path);
+    return data;
+}
+
+static int json_int(json_t *root, const char *key)
+{
+    json_t *v = json_object_get(root, key);
+    ck_assert_msg(json_is_integer(v), "golden json: \"%s\" missing", key);
+    return (int)json_integer_value(v);
+}
+
+static void golden_read(const char *name, golden_t *g)
+{
+    char *path = case_path(name, ".json");
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
+    g->n = json_int(root, "n");
+    g->c = json_int(root, "c");
+    g->h = json_int(root, "h");
+    g->w = json_int(root, "w");
+    g->classes = json_int(root, "classes");
+    g->labels = json_object_get(root, "labels");
+    g->expect = root;
+    free(path);
+    g->input = read_floats(name, ".input.f32", (size_t)g->n * g->c * g->h * g->w);
+    g->logits = read_floats(name, ".logits.f32", (size_t)g->n * g->classes);
+}
+
+static void golden_free(golden_t *g)
+{
+    free(g->input);
+    free(g->logits);
+    json_decref(g->expect);
+}
+
+/* max |got - want| over n rows, after checking it against the tolerance. */
+static double compare(const char *what, const float *got, const float *want, size_t count,
+                      double max_logit)
+{
+    double max_diff = 0;
+    for (size_t i = 0; i < count; i++) {
+        ck_assert_msg(isfinite(got[i]), "%s: logit %zu is %f", what, i, got[i]);
+        double d = fabs((double)got[i] - want[i]);
+        if (d > max_diff)
+            max_diff = d;
+    }
+    printf("%-24s max|diff| %.3g = %.2e x max|logit| (%.3f)\n", what, max_diff,
+           max_diff / max_logit, max_logit);
+    fflush(stdout); /* a failed check ends the forked test without flushing */
+    ck_assert_msg(max_diff <= TOLERANCE * max_logit,
+                  "%s: max|diff| %g > %g x max|logit| %g", what, max_diff, TOLERANCE, max_logit);
+    return max_diff;
+}
+
+/* The engine's description against what reference.py built; keys other than
+ * classes and size are optional in NAME.json. */
+static void check_info(const char *name, const model_info_t *mi, const golden_t *g)
+{
+    ck_assert_msg(mi->n_classes == g->classes, "%s: %d classes, expected %d", name,
+                  mi->n_classes, g->classes);
+    ck_assert_msg(mi->preproc.input_h == g->h && mi->preproc.input_w == g->w,
+                  "%s: input %dx%d, expected %dx%d", name, mi->preproc.input_h,
+                  mi->preproc.input_w, g->h, g->w);
+    for (size_t i = 0; i < json_array_size(g->labels); i++)
+        ck_assert_str_eq(mi->labels[i], json_string_value(json_array_get(g->labels, i)));
+    json_t *v;
+    if ((v = json_object_get(g->expect, "arch")))
+        ck_assert_str_eq(mi->arch, json_string_value(v));
+    if ((v = json_object_get(g->expect, "bottleneck")))
+        ck_assert_int_eq(mi->bottleneck, json_is_true(v));
+    if ((v = json_object_get(g->expect, "conv_bias")))
+        ck_assert_int_eq(mi->conv_bias, json_is_true(v));
+    if ((v = json_object_get(g->expect, "stride")))
+        ck_assert_int_eq(mi->stride, strcmp(json_string_value(v), "v1") == 0 ? MODEL_STRIDE_V1
+                                                                          : MODEL_STRIDE_V1_5);
+    if ((v = json_object_get(g->expect, "bn_eps")))
+        ck_assert_float_eq_tol(mi->bn_eps, json_number_value(v), 1e-9);
+    json_t *blocks = json_object_get(g->expect, "stage_blocks");
+    for (size_t i = 0; i < json_array_size(blocks) && i < 4; i++)
+        ck_assert_int_eq(mi->stage_blocks[i], json_integer_value(json_array_get(blocks, i)));
+}
+
+START_TEST(matches_pytorch)
+{
+    const char *name = case_names[_i];
+    golden_t g;
+    golden_read(name, &g);
+    char *model = case_path(name, ".safetensors");
+    engine_t *eng = NULL;
+    rd_error_t err;
+    rd_status_t s = engine_load(model, NULL, &eng, &err);
+    ck_assert_msg(s == RD_OK, "%s: engine_load: %s", name, err.msg);
+    check_info(name, engine_info(eng), &g);
+
+    double max_logit = 0;
+    for (size_t i = 0; i < (size_t)g.n * g.classes; i++)
+        max_logit = fmax(max_logit, fabs(g.logits[i]));
+    float *got = malloc((size_t)g.n * g.classes * sizeof *got);
+    ck_assert_ptr_nonnull(got);
+    char what[128];
+    static const int batches[] = {0, 1, 0}; /* 0 = all n images */
+    for (int r = 0; r < 3; r++) {
+        int n = batches[r] ? batches[r] : g.n;
+        memset(got, 0xff, (size_t)g.n * g.classes * sizeof *got); /* NaN: catch no-writes */
+        s = engine_run(eng, g.input, n, got, &err);
+        ck_assert_msg(s == RD_OK, "%s batch %d: engine_run: %s", name, n, err.msg);
+        snprintf(what, sizeof what, "%s b%d%s", name, n, r == 2 ? " again" : "");
+        compare(what, got, g.logits, (size_t)n * g.classes, max_logit);
+    }
+    free(got);
+    engine_free(eng);
+    free(model);
+    golden_free(&g);
+}
+END_TEST
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Collects NAME for every NAME.json in golden_dir, sorted. */
+static int find_cases(void)
+{
+    DIR *dir = opendir(golden_dir);
+    if (!dir)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL && n_cases < MAX_CASES) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0)
+            case_names[n_cases++] = strndup(e->d_name, len - 5);
+    }
+    closedir(dir);
+    qsort(case_names, (size_t)n_cases, sizeof *case_names, by_name);
+    return n_cases;
+}
+
+int main(void)
+{
+    golden_dir = getenv("GOLDEN_DIR");
+    if (!golden_dir || find_cases() <= 0) {
+        fprintf(stderr, "test_golden: no NAME.json cases in GOLDEN_DIR=%s\n",
+                golden_dir ? golden_dir : "(unset)");
+        return 1;
+    }
+    Suite *s = suite_create("golden");
+    TCase *tc = tcase_create("pytorch");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, matches_pytorch, 0, n_cases);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_VERBOSE);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    for (int i = 0; i < n_cases; i++)
+        free(case_names[i]);
+    return failed == 0 ? 0 : 1;
+}

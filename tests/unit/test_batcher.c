@@ -1,0 +1,514 @@
+/* test_batcher.c - the batching queue with a fake model (no oneDNN): each
+ * item gets its own logits, batches above 1 form, deadlines, cancellation,
+ * queue-full, engine failures and drain all complete every item exactly once.
+ * The fake can hold the worker inside a run ("gate") so that every scenario
+ * is ordered deterministically, with no timing assumptions. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batcher.h"
+
+#define H 2
+#define W 2
+#define IMG (3 * H * W)
+#define CLASSES 5
+#define POISON -1000.0f
+
+/* ---- the fake model: logits[c] = input[c] + input[IMG-1]; POISON in input[0] fails the batch ---- */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool gated;  /* runs wait here while true */
+    int entered; /* runs started */
+    int n_runs;
+    int sizes[4096];
+} fake_t;
+
+static fake_t fake;
+
+static void fake_reset(bool gated)
+{
+    pthread_mutex_init(&fake.mu, NULL);
+    pthread_cond_init(&fake.cv, NULL);
+    fake.gated = gated;
+    fake.entered = fake.n_runs = 0;
+}
+
+static void fake_free(void)
+{
+    pthread_cond_destroy(&fake.cv);
+    pthread_mutex_destroy(&fake.mu);
+}
+
+static void fake_wait_entered(int n)
+{
+    pthread_mutex_lock(&fake.mu);
+    while (fake.entered < n)
+        pthread_cond_wait(&fake.cv, &fake.mu);
+    pthread_mutex_unlock(&fake.mu);
+}
+
+static void fake_open_gate(void)
+{
+    pthread_mutex_lock(&fake.mu);
+    fake.gated = false;
+    pthread_cond_broadcast(&fake.cv);
+    pthread_mutex_unlock(&fake.mu);
+}
+
+static rd_status_t fake_run(void *ctx, const float *input, int n, float *logits, rd_error_t *err)
+{
+    ck_assert_ptr_eq(ctx, &fake);
+    pthread_mutex_lock(&fake.mu);
+    fake.entered++;
+    pthread_cond_broadcast(&fake.cv);
+    while (fake.gated)
+        pthread_cond_wait(&fake.cv, &fake.mu);
+    fake.sizes[fake.n_runs++] = n;
+    pthread_mutex_unlock(&fake.mu);
+    for (int i = 0; i < n; i++)
+        if (input[(size_t)i * IMG] == POISON)
+            return rd_error_set(err, RD_ERR_DNNL, "fake engine failure on image %d", i);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < CLASSES; c++)
+            logits[i * CLASSES + c] = input[i * IMG + c] + input[i * IMG + IMG - 1];
+    return RD_OK;
+}
+
+/* ---- requests ---- */
+typedef struct {
+    batcher_item_t item;
+    float input[IMG];
+    float logits[CLASSES];
+    atomic_int n_done;
+} req_t;
+
+static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static int total_done;
+
+static void on_done(batcher_item_t *item, void *ctx)
+{
+    req_t *r = ctx;
+    ck_assert_ptr_eq(item, &r->item);
+    atomic_fetch_add(&r->n_done, 1);
+    pthread_mutex_lock(&done_mu);
+    total_done++;
+    pthread_cond_broadcast(&done_cv);
+    pthread_mutex_unlock(&done_mu);
+}
+
+static void wait_done(int n)
+{
+    pthread_mutex_lock(&done_mu);
+    while (total_done < n)
+        pthread_cond_wait(&done_cv, &done_mu);
+    pthread_mutex_unlock(&done_mu);
+}
+
+static void req_init(req_t *r, int id, int64_t deadline_ns)
+{
+    for (int i = 0; i < IMG; i++)
+        r->input[i] = (float)(id * 100 + i);
+    for (int c = 0; c < CLASSES; c++)
+        r->logits[c] = -1; /* untouched unless BATCHER_OK */
+    atomic_init(&r->n_done, 0);
+    batcher_item_init(&r->item, r->input, r->logits, deadline_ns, on_done, r);
+}
+
+/* The fake's answer for request id, computed here independently. */
+static void check_logits(const req_t *r, int id)
+{
+    for (int c = 0; c < CLASSES; c++)
+        ck_assert_float_eq(r->logits[c], (float)(id * 100 + c) + (float)(id * 100 + IMG - 1));
+}
+
+static batcher_t *make(int max_batch, int64_t delay_us, int max_len, metrics_t *m)
+{
+    pthread_mutex_lock(&done_mu);
+    total_done = 0;
+    pthread_mutex_unlock(&done_mu);
+    batcher_params_t p = batcher_default_params();
+    p.max_batch_size = max_batch;
+    p.max_queue_delay_us = delay_us;
+    p.max_queue_length = max_len;
+    p.run_fn = fake_run;
+    p.run_ctx = &fake;
+    p.input_h = H;
+    p.input_w = W;
+    p.n_classes = CLASSES;
+    batcher_t *b;
+    rd_error_t err;
+    ck_assert_msg(batcher_create(NULL, &p, m, &b, &err) == RD_OK, "%s", err.msg);
+    return b;
+}
+
+START_TEST(full_batch_runs_as_one)
+{
+    fake_reset(false);
+    metrics_t *m;
+    ck_assert_int_eq(metrics_create("t", &m, NULL), RD_OK);
+    /* a delay of 10 s: only a full batch can start the run, so batching is certain */
+    batcher_t *b = make(4, 10000000, 16, m);
+    req_t r[4];
+    batcher_item_t *items[4];
+    for (int i = 0; i < 4; i++) {
+        req_init(&r[i], i + 1, 0);
+        items[i] = &r[i].item;
+    }
+    ck_assert_int_eq(batcher_submit_many(b, items, 4, NULL), RD_OK);
+    wait_done(4);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(atomic_load(&r[i].n_done), 1);
+        ck_assert_int_eq(r[i].item.outcome, BATCHER_OK);
+        ck_assert_int_eq(r[i].item.batch_size, 4);
+        ck_assert(r[i].item.enqueue_ns > 0 && r[i].item.queue_ns >= 0 && r[i].item.inference_ns >= 0);
+        check_logits(&r[i], i + 1);
+    }
+    ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    ck_assert_int_eq(fake.n_runs, 1);
+    ck_assert_int_eq(fake.sizes[0], 4);
+    ck_assert_uint_eq(metrics_histogram_count(m, METRICS_H_BATCH_SIZE), 1);
+    ck_assert_uint_eq(metrics_histogram_count(m, METRICS_H_QUEUE), 4);
+    ck_assert_double_eq(metrics_gauge_get(m, METRICS_G_QUEUE_DEPTH), 0);
+    batcher_destroy(b);
+    metrics_destroy(m);
+    fake_free();
+}
+END_TEST
+
+#define N_SUBMITTERS 4
+#define PER_SUBMITTER 40
+
+typedef struct {
+    batcher_t *b;
+    req_t *reqs;
+    int first_id;
+} submitter_t;
+
+static void *submitter(void *arg)
+{
+    submitter_t *s = arg;
+    for (int i = 0; i < PER_SUBMITTER; i++) {
+        req_init(&s->reqs[i], s->first_id + i, 0);
+        rd_error_t err;
+        ck_assert_msg(batcher_submit(s->b, &s->reqs[i].item, &err) == RD_OK, "%s", err.msg);
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_submitters_get_their_own_results)
+{
+    fake_reset(true);
+    batcher_t *b = make(8, 2000, 1 + N_SUBMITTERS * PER_SUBMITTER, NULL);
+    /* hold the worker in a first run so that everything below queues up behind it */
+    req_t first;
+    req_init(&first, 999, 0);
+    ck_assert_int_eq(batcher_submit(b, &first.item, NULL), RD_OK);
+    fake_wait_entered(1);
+    static req_t reqs[N_SUBMITTERS][PER_SUBMITTER];
+    pthread_t t[N_SUBMITTERS];
+    submitter_t s[N_SUBMITTERS];
+    for (int i = 0; i < N_SUBMITTERS; i++) {
+        s[i] = (submitter_t){b, reqs[i], 1 + i * PER_SUBMITTER};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, submitter, &s[i]), 0);
+    }
+    for (int i = 0; i < N_SUBMITTERS; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(batcher_queue_depth(b), N_SUBMITTERS * PER_SUBMITTER);
+    fake_open_gate();
+    wait_done(1 + N_SUBMITTERS * PER_SUBMITTER);
+    check_logits(&first, 999);
+    for (int i = 0; i < N_SUBMITTERS; i++)
+        for (int j = 0; j < PER_SUBMITTER; j++) {
+            ck_assert_int_eq(atomic_load(&reqs[i][j].n_done), 1);
+            ck_assert_int_eq(reqs[i][j].item.outcome, BATCHER_OK);
+            check_logits(&reqs[i][j], 1 + i * PER_SUBMITTER + j);
+        }
+    ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    /* 160 queued items with max_batch_size 8: every run after the first is full */
+    ck_assert_int_eq(fake.n_runs, 1 + N_SUBMITTERS * PER_SUBMITTER / 8);
+    for (int i = 1; i < fake.n_runs; i++)
+        ck_assert_int_eq(fake.sizes[i], 8);
+    batcher_destroy(b);
+    fake_free();
+}
+END_TEST
+
+START_TEST(queue_full_is_refused_without_done)
+{
+    fake_reset(true);
+    batcher_t *b = make(1, 0, 2, NULL);
+    req_t r[5];
+    for (int i = 0; i < 5; i++)
+        req_init(&r[i], i, 0);
+    ck_assert_int_eq(batcher_submit(b, &r[0].item, NULL), RD_OK);
+    fake_wait_entered(1); /* r0 is running, the queue is empty */
+    ck_assert_int_eq(batcher_submit(b, &r[1].item, NULL), RD_OK);
+    ck_assert_int_eq(batcher_submit(b, &r[2].item, NULL), RD_OK);
+    rd_error_t err;
+    ck_assert_int_eq(batcher_submit(b, &r[3].item, &err), RD_ERR_LIMIT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "queue full"));
+    batcher_item_t *two[2] = {&r[3].item, &r[4].item};
+    ck_assert_int_eq(batcher_submit_many(b, two, 2, &err), RD_ERR_LIMIT);
+    ck_assert_int_eq(batcher_queue_depth(b), 2);
+    fake_open_gate();
+    wait_done(3);
+    ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(r[i].item.outcome, BATCHER_OK);
+        check_logits(&r[i], i);
+    }
+    ck_assert_int_eq(atomic_load(&r[3].n_done), 0);
+    ck_assert_int_eq(atomic_load(&r[4].n_done), 0);
+    batcher_destroy(b);
+    fake_free();
+}
+END_TEST
+
+START_TEST(expired_and_cancelled_items_are_dropped)
+{
+    fake_reset(true);
+    metrics_t *m;
+    ck_assert_int_eq(metrics_create("t", &m, NULL), RD_OK);
+    batcher_t *b = make(4, 0, 8, m);
+    req_t r[4];
+    req_init(&r[0], 0, 0);
+    ck_assert_int_eq(batcher_submit(b, &r[0].item, NULL), RD_OK);
+    fake_wait_entered(1);
+    req_init(&r[1], 1, batcher_now_ns() + 1000000); /* 1 ms: long gone when the gate opens */
+    req_init(&r[2], 2, 0);
+    req_init(&r[3], 3, batcher_now_ns() + 3600LL * 1000000000); /* an hour */
+    for (int i = 1; i < 4; i++)
+        ck_assert_int_eq(batcher_submit(b, &r[i].item, NULL), RD_OK);
+    batcher_item_cancel(&r[2].item);
+    struct timespec ms2 = {0, 2000000};
+    while (batcher_now_ns() < r[1].item.deadline_ns)
+        nanosleep(&ms2, NULL);
+    fake_open_gate();
+    wait_done(4);
+    ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    ck_assert_int_eq(r[1].item.outcome, BATCHER_EXPIRED);
+    ck_assert_int_eq(r[1].item.error.code, RD_ERR_TIMEOUT);
+    ck_assert_float_eq(r[1].logits[0], -1);
+    ck_assert_int_eq(r[1].item.batch_size, 0);
+    ck_assert_int_eq(r[2].item.outcome, BATCHER_CANCELLED);
+    ck_assert_float_eq(r[2].logits[0], -1);
+    ck_assert_int_eq(r[3].item.outcome, BATCHER_OK);
+    ck_assert_int_eq(r[3].item.batch_size, 1);
+    check_logits(&r[3], 3);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(atomic_load(&r[i].n_done), 1);
+    ck_assert_int_eq(fake.n_runs, 2);
+    ck_assert_int_eq(fake.sizes[1], 1);
+    char *text;
+    ck_assert_int_eq(metrics_render(m, &text, NULL, NULL), RD_OK);
+    ck_assert_ptr_nonnull(strstr(text, "resnetd_queue_dropped_total{reason=\"deadline\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(text, "resnetd_queue_dropped_total{reason=\"cancelled\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(text, "resnetd_images_classified_total 2\n"));
+    free(text);
+    batcher_destroy(b);
+    metrics_destroy(m);
+    fake_free();
+}
+END_TEST
+
+START_TEST(engine_failure_fails_its_batch_only)
+{
+    fake_reset(true);
+    batcher_t *b = make(4, 0, 8, NULL);
+    req_t r[4];
+    req_init(&r[0], 0, 0);
+    ck_assert_int_eq(batcher_submit(b, &r[0].item, NULL), RD_OK);
+    fake_wait_entered(1);
+    req_init(&r[1], 1, 0);
+    req_init(&r[2], 2, 0);
+    r[2].input[0] = POISON;
+    batcher_item_t *two[2] = {&r[1].item, &r[2].item};
+    ck_assert_int_eq(batcher_submit_many(b, two, 2, NULL), RD_OK);
+    fake_open_gate();
+    wait_done(3);
+    req_init(&r[3], 3, 0); /* the worker survives the failure */
+    ck_assert_int_eq(batcher_submit(b, &r[3].item, NULL), RD_OK);
+    wait_done(4);
+    ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    ck_assert_int_eq(r[0].item.outcome, BATCHER_OK);
+    for (int i = 1; i <= 2; i++) {
+        ck_assert_int_eq(r[i].item.outcome, BATCHER_FAILED);
+        ck_assert_int_eq(r[i].item.error.code, RD_ERR_DNNL);
+        ck_assert_str_eq(r[i].item.error.msg, "fake engine failure on image 1");
+        ck_assert_int_eq(r[i].item.batch_size, 2);
+    }
+    ck_assert_int_eq(r[3].item.outcome, BATCHER_OK);
+    check_logits(&r[3], 3);
+    batcher_destroy(b);
+    fake_free();
+}
+END_TEST
+
+typedef struct {
+    batcher_t *b;
+    int64_t timeout_ms;
+    rd_status_t status;
+} drainer_t;
+
+static void *drainer(void *arg)
+{
+    drainer_t *d = arg;
+    d->status = batcher_drain(d->b, d->timeout_ms, NULL);
+    return NULL;
+}
+
+/* Starts batcher_drain on another thread and returns once it has stopped accepting. */
+static void start_drain(pthread_t *t, drainer_t *d)
+{
+    ck_assert_int_eq(pthread_create(t, NULL, drainer, d), 0);
+    struct timespec ms1 = {0, 1000000};
+    while (batcher_accepting(d->b))
+        nanosleep(&ms1, NULL);
+}
+
+START_TEST(drain_finishes_items_in_flight)
+{
+    fake_reset(true);
+    batcher_t *b = make(2, 0, 8, NULL);
+    req_t r[6];
+    req_init(&r[0], 0, 0);
+    ck_assert_int_eq(batcher_submit(b, &r[0].item, NULL), RD_OK);
+    fake_wait_entered(1);
+    for (int i = 1; i < 5; i++) {
+        req_init(&r[i], i, 0);
+        ck_assert_int_eq(batcher_submit(b, &r[i].item, NULL), RD_OK);
+    }
+    pthread_t t;
+    drainer_t d = {b, 60000, RD_ERR_INTERNAL};
+    start_drain(&t, &d);
+    req_init(&r[5], 5, 0);
+    rd_error_t err;
+    ck_assert_int_eq(batcher_submit(b, &r[5].item, &err), RD_ERR_LIMIT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "draining"));
+    fake_open_gate();
+    pthread_join(t, NULL);
+    ck_assert_int_eq(d.status, RD_OK);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(atomic_load(&r[i].n_done), 1);
+        ck_assert_int_eq(r[i].item.outcome, BATCHER_OK);
+        check_logits(&r[i], i);
+    }
+    ck_assert_int_eq(atomic_load(&r[5].n_done), 0);
+    ck_assert_int_eq(batcher_drain(b, 0, NULL), RD_OK); /* a second drain is a no-op */
+    batcher_destroy(b);
+    fake_free();
+}
+END_TEST
+
+START_TEST(drain_timeout_completes_the_rest_as_shutdown)
+{
+    fake_reset(true);
+    batcher_t *b = make(1, 0, 8, NULL);
+    req_t r[3];
+    for (int i = 0; i < 3; i++)
+        req_init(&r[i], i, 0);
+    ck_assert_int_eq(batcher_submit(b, &r[0].item, NULL), RD_OK);
+    fake_wait_entered(1);
+    ck_assert_int_eq(batcher_submit(b, &r[1].item, NULL), RD_OK);
+    ck_assert_int_eq(batcher_submit(b, &r[2].item, NULL), RD_OK);
+    pthread_t t;
+    drainer_t d = {b, 0, RD_OK};
+    start_drain(&t, &d);
+    fake_open_gate();
+    pthread_join(t, NULL);
+    ck_assert_int_eq(d.status, RD_ERR_TIMEOUT);
+    ck_assert_int_eq(r[0].item.outcome, BATCHER_OK); /* the batch in progress finishes */
+    for (int i = 1; i < 3; i++) {
+        ck_assert_int_eq(r[i].item.outcome, BATCHER_SHUTDOWN);
+        ck_assert_float_eq(r[i].logits[0], -1);
+    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(atomic_load(&r[i].n_done), 1);
+    batcher_destroy(b);
+    fake_free();
+}
+END_TEST
+
+START_TEST(destroy_completes_queued_items)
+{
+    fake_reset(false);
+    batcher_t *b = make(8, 10000000, 8, NULL); /* they wait 10 s for company */
+    req_t r[3];
+    for (int i = 0; i < 3; i++) {
+        req_init(&r[i], i, 0);
+        ck_assert_int_eq(batcher_submit(b, &r[i].item, NULL), RD_OK);
+    }
+    batcher_destroy(b);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(atomic_load(&r[i].n_done), 1);
+        ck_assert_int_eq(r[i].item.outcome, BATCHER_SHUTDOWN);
+    }
+    ck_assert_int_eq(fake.n_runs, 0);
+    batcher_destroy(NULL);
+    fake_free();
+}
+END_TEST
+
+START_TEST(bad_arguments_are_refused)
+{
+    fake_reset(false);
+    batcher_params_t p = batcher_default_params();
+    batcher_t *b = (batcher_t *)1;
+    rd_error_t err;
+    ck_assert_int_eq(batcher_create(NULL, &p, NULL, &b, &err), RD_ERR_ARG); /* no engine, no run_fn */
+    ck_assert_ptr_null(b);
+    p.run_fn = fake_run;
+    p.run_ctx = &fake;
+    ck_assert_int_eq(batcher_create(NULL, &p, NULL, &b, &err), RD_ERR_ARG); /* no sizes */
+    p.input_h = p.input_w = H;
+    p.n_classes = CLASSES;
+    p.max_batch_size = 0;
+    ck_assert_int_eq(batcher_create(NULL, &p, NULL, &b, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "max_batch_size"));
+    p.max_batch_size = 2;
+    p.max_queue_length = 0;
+    ck_assert_int_eq(batcher_create(NULL, &p, NULL, &b, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "max_queue_length"));
+    p.max_queue_length = 4;
+    p.max_queue_delay_us = -1;
+    ck_assert_int_eq(batcher_create(NULL, &p, NULL, &b, &err), RD_ERR_ARG);
+    p.max_queue_delay_us = 0;
+    ck_assert_int_eq(batcher_create(NULL, &p, NULL, &b, &err), RD_OK);
+    ck_assert_int_eq(batcher_params(b)->n_classes, CLASSES);
+    req_t r;
+    req_init(&r, 0, 0);
+    r.item.done = NULL;
+    ck_assert_int_eq(batcher_submit(b, &r.item, &err), RD_ERR_ARG);
+    ck_assert_int_eq(batcher_submit(b, NULL, &err), RD_ERR_ARG);
+    ck_assert_int_eq(batcher_submit_many(b, NULL, 0, &err), RD_ERR_ARG);
+    batcher_destroy(b);
+    fake_free();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("batcher");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, full_batch_runs_as_one);
+    tcase_add_test(tc, concurrent_submitters_get_their_own_results);
+    tcase_add_test(tc, queue_full_is_refused_without_done);
+    tcase_add_test(tc, expired_and_cancelled_items_are_dropped);
+    tcase_add_test(tc, engine_failure_fails_its_batch_only);
+    tcase_add_test(tc, drain_finishes_items_in_flight);
+    tcase_add_test(tc, drain_timeout_completes_the_rest_as_shutdown);
+    tcase_add_test(tc, destroy_completes_queued_items);
+    tcase_add_test(tc, bad_arguments_are_refused);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench_onnxruntime.sh - resnetd against ONNX Runtime on the same model, same run.
+# Builds a seeded torchvision ResNet (tools/reference.py's weights), writes it as
+# safetensors for resnetd and as ONNX (torch.onnx.export, opset 13, dynamic
+# batch) for ORT, installs onnxruntime-node once into .cache/ort, then runs
+# `resnetd bench` and ORT (2 intra-op threads) interleaved, round after round,
+# because this machine's speed drifts between minutes. Prints medians and ratios.
+#
+#   tools/bench_onnxruntime.sh [--arch resnet18|resnet50] [--rounds 3] [--size 224]
+#                              [--batches "1 8 32"] [--seconds 3] [--resnetd build/server/resnetd]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+arch=resnet18 rounds=3 size=224 batches="1 8 32" seconds=3 resnetd=build/server/resnetd
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --arch) arch=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        --size) size=$2; shift 2 ;;
+        --batches) batches=$2; shift 2 ;;
+        --seconds) seconds=$2; shift 2 ;;
+        --resnetd) resnetd=$2; shift 2 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "bench_onnxruntime.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+cache=.cache/ort
+model=$cache/${arch}_${size}
+mkdir -p "$cache"
+
+# onnxruntime-node's install script would download GPU binaries; the CPU ones
+# are in the tarball, so --ignore-scripts is enough.
+if [ ! -d "$cache/node_modules/onnxruntime-node" ]; then
+    echo "installing onnxruntime-node into $cache ..." >&2
+    (cd "$cache" && npm install --ignore-scripts --no-audit --no-fund --silent onnxruntime-node >&2)
+fi
+
+if [ ! -f "$model.onnx" ] || [ ! -f "$model.safetensors" ]; then
+    echo "exporting $arch at ${size}x$size ..." >&2
+    /usr/bin/python3 - "$arch" "$size" "$model" <<'EOF'
+import sys, torch, torchvision
+sys.path.insert(0, "tools")
+import reference, safetensors_io
+arch, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+torch.manual_seed(0)
+model = getattr(torchvision.models, arch)()
+reference.init_weights(model, 0)
+model.eval()
+state = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+safetensors_io.save(out + ".safetensors", state, {"arch": arch, "input_size": str(size)})
+torch.onnx.export(model, torch.randn(1, 3, size, size), out + ".onnx", opset_version=13,
+                  input_names=["input"], output_names=["output"],
+                  dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+EOF
+fi
+
+# One JSON line -> images_per_second, or "" when the run failed.
+ips() { sed -n 's/.*"images_per_second": *\([0-9.eE+-]*\).*/\1/p' | tail -n 1; }
+median() { tr ' ' '\n' | awk NF | sort -g | awk '{v[NR]=$1} END {if (NR) print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+
+have_resnetd=1
+[ -x "$resnetd" ] || { echo "no $resnetd: ONNX Runtime only" >&2; have_resnetd=0; }
+declare -A rd ort
+for round in $(seq "$rounds"); do
+    for b in $batches; do
+        if [ "$have_resnetd" = 1 ]; then
+            r=$("$resnetd" bench --model "$model.safetensors" --batch "$b" --seconds "$seconds" --size "$size" | ips || true)
+            rd[$b]="${rd[$b]:-} $r"
+        fi
+        o=$(NODE_PATH="$cache/node_modules" node tools/bench_ort.js "$model.onnx" "$b" "$seconds" "$size" | ips)
+        ort[$b]="${ort[$b]:-} $o"
+        echo "round $round batch $b: resnetd ${r:-n/a} img/s, ORT $o img/s" >&2
+    done
+done
+
+echo "$arch ${size}x$size, $(nproc) cores, median of $rounds interleaved rounds"
+printf '%6s %14s %10s %7s\n' batch resnetd_img/s ORT_img/s ratio
+for b in $batches; do
+    m_rd=$(echo "${rd[$b]:-}" | median)
+    m_ort=$(echo "${ort[$b]}" | median)
+    ratio=$( [ -n "$m_rd" ] && awk -v a="$m_rd" -v b="$m_ort" 'BEGIN {printf "%.2f", a / b}' || echo n/a)
+    printf '%6s %14s %10s %7s\n' "$b" "${m_rd:-n/a}" "$m_ort" "$ratio"
+done
