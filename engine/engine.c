@@ -14,9 +14,13 @@
 #include "safetensors.h"
 
 /* Larger batches run as consecutive sub-batches of this many images, each with
- * the plan for its size: per image, small batches are faster here, because
- * their activations stay in the 2 MB L2 (see docs/performance.md). */
+ * the cached plan for its size. On the 2-core machines measured, throughput
+ * was flat from sub-batches of 2 up to 32 (within noise) while the activation
+ * memory grows with the sub-batch, so batch 32 peaks at about 145 MB instead
+ * of 250 MB (docs/performance.md). RESNETD_SUB_BATCH overrides it, for tuning
+ * on other machines. */
 #define ENGINE_SUB_BATCH 4
+#define ENGINE_SUB_BATCH_MAX 1024
 
 struct engine {
     model_info_t info;
@@ -38,6 +42,13 @@ static void set_threads(const engine_t *eng)
         omp_set_num_threads(eng->n_threads);
 }
 
+static int sub_batch_from_env(void)
+{
+    const char *s = getenv("RESNETD_SUB_BATCH");
+    int n = s ? atoi(s) : 0;
+    return n >= 1 && n <= ENGINE_SUB_BATCH_MAX ? n : ENGINE_SUB_BATCH;
+}
+
 rd_status_t engine_load(const char *path, const engine_params_t *params, engine_t **out,
                         rd_error_t *err)
 {
@@ -54,7 +65,7 @@ rd_status_t engine_load(const char *path, const engine_params_t *params, engine_
     if (!eng)
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory loading %s", path);
     eng->n_threads = params->n_threads;
-    eng->sub_batch = getenv("RESNETD_SUB_BATCH") ? atoi(getenv("RESNETD_SUB_BATCH")) : ENGINE_SUB_BATCH;
+    eng->sub_batch = sub_batch_from_env();
     safetensors_t *st_file = NULL;
     rd_status_t st = safetensors_open(path, &st_file, err);
     if (st == RD_OK) {

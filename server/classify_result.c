@@ -43,17 +43,23 @@ static json_t *entry(int position, const char *filename)
     return e;
 }
 
+/* Milliseconds to the microsecond: more digits would be noise. */
+static json_t *ms(double v)
+{
+    return json_real(round(v * 1000.0) / 1000.0);
+}
+
 static json_t *timings_json(const classify_timings_t *t)
 {
     json_t *o = json_object();
     if (!o || !t)
         return o;
     if (t->decode_ms >= 0)
-        json_object_set_new(o, "decode", json_real(t->decode_ms));
+        json_object_set_new(o, "decode", ms(t->decode_ms));
     if (t->queue_ms >= 0)
-        json_object_set_new(o, "queue", json_real(t->queue_ms));
+        json_object_set_new(o, "queue", ms(t->queue_ms));
     if (t->inference_ms >= 0)
-        json_object_set_new(o, "inference", json_real(t->inference_ms));
+        json_object_set_new(o, "inference", ms(t->inference_ms));
     return o;
 }
 
@@ -108,8 +114,8 @@ int classify_request_status(const int *image_status, int n_images)
 
 json_t *classify_document(const char *model_name, json_t *results, int status, double total_ms)
 {
-    json_t *doc = json_pack("{s:s, s:o, s:{s:f}}", "model", model_name, "results", results,
-                            "timings_ms", "total", total_ms);
+    json_t *doc = json_pack("{s:s, s:o, s:{s:o}}", "model", model_name, "results", results,
+                            "timings_ms", "total", ms(total_ms));
     if (!doc || status == 200)
         return doc;
     size_t i;

@@ -68,7 +68,7 @@ static const key_def_t keys[] = {
     I64(max_body_bytes, 1, 17179869184LL, "BYTES", "largest request body (413 beyond)"),
     I64(max_pixels, 1, 1000000000000LL, "N",
         "largest width*height of one image, checked from the JPEG header before decoding (413 beyond)"),
-    INT(max_images_per_request, 1, 4096, "N", "most images in one request (413 beyond)"),
+    INT(max_images_per_request, 1, 4096, "N", "most images in one request (413 beyond); at most max_queue_length"),
     INT(max_connections, 1, 1000000, "N", "concurrent connections; more are refused"),
     INT(connection_timeout_s, 0, 86400, "S", "idle connection timeout, seconds; 0 = none"),
     INT(drain_timeout_s, 0, 86400, "S",
@@ -492,7 +492,8 @@ rd_status_t config_validate(const config_t *cfg, rd_error_t *err)
     if (cfg->max_images_per_request > cfg->max_queue_length)
         return rd_error_set(err, RD_ERR_ARG,
                             "max_images_per_request (%d) exceeds max_queue_length (%d): such a "
-                            "request could never be queued",
+                            "request could never be queued; lower max_images_per_request or raise "
+                            "max_queue_length",
                             cfg->max_images_per_request, cfg->max_queue_length);
     return RD_OK;
 }
@@ -603,14 +604,22 @@ void config_print_keys(FILE *out)
 
 void config_print_keys_markdown(FILE *out)
 {
-    fprintf(out, "| key | default | flag | environment | meaning |\n|---|---|---|---|---|\n");
+    fprintf(out, "| key | default | flag | environment | meaning |\n|---|---|---|---|---|\n"
+                 "| | | `--config FILE` | `RESNETD_CONFIG` | the JSON config file to read first |\n");
     for (size_t i = 0; i < N_KEYS; i++) {
-        char flag[64], env[80], def[64];
+        char flag[64], env[80], def[64], metavar[32];
         flag_name(&keys[i], flag, sizeof flag);
         env_name(&keys[i], env, sizeof env);
         default_text(&keys[i], def, sizeof def);
-        fprintf(out, "| `%s` | `%s` | `%s %s` | `%s` | %s |\n", keys[i].key, def, flag,
-                keys[i].metavar, env, keys[i].help);
+        size_t n = 0; /* a '|' would end the table cell: GFM wants it escaped */
+        for (const char *p = keys[i].metavar; *p && n + 2 < sizeof metavar; p++) {
+            if (*p == '|')
+                metavar[n++] = '\\';
+            metavar[n++] = *p;
+        }
+        metavar[n] = 0;
+        fprintf(out, "| `%s` | `%s` | `%s %s` | `%s` | %s |\n", keys[i].key, def, flag, metavar, env,
+                keys[i].help);
     }
 }
 

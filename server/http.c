@@ -91,7 +91,7 @@ void http_respond(http_request_t *req, int status, const char *content_type, cha
 
 void http_respond_json(http_request_t *req, int status, json_t *doc)
 {
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(doc);
     if (!text) {
         static const char oom[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}";
@@ -111,6 +111,9 @@ void http_respond_error(http_request_t *req, int status, const char *message)
 
 static enum MHD_Result queue_answer(http_request_t *req)
 {
+    if (req->queued)
+        return MHD_YES;
+    req->queued = true;
     if (!req->status)
         http_respond_error(req, 500, "internal error: the route gave no answer");
     struct MHD_Response *resp;
@@ -408,13 +411,13 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
         flags |= MHD_USE_IPv6;
     unsigned threads = params->threads > 1 ? (unsigned)params->threads : 0;
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+        (void *)params->deps.log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(params->max_connections > 0 ? params->max_connections : 256),
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(params->connection_timeout_s > 0 ? params->connection_timeout_s : 0),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
-        (void *)params->deps.log, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->daemon) {
         pthread_mutex_destroy(&h->drain_lock);
         free(h);

@@ -95,6 +95,7 @@ struct http_request {
     bool suspended;              /* the connection is suspended waiting for them */
     bool closed;                 /* libmicrohttpd has completed the request */
     bool finished;               /* route->finish ran */
+    bool queued;                 /* the answer was handed to libmicrohttpd */
 };
 
 typedef struct {

@@ -53,9 +53,11 @@ typedef struct {
                               shorter side >= dct_headroom * resize (faster, not
                               bit-exact to PIL) */
     float dct_headroom;    /* >= 1; values below 1 count as 1. At 1 (the plain rule)
-                              a 512-pixel photo is decoded at 256 and resampled 1:1,
-                              which differs from PIL by ~1.5-3.3 levels on average;
-                              at 2 the difference stays below ~0.5 level */
+                              a 512-pixel photo is decoded at 256 and resampled 1:1:
+                              1.5-3.3 levels mean difference from PIL, enough to change
+                              the Keras ResNet-50's top-1 on darknet's horses.jpg. At 2
+                              the resample still averages >= 2 inputs per output and the
+                              difference stays near 0.3 level */
 } image_limits_t;
 
 /* Defaults: max_pixels 40,000,000 (an 8000x5000 photo), dct_scaling true,
@@ -82,9 +84,13 @@ int image_dct_denominator(int width, int height, int resize, const image_limits_
 
 /* Decodes the JPEG and writes one preprocessed image into out, laid out
  * [3][pp->input_h][pp->input_w] float32 (one image of an NCHW batch; the
- * caller owns out). Grayscale, YCbCr (any subsampling), RGB, CMYK and YCCK,
- * baseline and progressive JPEGs are accepted; CMYK/YCCK are read with
- * Adobe's inverted convention and converted to RGB as PIL does.
+ * caller owns out). Grayscale, YCbCr (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1),
+ * RGB, CMYK and YCCK, baseline and progressive JPEGs are accepted; CMYK/YCCK
+ * are read with Adobe's inverted convention and converted to RGB as PIL does.
+ * Sampling layouts TurboJPEG 2.1 cannot classify are RD_ERR_FORMAT. EXIF
+ * orientation is ignored, as PIL's Image.open and torchvision ignore it.
+ * Without DCT scaling the result equals torchvision's on PIL (same
+ * libjpeg-turbo) up to float rounding.
  * lim may be NULL (image_default_limits()).
  * Returns RD_OK;
  *   RD_ERR_ARG    NULL pointers or a nonsensical pp (sizes < 1, std 0,

@@ -120,22 +120,37 @@ static void pass_horizontal(const image_rgb_t *src, int y0, int rows,
     }
 }
 
-/* The window rows from tmp (whose row 0 is source row y0). */
+/* acc[x] += row[x] * w. Blocks of 16 independent lanes let GCC's -O2
+ * (straight-line SLP) vectorisation handle what its cheap loop vectoriser
+ * leaves scalar. */
+static void accumulate_row(int32_t *acc, const uint8_t *row, int32_t w, size_t n)
+{
+    size_t x = 0;
+    for (; x + 16 <= n; x += 16)
+        for (int j = 0; j < 16; j++)
+            acc[x + j] += row[x + j] * w;
+    for (; x < n; x++)
+        acc[x] += row[x] * w;
+}
+
+/* The window rows from tmp (whose row 0 is source row y0). acc holds one
+ * row of sums; accumulating whole rows keeps the inner loop contiguous, so
+ * the compiler vectorises it. */
 static void pass_vertical(const uint8_t *tmp, int y0, const coeffs_t *vc,
-                          int cw, int ch, uint8_t *dst)
+                          int cw, int ch, int32_t *acc, uint8_t *dst)
 {
     size_t stride = (size_t)cw * 3;
     for (int y = 0; y < ch; y++) {
         const int32_t *k = vc->k + (size_t)y * vc->ksize;
         const uint8_t *in = tmp + (size_t)(vc->bounds[2 * y] - y0) * stride;
         int n = vc->bounds[2 * y + 1];
+        for (size_t x = 0; x < stride; x++)
+            acc[x] = 1 << (PRECISION_BITS - 1);
+        for (int t = 0; t < n; t++)
+            accumulate_row(acc, in + (size_t)t * stride, k[t], stride);
         uint8_t *out = dst + (size_t)y * stride;
-        for (size_t x = 0; x < stride; x++) {
-            int32_t ss = 1 << (PRECISION_BITS - 1);
-            for (int t = 0; t < n; t++)
-                ss += in[(size_t)t * stride + x] * k[t];
-            out[x] = clip8(ss);
-        }
+        for (size_t x = 0; x < stride; x++)
+            out[x] = clip8(acc[x]);
     }
 }
 
@@ -163,13 +178,15 @@ rd_status_t image_resize_crop(const image_rgb_t *src, int rw, int rh,
     if (y1 <= y0)
         y1 = y0 + 1; /* cannot happen for valid sizes; keeps tmp non-empty */
     uint8_t *tmp = malloc((size_t)(y1 - y0) * cw * 3);
-    if (!tmp) {
+    int32_t *acc = malloc(sizeof *acc * (size_t)cw * 3);
+    if (!tmp || !acc) {
         st = rd_error_set(err, RD_ERR_NOMEM, "resize: %d intermediate rows", y1 - y0);
     } else {
         pass_horizontal(src, y0, y1 - y0, &hc, cw, tmp);
-        pass_vertical(tmp, y0, &vc, cw, ch, dst);
-        free(tmp);
+        pass_vertical(tmp, y0, &vc, cw, ch, acc, dst);
     }
+    free(acc);
+    free(tmp);
     coeffs_free(&vc);
     coeffs_free(&hc);
     return st;

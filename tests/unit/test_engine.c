@@ -311,7 +311,8 @@ static void check_batch(engine_t *eng, const store_t *s, const arch_t *a, int h,
     free(got);
 }
 
-static void check_arch(const arch_t *a, int h, int w)
+/* Loads a, then checks batches of the given sizes in order (each once). */
+static void check_arch_batches(const arch_t *a, int h, int w, const int *sizes, int n_sizes)
 {
     store_t *s = malloc(sizeof *s);
     ck_assert_ptr_nonnull(s);
@@ -328,13 +329,19 @@ static void check_arch(const arch_t *a, int h, int w)
     ck_assert_msg(engine_load(path, &p, &eng, &err) == RD_OK, "engine_load: %s", err.msg);
     unlink(path);
     ck_assert_int_eq(engine_info(eng)->n_classes, a->n_classes);
-    /* 1, 3, then 1 again: a cached plan after a bigger one grew the shared buffers. */
-    check_batch(eng, s, a, h, w, 1, 1);
-    check_batch(eng, s, a, h, w, 3, 2);
-    check_batch(eng, s, a, h, w, 1, 3);
+    for (int i = 0; i < n_sizes; i++)
+        check_batch(eng, s, a, h, w, sizes[i], (uint64_t)i + 1);
     engine_free(eng);
     free_store(s);
     free(s);
+}
+
+/* 1, 3, then 1 again (a cached plan after a bigger one grew the shared
+ * buffers), then 6: more than a sub-batch, so it runs as 4 + 2. */
+static void check_arch(const arch_t *a, int h, int w)
+{
+    static const int sizes[] = {1, 3, 1, 6};
+    check_arch_batches(a, h, w, sizes, 4);
 }
 
 START_TEST(basic_1111_square)
@@ -363,6 +370,16 @@ START_TEST(bottleneck_v1_2111_bias_nonsquare)
     arch_t a = {.bottleneck = 1, .blocks = {2, 1, 1, 1}, .bias = 1, .v1 = 1, .eps = 1e-3f,
                 .n_classes = 7};
     check_arch(&a, 64, 96);
+}
+END_TEST
+
+START_TEST(sub_batches_from_the_environment)
+{
+    static const int sizes[] = {5, 2, 1};
+    arch_t a = {.blocks = {1, 1, 1, 1}, .eps = 1e-5f, .n_classes = 5};
+    ck_assert_int_eq(setenv("RESNETD_SUB_BATCH", "2", 1), 0);
+    check_arch_batches(&a, 48, 40, sizes, 3);
+    unsetenv("RESNETD_SUB_BATCH");
 }
 END_TEST
 
@@ -421,6 +438,7 @@ int main(void)
     tcase_add_test(tc, basic_2111_bias_nonsquare);
     tcase_add_test(tc, bottleneck_1111_square);
     tcase_add_test(tc, bottleneck_v1_2111_bias_nonsquare);
+    tcase_add_test(tc, sub_batches_from_the_environment);
     tcase_add_test(tc, run_rejects_bad_arguments);
     tcase_add_test(tc, load_errors_leave_nothing);
     suite_add_tcase(s, tc);

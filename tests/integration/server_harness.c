@@ -1,0 +1,237 @@
+/* server_harness.c - see server_harness.h. */
+#include "server_harness.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+const char *harness_env(const char *var, const char *fallback)
+{
+    const char *v = getenv(var);
+    return v && *v ? v : fallback;
+}
+
+static int find_port(const char *log_path)
+{
+    FILE *f = fopen(log_path, "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    int port = 0;
+    while (!port && fgets(line, sizeof line, f)) {
+        char *at = strstr(line, "listening on ");
+        char *colon = at ? strrchr(at, ':') : NULL;
+        if (colon)
+            port = atoi(colon + 1);
+    }
+    fclose(f);
+    return port;
+}
+
+void harness_start(harness_server_t *s, const char *const *args)
+{
+    const char *bin = harness_env("RESNETD_BIN", "resnetd");
+    static int counter;
+    snprintf(s->log_path, sizeof s->log_path, "%s/resnetd_test_%d_%d.log",
+             harness_env("TMPDIR", "/tmp"), (int)getpid(), counter++);
+    const char *argv[64] = {bin, "serve", "--port", "0", "--bind", "127.0.0.1"};
+    int n = 6;
+    for (int i = 0; args && args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    s->pid = fork();
+    ck_assert_int_ge(s->pid, 0);
+    if (s->pid == 0) {
+        int fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0)
+            dup2(fd, 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    s->port = 0;
+    for (int i = 0; i < 1200 && !s->port; i++) {
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+            ck_abort_msg("%s exited before listening (status %d); see %s", bin, status,
+                         s->log_path);
+        s->port = find_port(s->log_path);
+        if (!s->port)
+            sleep_ms(100);
+    }
+    ck_assert_msg(s->port > 0, "server did not listen within 120 s; see %s", s->log_path);
+}
+
+int harness_stop(harness_server_t *s)
+{
+    if (s->pid <= 0)
+        return -1;
+    kill(s->pid, SIGTERM);
+    for (int i = 0; i < 600; i++) {
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        sleep_ms(100);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+    return -1;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+    harness_resp_t *r = ctx;
+    size_t add = size * n;
+    char *p = realloc(r->body, r->len + add + 1);
+    if (!p)
+        return 0;
+    memcpy(p + r->len, data, add);
+    r->body = p;
+    r->len += add;
+    r->body[r->len] = 0;
+    return add;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+    harness_resp_t *r = ctx;
+    size_t have = strlen(r->headers), add = size * n;
+    if (have + add < sizeof r->headers) {
+        memcpy(r->headers + have, data, add);
+        r->headers[have + add] = 0;
+    }
+    return add;
+}
+
+harness_resp_t harness_http(const harness_server_t *s, const char *method, const char *path,
+                            const char *ctype, const void *body, size_t len,
+                            const char *const *files, struct curl_slist *extra)
+{
+    harness_resp_t r = {0};
+    r.body = calloc(1, 1);
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
+    struct curl_slist *h = NULL;
+    bool expect = false;
+    for (struct curl_slist *e = extra; e; e = e->next) {
+        h = curl_slist_append(h, e->data);
+        expect |= !strncasecmp(e->data, "Expect", 6);
+    }
+    char ct[128];
+    if (ctype) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
+        h = curl_slist_append(h, ct);
+    }
+    if (!expect)
+        h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_mime *mime = NULL;
+    if (files) {
+        mime = curl_mime_init(c);
+        for (int i = 0; files[i]; i++) {
+            curl_mimepart *p = curl_mime_addpart(mime);
+            curl_mime_name(p, "image");
+            curl_mime_filedata(p, files[i]);
+        }
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+    }
+    else if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    if (!strcmp(method, "HEAD"))
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    r.curl = curl_easy_perform(c);
+    if (r.curl == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    curl_mime_free(mime);
+    return r;
+}
+
+void harness_resp_free(harness_resp_t *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+json_t *harness_json(const harness_resp_t *r)
+{
+    json_error_t err;
+    json_t *j = json_loadb(r->body, r->len, 0, &err);
+    ck_assert_msg(j != NULL, "response (status %ld) is not JSON: %s: %.300s", r->status, err.text,
+                  r->body);
+    return j;
+}
+
+bool harness_has_header(const harness_resp_t *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        if (!strncasecmp(line, name, n) && line[n] == ':')
+            return true;
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return false;
+}
+
+unsigned char *harness_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+double harness_metric(const harness_server_t *s, const char *prefix)
+{
+    harness_resp_t r = harness_http(s, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
+    double v = -1;
+    size_t n = strlen(prefix);
+    for (char *line = r.body; line && *line;) {
+        if (!strncmp(line, prefix, n) && line[n] == ' ') {
+            v = atof(line + n + 1);
+            break;
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    harness_resp_free(&r);
+    return v;
+}

@@ -1,0 +1,60 @@
+/* server_harness.h - starts the real resnetd binary on an ephemeral loopback
+ * port and talks HTTP to it with libcurl, for the integration tests.
+ * The binary is $RESNETD_BIN; its stderr (log lines) goes to a file, from which
+ * the "listening on 127.0.0.1:PORT" line gives the port. Every wait is bounded. */
+#ifndef RESNETD_SERVER_HARNESS_H
+#define RESNETD_SERVER_HARNESS_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char log_path[256];
+} harness_server_t;
+
+typedef struct {
+    long status;     /* 0 when the transfer failed */
+    CURLcode curl;   /* the transfer's result */
+    char *body;      /* NUL-terminated, owned */
+    size_t len;
+    char headers[4096];
+} harness_resp_t;
+
+/* Starts `resnetd serve --port 0 --bind 127.0.0.1 ARGS...` (args NULL-terminated)
+ * and waits up to 120 s for it to listen. Fails the test on error. */
+void harness_start(harness_server_t *s, const char *const *args);
+
+/* SIGTERM, then waits up to 60 s; returns the exit status (or -1 on a signal /
+ * timeout, after SIGKILL). */
+int harness_stop(harness_server_t *s);
+
+/* One request. ctype/body may be NULL; files (NULL-terminated paths) makes a
+ * multipart/form-data body with one "image" part per file; extra headers may be NULL. */
+harness_resp_t harness_http(const harness_server_t *s, const char *method, const char *path,
+                            const char *ctype, const void *body, size_t len,
+                            const char *const *files, struct curl_slist *extra);
+void harness_resp_free(harness_resp_t *r);
+
+/* The body as JSON (fails the test if it is not). Caller json_decrefs. */
+json_t *harness_json(const harness_resp_t *r);
+
+/* True when the response headers contain "name: " (case-insensitive). */
+bool harness_has_header(const harness_resp_t *r, const char *name);
+
+/* Reads a whole file (fails the test if missing). */
+unsigned char *harness_read_file(const char *path, size_t *len);
+
+/* A metric's value from /metrics text (first sample whose line starts with
+ * prefix), or -1 when absent. */
+double harness_metric(const harness_server_t *s, const char *prefix);
+
+
+/* $VAR or fallback. */
+const char *harness_env(const char *var, const char *fallback);
+
+#endif

@@ -1,0 +1,105 @@
+/* test_http_error.c - the status -> HTTP mapping table, the routing table
+ * (paths, methods, Allow, the {name} segment) and the base64 decoder of
+ * KServe BYTES: the pure parts of the HTTP layer. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "http_error.h"
+#include "routes.h"
+
+START_TEST(status_mapping)
+{
+    ck_assert_int_eq(http_error_status(RD_OK, HTTP_CTX_IMAGE), 200);
+    ck_assert_int_eq(http_error_status(RD_ERR_FORMAT, HTTP_CTX_IMAGE), 400);
+    ck_assert_int_eq(http_error_status(RD_ERR_LIMIT, HTTP_CTX_IMAGE), 413);
+    ck_assert_int_eq(http_error_status(RD_ERR_LIMIT, HTTP_CTX_BODY), 413);
+    ck_assert_int_eq(http_error_status(RD_ERR_UNSUPPORTED, HTTP_CTX_BODY), 415);
+    ck_assert_int_eq(http_error_status(RD_ERR_SHAPE, HTTP_CTX_TENSOR), 422);
+    ck_assert_int_eq(http_error_status(RD_ERR_UNSUPPORTED, HTTP_CTX_TENSOR), 422);
+    ck_assert_int_eq(http_error_status(RD_ERR_FORMAT, HTTP_CTX_TENSOR), 400);
+    ck_assert_int_eq(http_error_status(RD_ERR_LIMIT, HTTP_CTX_QUEUE), 503);
+    ck_assert_int_eq(http_error_status(RD_ERR_TIMEOUT, HTTP_CTX_INFERENCE), 504);
+    ck_assert_int_eq(http_error_status(RD_ERR_DNNL, HTTP_CTX_INFERENCE), 500);
+    ck_assert_int_eq(http_error_status(RD_ERR_NOMEM, HTTP_CTX_BODY), 503);
+    ck_assert_str_eq(http_error_code(504), "deadline_exceeded");
+    ck_assert_str_eq(http_error_code(415), "unsupported_media_type");
+    ck_assert(http_error_retryable(503) && http_error_retryable(429) && !http_error_retryable(500));
+    json_t *o = http_error_object(404, "gone");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "code")), "not_found");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "message")), "gone");
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(routing)
+{
+    metrics_endpoint_t ep;
+    char param[128];
+    const char *allow;
+    ck_assert_ptr_eq(routes_find("/classify", "POST", &ep, param, sizeof param, &allow),
+                     &route_classify);
+    ck_assert_int_eq(ep, METRICS_EP_CLASSIFY);
+    ck_assert_ptr_null(routes_find("/classify", "GET", &ep, param, sizeof param, &allow));
+    ck_assert_str_eq(allow, "POST");
+    ck_assert_ptr_null(routes_find("/healthz", "PUT", &ep, param, sizeof param, &allow));
+    ck_assert_str_eq(allow, "GET, HEAD");
+    ck_assert_ptr_eq(routes_find("/healthz", "HEAD", &ep, param, sizeof param, &allow),
+                     &route_healthz);
+    ck_assert_ptr_eq(routes_find("/v2/models/resnet50/infer", "POST", &ep, param, sizeof param,
+                                 &allow), &route_v2_infer);
+    ck_assert_str_eq(param, "resnet50");
+    ck_assert_int_eq(ep, METRICS_EP_V2_INFER);
+    ck_assert_ptr_eq(routes_find("/v2/models/m/ready", "GET", &ep, param, sizeof param, &allow),
+                     &route_v2_model_ready);
+    ck_assert_ptr_eq(routes_find("/v2/models/m", "GET", &ep, param, sizeof param, &allow),
+                     &route_v2_model);
+    ck_assert_ptr_eq(routes_find("/v2/models/m/", "GET", &ep, param, sizeof param, &allow),
+                     &route_v2_model);
+    ck_assert_ptr_null(routes_find("/v2/models//infer", "POST", &ep, param, sizeof param, &allow));
+    ck_assert_ptr_null(routes_find("/v2/models/m/infer/x", "POST", &ep, param, sizeof param,
+                                   &allow));
+    ck_assert_ptr_null(allow);
+    ck_assert_int_eq(ep, METRICS_EP_OTHER);
+    ck_assert_ptr_null(routes_find("/classifyx", "POST", &ep, param, sizeof param, &allow));
+    ck_assert_ptr_null(routes_find("", "GET", &ep, param, sizeof param, &allow));
+}
+END_TEST
+
+START_TEST(base64_decoding)
+{
+    uint8_t *out;
+    size_t len;
+    rd_error_t err;
+    ck_assert_int_eq(base64_decode("aGVsbG8gd29ybGQ=", 16, &out, &len, &err), RD_OK);
+    ck_assert_uint_eq(len, 11);
+    ck_assert(!memcmp(out, "hello world", 11));
+    free(out);
+    ck_assert_int_eq(base64_decode("/+8A", 4, &out, &len, &err), RD_OK);
+    ck_assert_uint_eq(len, 3);
+    ck_assert(out[0] == 0xFF && out[1] == 0xEF && out[2] == 0x00);
+    free(out);
+    ck_assert_int_eq(base64_decode("", 0, &out, &len, &err), RD_OK);
+    ck_assert_uint_eq(len, 0);
+    free(out);
+    ck_assert_int_eq(base64_decode("ab!d", 4, &out, &len, &err), RD_ERR_FORMAT);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(base64_decode("abcde", 5, &out, &len, &err), RD_ERR_FORMAT);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("http_error");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, status_mapping);
+    tcase_add_test(tc, routing);
+    tcase_add_test(tc, base64_decoding);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

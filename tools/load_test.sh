@@ -1,0 +1,114 @@
+#!/bin/sh
+# load_test.sh - server throughput and latency under load: a benchmark, not a test.
+# Starts `resnetd serve` on a free loopback port, POSTs real JPEGs (the darknet
+# photos, in rotation) to /classify with wrk at each concurrency, and prints a
+# markdown table of img/s, p50/p95/p99 latency and the mean batch size the
+# server used (from /metrics), next to `resnetd bench` engine figures for the
+# same model at batch 1 and at the batch sizes the server ended up using.
+#
+#   tools/load_test.sh [--model FILE] [--bin build/server/resnetd] [--duration 20s]
+#                      [--concurrency "1 4 16 64"] [--bench-seconds 10] [-- SERVE_OPTIONS...]
+#
+# Needs wrk (Debian package). Uses 2 wrk threads (the machine is small; wrk's own
+# CPU use is part of what the server competes with, so say so with the figures).
+set -eu
+
+model=models/resnet50.safetensors
+bin=build/server/resnetd
+duration=20s
+concurrency="1 4 16 64"
+bench_seconds=10
+photos="/usr/share/darknet/data/dog.jpg /usr/share/darknet/data/eagle.jpg /usr/share/darknet/data/giraffe.jpg /usr/share/darknet/data/horses.jpg /usr/share/darknet/data/kite.jpg /usr/share/darknet/data/person.jpg /usr/share/darknet/data/scream.jpg"
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --model) model=$2; shift 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --concurrency) concurrency=$2; shift 2 ;;
+    --bench-seconds) bench_seconds=$2; shift 2 ;;
+    --photos) photos=$2; shift 2 ;;
+    --) shift; break ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "load_test.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+command -v wrk >/dev/null || { echo "load_test.sh: wrk not found (apt-get install wrk)" >&2; exit 1; }
+[ -x "$bin" ] || { echo "load_test.sh: $bin not built" >&2; exit 1; }
+[ -r "$model" ] || { echo "load_test.sh: model $model missing (tools/fetch_model.sh)" >&2; exit 1; }
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# wrk script: rotate the photos, report JSON figures at the end.
+cat >"$work/post.lua" <<'LUA'
+local bodies = {}
+for path in string.gmatch(os.getenv("LOAD_PHOTOS"), "%S+") do
+    local f = assert(io.open(path, "rb"))
+    bodies[#bodies + 1] = f:read("*all")
+    f:close()
+end
+local i = 0
+request = function()
+    i = i % #bodies + 1
+    return wrk.format("POST", "/classify?topk=1", {["Content-Type"] = "image/jpeg"}, bodies[i])
+end
+done = function(summary, latency, requests)
+    local s = summary.duration / 1e6
+    local e = summary.errors
+    io.write(string.format("RESULT %.2f %.2f %.2f %.2f %d %d\n", summary.requests / s,
+        latency:percentile(50) / 1e3, latency:percentile(95) / 1e3, latency:percentile(99) / 1e3,
+        summary.requests, e.connect + e.read + e.write + e.status + e.timeout))
+end
+LUA
+
+"$bin" serve --model "$model" --port 0 --access-log false "$@" 2>"$work/server.log" &
+server_pid=$!
+port=
+for _ in $(seq 1 600); do
+    port=$(sed -n 's/.*listening on [^"]*:\([0-9][0-9]*\)".*/\1/p' "$work/server.log" | head -n 1)
+    [ -n "$port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "load_test.sh: server did not start" >&2; exit 1; }
+url="http://127.0.0.1:$port"
+
+metric() { # name -> value from /metrics
+    curl -s "$url/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+
+echo "model: $model; server options: ${*:-(defaults)}; wrk: 2 threads, $duration per row"
+echo
+echo "| clients | img/s | p50 ms | p95 ms | p99 ms | requests | errors | mean batch |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+batches=""
+export LOAD_PHOTOS="$photos"
+wrk -t 1 -c 1 -d 3s -s "$work/post.lua" "$url" >/dev/null 2>&1 || true # warm-up (plans)
+for c in $concurrency; do
+    t=2; [ "$c" -lt 2 ] && t=1
+    s0=$(metric resnetd_batch_size_sum); n0=$(metric resnetd_batch_size_count)
+    line=$(wrk -t "$t" -c "$c" -d "$duration" --timeout 30s -s "$work/post.lua" "$url" | grep '^RESULT')
+    s1=$(metric resnetd_batch_size_sum); n1=$(metric resnetd_batch_size_count)
+    mean=$(awk -v a="$s0" -v b="$s1" -v x="$n0" -v y="$n1" 'BEGIN { if (y > x) printf "%.2f", (b - a) / (y - x); else print "-" }')
+    echo "$line" | awk -v c="$c" -v m="$mean" '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c, $2, $3, $4, $5, $6, $7, m }'
+    batches="$batches $(awk -v m="$mean" 'BEGIN { if (m == "-") print 1; else printf "%d", m + 0.5 }')"
+done
+kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+
+echo
+echo "Engine only (\`resnetd bench\`, same model, same machine, right after):"
+echo
+echo "| batch | img/s | ms/batch (median) |"
+echo "|---:|---:|---:|"
+for b in $(echo 1 $batches | tr ' ' '\n' | sort -n | uniq); do
+    "$bin" bench --model "$model" --batch "$b" --seconds "$bench_seconds" |
+        awk -v b="$b" '{
+            ips = $0; sub(/.*"images_per_second": */, "", ips); sub(/[,}].*/, "", ips)
+            ms = $0; sub(/.*"ms_per_batch": */, "", ms); sub(/[,}].*/, "", ms)
+            printf "| %s | %.2f | %.2f |\n", b, ips, ms }'
+done
