@@ -48,6 +48,10 @@ RUN meson setup /build --prefix=/usr -Dtests=true \
  && DESTDIR=/out meson install -C /build --no-rebuild --strip
 
 FROM build AS model
+# Behind a TLS-intercepting proxy, hand node its CA bundle for this stage only:
+#   podman build -v /etc/ssl/certs/ca-certificates.crt:/tmp/host-ca.crt:ro \
+#       --build-arg NODE_EXTRA_CA_CERTS=/tmp/host-ca.crt --target with-model .
+ARG NODE_EXTRA_CA_CERTS
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends npm ca-certificates \
  && rm -rf /var/lib/apt/lists/*

@@ -25,6 +25,8 @@
 #define SLOT_STEM MAX_SLOTS
 #define MAX_ARGS 6
 #define SLOT_ALIGN 4096
+#define WINOGRAD_MIN_BATCH 4
+#define WINOGRAD_MIN_PIXELS (14 * 14)
 
 typedef enum { BIND_FIXED, BIND_INPUT, BIND_OUTPUT, BIND_ARENA, BIND_SCRATCH } bind_t;
 typedef enum { POST_NONE, POST_RELU, POST_SUM_RELU } post_t;
@@ -55,6 +57,7 @@ struct plan {
     size_t slot_bytes[MAX_SLOTS + 1];
     size_t arena_bytes, scratch_bytes;
     int input_t, output_t;
+    int winograd; /* use it where use_winograd() says so */
     unsigned bound_generation; /* 0: never bound */
 };
 
@@ -209,7 +212,8 @@ fail:
 }
 
 static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_desc_t *src_md,
-                           post_t post, dnnl_primitive_desc_t *pd, rd_error_t *err)
+                           dnnl_alg_kind_t alg, post_t post, dnnl_primitive_desc_t *pd,
+                           rd_error_t *err)
 {
     rd_status_t st = RD_OK;
     const dnnl_dim_t *sd = src_md->dims;
@@ -229,7 +233,7 @@ static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_des
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&d_md, 4, (dnnl_dims_t){sd[0], c->oc, oh, ow},
                                           dnnl_f32, dnnl_format_tag_any));
     DNNL_TRY(dnnl_convolution_forward_desc_init(
-        &desc, dnnl_forward_inference, dnnl_convolution_direct, src_md, &w_md, &b_md, &d_md,
+        &desc, dnnl_forward_inference, alg, src_md, &w_md, &b_md, &d_md,
         (dnnl_dims_t){c->stride, c->stride}, (dnnl_dims_t){c->pad, c->pad},
         (dnnl_dims_t){c->pad, c->pad}));
     return make_pd(p, &desc, post, pd, err);
@@ -291,21 +295,68 @@ static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const 
     return add_step(p, pd, args, 4, err);
 }
 
+/* Winograd F(4x4,3x3) (oneDNN's jit_wino_4x3) runs a 3x3 stride-1 conv in
+ * about half the time of the direct brgemm kernel from 4 images up on 2
+ * AVX-512 cores (slower below), with 4x larger weights. On 7x7 maps it gained
+ * nothing measurable and cost most of the extra weights; in bottleneck nets
+ * the 3x3 convs are a minority and the layout changes around them made
+ * ResNet-50 ~12% slower, so basic-block nets only (docs/performance.md). Its
+ * activations are nChw16c, so the first one behind an NHWC tensor gets an
+ * input reorder. RESNETD_WINOGRAD=0 turns it off. */
+static int plan_wants_winograd(const plan_t *p, const net_t *net)
+{
+    const char *env = getenv("RESNETD_WINOGRAD");
+    return p->n_images >= WINOGRAD_MIN_BATCH && net->n_blocks > 0 &&
+           net->blocks[0].n_convs == 2 && !(env && !strcmp(env, "0"));
+}
+
+static int use_winograd(const plan_t *p, const net_conv_t *c, const dnnl_memory_desc_t *src_md)
+{
+    return p->winograd && c->kh == 3 && c->kw == 3 && c->stride == 1 &&
+           src_md->dims[2] * src_md->dims[3] >= WINOGRAD_MIN_PIXELS;
+}
+
+/* Winograd with the source's layout, else with the layout it prefers;
+ * failure (unimplemented) only means falling back to the direct conv. */
+static int winograd_pd(plan_t *p, const net_conv_t *c, int src, post_t post,
+                       dnnl_primitive_desc_t *pd)
+{
+    rd_error_t ignored;
+    dnnl_memory_desc_t any = p->tensors[src].md;
+    if (conv_pd(p, c, &any, dnnl_convolution_winograd, post, pd, &ignored) == RD_OK)
+        return 1;
+    if (dnnl_memory_desc_init_by_tag(&any, 4, p->tensors[src].md.dims, dnnl_f32,
+                                     dnnl_format_tag_any) != dnnl_success)
+        return 0;
+    return conv_pd(p, c, &any, dnnl_convolution_winograd, post, pd, &ignored) == RD_OK;
+}
+
 static rd_status_t add_conv(plan_t *p, const net_conv_t *c, int src, post_t post, int *dst,
                             rd_error_t *err)
 {
     dnnl_primitive_desc_t pd = NULL;
-    rd_status_t st = conv_pd(p, c, &p->tensors[src].md, post, &pd, err);
+    rd_status_t st = RD_OK;
+    int in = src;
+    if (!use_winograd(p, c, &p->tensors[src].md) || !winograd_pd(p, c, src, post, &pd))
+        st = conv_pd(p, c, &p->tensors[src].md, dnnl_convolution_direct, post, &pd, err);
+    const dnnl_memory_desc_t *want = st == RD_OK ? dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0) : NULL;
+    if (want && !dnnl_memory_desc_equal(want, &p->tensors[src].md)) {
+        st = new_tensor(p, want, BIND_ARENA, -1, NULL, &in, err);
+        if (st == RD_OK)
+            st = add_reorder(p, src, in, err);
+    }
     if (st == RD_OK)
-        st = conv_finish(p, pd, c, src, post, -1, dst, err);
+        st = conv_finish(p, pd, c, in, post, -1, dst, err);
+    if (in != src)
+        release(p, in);
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     return st;
 }
 
-/* Pooling over k_h x k_w windows into a new arena tensor. */
+/* Pooling over k_h x k_w windows into a new arena tensor in slot (< 0: any free). */
 static rd_status_t add_pool(plan_t *p, dnnl_alg_kind_t alg, int src, int k_h, int k_w,
-                            int stride, int pad, int *dst, rd_error_t *err)
+                            int stride, int pad, int slot, int *dst, rd_error_t *err)
 {
     rd_status_t st = RD_OK;
     dnnl_primitive_desc_t pd = NULL;
@@ -323,7 +374,7 @@ static rd_status_t add_pool(plan_t *p, dnnl_alg_kind_t alg, int src, int k_h, in
                                             (dnnl_dims_t){pad, pad}, (dnnl_dims_t){pad, pad}));
     st = make_pd(p, &desc, POST_NONE, &pd, err);
     if (st == RD_OK)
-        st = new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_ARENA, -1,
+        st = new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_ARENA, slot,
                         NULL, dst, err);
     if (st == RD_OK) {
         dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->tensors[src].mem},
@@ -348,7 +399,7 @@ static rd_status_t build_stem(plan_t *p, const net_t *net, int h, int w, int *ou
     int src, stem;
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&user_md, 4, dims, dnnl_f32, dnnl_nchw));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_md, 4, dims, dnnl_f32, dnnl_format_tag_any));
-    st = conv_pd(p, &net->stem, &any_md, POST_RELU, &pd, err);
+    st = conv_pd(p, &net->stem, &any_md, dnnl_convolution_direct, POST_RELU, &pd, err);
     if (st == RD_OK)
         st = new_tensor(p, &user_md, BIND_INPUT, -1, NULL, &p->input_t, err);
     if (st != RD_OK)
@@ -364,8 +415,9 @@ static rd_status_t build_stem(plan_t *p, const net_t *net, int h, int w, int *ou
         st = conv_finish(p, pd, &net->stem, src, POST_RELU, SLOT_STEM, &stem, err);
     if (st != RD_OK)
         goto fail;
+    /* Slot 0 is free again, and the only one the stem's output does not overlap. */
     release(p, src);
-    st = add_pool(p, dnnl_pooling_max, stem, 3, 3, 2, 1, out, err);
+    st = add_pool(p, dnnl_pooling_max, stem, 3, 3, 2, 1, 0, out, err);
     release(p, stem);
 fail:
     if (pd)
@@ -412,8 +464,8 @@ static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *er
     if (xd[1] != net->fc_in)
         return rd_error_set(err, RD_ERR_SHAPE, "fc expects %d features, the last block gives %lld",
                             net->fc_in, (long long)xd[1]);
-    st = add_pool(p, dnnl_pooling_avg_exclude_padding, x, (int)xd[2], (int)xd[3], 1, 0, &pooled,
-                  err);
+    st = add_pool(p, dnnl_pooling_avg_exclude_padding, x, (int)xd[2], (int)xd[3], 1, 0, -1,
+                  &pooled, err);
     if (st != RD_OK)
         return st;
     dnnl_dims_t w_dims = {net->n_classes, net->fc_in, 1, 1};
@@ -482,6 +534,7 @@ rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int inp
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
     p->ctx = ctx;
     p->n_images = n_images;
+    p->winograd = plan_wants_winograd(p, net);
     int x;
     rd_status_t st = build_stem(p, net, input_h, input_w, &x, err);
     for (int i = 0; st == RD_OK && i < net->n_blocks; i++)

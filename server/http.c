@@ -187,8 +187,8 @@ static bool header_stage(http_request_t *req, const char *url)
 static bool append_body(http_request_t *req, const char *data, size_t size)
 {
     req->bytes_in += (int64_t)size;
-    if (req->body_too_large)
-        return true;
+    if (req->body_too_large) /* discarding up to twice the limit, then hanging up */
+        return req->bytes_in <= 2 * req->deps->cfg->max_body_bytes;
     if (req->bytes_in > req->deps->cfg->max_body_bytes) {
         req->body_too_large = true;
         free(req->body);
@@ -268,7 +268,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (req->route && req->route->takes_body && !req->status)
             return append_body(req, upload_data, size) ? MHD_YES : MHD_NO;
         req->bytes_in += (int64_t)size; /* a body nobody wants: discard */
-        return MHD_YES;
+        /* ... but not forever: past twice the limit, drop the connection */
+        return req->bytes_in > 2 * h->deps.cfg->max_body_bytes ? MHD_NO : MHD_YES;
     }
     if (req->status) /* decided early, or by a resumed finish() */
         return queue_answer(req);

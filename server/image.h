@@ -46,7 +46,8 @@ typedef struct {
     image_colorspace_t colorspace;
 } image_probe_t;
 
-/* Limits applied before any pixel is decoded. */
+/* Limits (checked from the header, before any pixel is decoded) and the
+ * DCT-scaling choice. A zeroed struct means: no pixel limit, no scaling. */
 typedef struct {
     uint64_t max_pixels;   /* width * height from the header; 0 means no limit */
     bool dct_scaling;      /* decode at 1/2, 1/4 or 1/8 when that still leaves the
@@ -69,8 +70,9 @@ const char *image_subsamp_str(image_subsamp_t subsamp);
 const char *image_colorspace_str(image_colorspace_t cs);
 
 /* Reads the JPEG header of jpeg[0..len) into *out.
- * Returns RD_OK, RD_ERR_ARG (NULL pointers) or RD_ERR_FORMAT (empty input, not
- * a JPEG, corrupt header). Allocates nothing that outlives the call.
+ * Returns RD_OK, RD_ERR_ARG (NULL pointers), RD_ERR_FORMAT (empty input, not
+ * a JPEG, corrupt or cut-off header), RD_ERR_LIMIT (len >= 4 GiB) or
+ * RD_ERR_NOMEM. Allocates nothing that outlives the call.
  * Thread-safe. */
 rd_status_t image_probe(const uint8_t *jpeg, size_t len, image_probe_t *out,
                         rd_error_t *err);

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "batcher.h"
@@ -70,7 +71,9 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
     if (st != RD_OK)
         return st;
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
-    log_msg(srv->log, LOG_INFO, "listening on %s:%d", srv->cfg.bind, http_port(srv->http));
+    bool v6 = strchr(srv->cfg.bind, ':') != NULL;
+    log_msg(srv->log, LOG_INFO, "listening on %s%s%s:%d", v6 ? "[" : "", srv->cfg.bind,
+            v6 ? "]" : "", http_port(srv->http));
     return RD_OK;
 }
 

@@ -10,9 +10,13 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -299,6 +303,48 @@ START_TEST(bad_requests_get_their_status)
     harness_resp_free(&r);
     r = post_jpeg("/classify", PHOTOS "dog.jpg");
     expect_status(r, 200, "classify after bad requests");
+    harness_resp_free(&r);
+}
+END_TEST
+
+/* A client that hangs up mid-upload costs nothing lasting; a chunked body
+ * over the limit is read, discarded and answered 413; HEAD gets headers only. */
+START_TEST(aborted_and_chunked_uploads)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    static const char head[] = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                               "Content-Length: 50000\r\n\r\n";
+    char part[1000] = {0};
+    ck_assert_int_eq(write(fd, head, sizeof head - 1), (ssize_t)(sizeof head - 1));
+    ck_assert_int_eq(write(fd, part, sizeof part), (ssize_t)sizeof part);
+    usleep(200000);
+    close(fd);
+    double inflight = 2;
+    for (int i = 0; i < 200 && inflight > 1; i++) { /* the scrape itself is 1 */
+        usleep(10000);
+        inflight = harness_metric(&srv, "resnetd_inflight_requests");
+    }
+    ck_assert_msg(inflight == 1, "%g requests still in flight after the client left", inflight);
+
+    size_t big = 8500000;
+    char *zeros = calloc(1, big);
+    struct curl_slist *chunked = curl_slist_append(NULL, "Transfer-Encoding: chunked");
+    harness_resp_t r = harness_http(&srv, "POST", "/classify", "image/jpeg", zeros, big, NULL,
+                                    chunked);
+    expect_status(r, 413, "chunked body over max_body_bytes");
+    curl_slist_free_all(chunked);
+    free(zeros);
+    harness_resp_free(&r);
+
+    r = harness_http(&srv, "HEAD", "/healthz", NULL, NULL, 0, NULL, NULL);
+    expect_status(r, 200, "HEAD /healthz");
+    ck_assert_uint_eq(r.len, 0);
+    harness_resp_free(&r);
+    r = post_jpeg("/classify", PHOTOS "dog.jpg");
+    expect_status(r, 200, "classify afterwards");
     harness_resp_free(&r);
 }
 END_TEST
@@ -774,6 +820,25 @@ START_TEST(sigterm_drains_accepted_requests)
             usleep(10000);
     }
     ck_assert_msg(inflight >= N + 1, "only %g requests in flight", inflight);
+    /* a keep-alive connection opened before the signal sees /readyz turn 503 */
+    CURL *keep = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", srv.port);
+    curl_easy_setopt(keep, CURLOPT_URL, url);
+    curl_easy_setopt(keep, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(keep, CURLOPT_TIMEOUT, 10L);
+    long code = 0;
+    ck_assert_int_eq(curl_easy_perform(keep), CURLE_OK);
+    curl_easy_getinfo(keep, CURLINFO_RESPONSE_CODE, &code);
+    ck_assert_int_eq(code, 200);
+    kill(srv.pid, SIGTERM);
+    for (int i = 0; i < 200 && code == 200; i++) {
+        usleep(5000);
+        if (curl_easy_perform(keep) == CURLE_OK)
+            curl_easy_getinfo(keep, CURLINFO_RESPONSE_CODE, &code);
+    }
+    curl_easy_cleanup(keep);
+    ck_assert_msg(code == 503, "/readyz answered %ld while draining", code);
     int port = srv.port;
     int rc = harness_stop(&srv);
     for (int i = 0; i < N; i++) {
@@ -897,6 +962,7 @@ int main(void)
     tcase_add_test(tc, classify_all_images_fail);
     tcase_add_test(tc, bad_requests_get_their_status);
     tcase_add_test(tc, too_many_images);
+    tcase_add_test(tc, aborted_and_chunked_uploads);
     tcase_add_test(tc, health_and_metrics);
     tcase_add_test(tc, kserve_tensor_json_matches_pytorch);
     tcase_add_test(tc, kserve_tensor_binary_matches_pytorch);
