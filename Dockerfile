@@ -8,6 +8,8 @@
 #   docker build -t resnetd .
 #   docker run -p 8080:8080 -v "$PWD/models:/models:ro" resnetd
 #   docker build --target with-model -t resnetd:with-model .
+# With podman/buildah, add --format docker: the default OCI format drops
+# the HEALTHCHECK.
 #
 # Configuration: /etc/resnetd/resnetd.json (deploy/container.json: listen on
 # 0.0.0.0:8080, model /models/resnet50.safetensors) is read through
@@ -47,15 +49,22 @@ RUN meson setup /build --prefix=/usr -Dtests=true \
  && meson test -C /build --no-rebuild --suite unit --print-errorlogs \
  && DESTDIR=/out meson install -C /build --no-rebuild --strip
 
-FROM build AS model
+# Its own base rather than the build stage, so that the npm install layer
+# stays cached when the sources change; the binary only converts.
+FROM ${BASE} AS model
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update -q \
+ && apt-get install -y -q --no-install-recommends npm ca-certificates \
+        libdnnl2 libgomp1 libmicrohttpd12 libjansson4 libturbojpeg0 \
+ && rm -rf /var/lib/apt/lists/*
 # Behind a TLS-intercepting proxy, hand node its CA bundle for this stage only:
 #   podman build -v /etc/ssl/certs/ca-certificates.crt:/tmp/host-ca.crt:ro \
 #       --build-arg NODE_EXTRA_CA_CERTS=/tmp/host-ca.crt --target with-model .
 ARG NODE_EXTRA_CA_CERTS
-RUN apt-get update -q \
- && apt-get install -y -q --no-install-recommends npm ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-RUN tools/fetch_model.sh --resnetd /build/server/resnetd --out /out/models/resnet50.safetensors
+WORKDIR /src
+COPY tools/fetch_model.sh tools/
+COPY --from=build /out/usr/bin/resnetd /usr/bin/resnetd
+RUN tools/fetch_model.sh --resnetd /usr/bin/resnetd --out /out/models/resnet50.safetensors
 
 FROM ${BASE} AS runtime-base
 ENV DEBIAN_FRONTEND=noninteractive

@@ -23,7 +23,11 @@ cd "$(dirname "$0")/.."
 CACHE=${RESNETD_CI_CACHE:-/var/cache/resnetd-ci}
 IMAGE=localhost/resnetd:test
 NAME=resnetd-ct-$$
-PORT=${RESNETD_CT_PORT:-18080}
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+PORT=${RESNETD_CT_PORT:-$(free_port)}
+PORT_WM=$(free_port)
 MODEL=${RESNETD_CT_MODEL:-models/resnet50.safetensors}
 PHOTO=/usr/share/darknet/data/dog.jpg
 DRAIN=10
@@ -60,6 +64,9 @@ took() {
     echo "   $1: $s s"
 }
 fail() { echo "container_test.sh: FAIL: $*" >&2; exit 1; }
+# Passes stderr on, less podman's complaints that it cannot reach systemd to
+# manage healthcheck timers (there is no systemd here; that is expected).
+quiet() { grep -v 'systemd connection' >&2 || true; }
 
 cleanup() {
     podman rm -f -t 0 "$NAME" "$NAME-wm" >/dev/null 2>&1 || true
@@ -130,7 +137,7 @@ model_file=$(basename "$MODEL")
 begin "podman run (model mounted)"
 podman run -d --name "$NAME" "${RUN_FLAGS[@]}" -p "127.0.0.1:$PORT:8080" \
     -v "$model_dir:/models:ro" -e RESNETD_MODEL="/models/$model_file" \
-    -e RESNETD_DRAIN_TIMEOUT_S=$DRAIN "$IMAGE" >/dev/null
+    -e RESNETD_DRAIN_TIMEOUT_S=$DRAIN "$IMAGE" 2>&1 >/dev/null | quiet || fail "podman run failed"
 took "podman run"
 
 wait_ready() { # name port: polls /readyz from the host, at most 120 s
@@ -173,8 +180,7 @@ took "healthcheck"
 
 begin "podman stop (SIGTERM, drain_timeout_s=$DRAIN)"
 # -t: SIGKILL only after the drain timeout plus a margin; a SIGKILL shows as 137.
-# (podman's complaint that it cannot remove a systemd healthcheck timer is noise.)
-podman stop -t $((DRAIN + 5)) "$NAME" 2>&1 >/dev/null | grep -v 'systemd connection' >&2 || true
+podman stop -t $((DRAIN + 5)) "$NAME" 2>&1 >/dev/null | quiet || fail "podman stop failed"
 took "stop"
 [ "$(podman inspect --format '{{.State.Running}}' "$NAME")" = false ] || fail "still running after podman stop"
 code=$(podman inspect --format '{{.State.ExitCode}}' "$NAME")
@@ -195,12 +201,12 @@ if [ $with_model = 1 ]; then
     size2=$(podman image inspect --format '{{.Size}}' "$IMAGE-with-model")
     echo "   image size: $((size2 / 1000000)) MB"
     begin "with-model: run, ready, classify, stop"
-    podman run -d --name "$NAME-wm" "${RUN_FLAGS[@]}" -p "127.0.0.1:$((PORT + 1)):8080" \
-        "$IMAGE-with-model" >/dev/null
-    wait_ready "$NAME-wm" $((PORT + 1))
-    label=$(top1 $((PORT + 1))) || fail "/classify (with-model) failed"
+    podman run -d --name "$NAME-wm" "${RUN_FLAGS[@]}" -p "127.0.0.1:$PORT_WM:8080" \
+        "$IMAGE-with-model" 2>&1 >/dev/null | quiet || fail "podman run failed"
+    wait_ready "$NAME-wm" $PORT_WM
+    label=$(top1 $PORT_WM) || fail "/classify (with-model) failed"
     [ "$label" = malamute ] || fail "with-model top-1 is '$label', expected malamute"
-    podman stop -t $((DRAIN + 5)) "$NAME-wm" 2>&1 >/dev/null | grep -v 'systemd connection' >&2 || true
+    podman stop -t $((DRAIN + 5)) "$NAME-wm" 2>&1 >/dev/null | quiet || fail "podman stop failed"
     code=$(podman inspect --format '{{.State.ExitCode}}' "$NAME-wm")
     [ "$code" = 0 ] || fail "with-model exit code $code"
     took "with-model checks"

@@ -14,11 +14,11 @@
 #include "safetensors.h"
 
 /* Larger batches run as consecutive sub-batches of this many images, each with
- * the cached plan for its size. On the 2-core machines measured, throughput
- * was flat from sub-batches of 2 up to 32 (within noise) while the activation
- * memory grows with the sub-batch, so batch 32 peaks at about 145 MB instead
- * of 250 MB (docs/performance.md). RESNETD_SUB_BATCH overrides it, for tuning
- * on other machines. */
+ * the cached plan for its size. Per image, sub-batches of 2 to 32 ran equally
+ * fast on the 2-core machines measured, 4 is where Winograd starts to pay
+ * (plan.c), and activation memory grows with the sub-batch: ResNet-18 at
+ * batch 32 peaks at ~180 MB instead of ~250 MB (docs/performance.md).
+ * RESNETD_SUB_BATCH overrides it, for tuning on other machines. */
 #define ENGINE_SUB_BATCH 4
 #define ENGINE_SUB_BATCH_MAX 1024
 

@@ -3,15 +3,18 @@
  * Layouts: every primitive's activations are `format_tag any`, and each takes
  * the previous primitive's chosen layout as its source, so activations stay in
  * oneDNN's layout from the stem to the global pooling; the only reorders are
- * the input (user NCHW -> the stem's layout), and the logits come out plain.
+ * the input (user NCHW -> the stem's layout; none in Winograd plans, whose
+ * stem reads NCHW and writes the blocked layout Winograd wants). The logits
+ * come out plain.
  * Residual blocks: the last conv of a block computes in place into the
  * shortcut's buffer with a sum post-op then ReLU, so the add costs no pass.
  *
  * Memory: activations live in arena slots (plan_mem.c's shared arena). Three
- * slots hold every block's tensors; the stem's output, 4x larger than later
- * activations but dead after max pooling, overlaps slots 1.. so it needs no
- * buffer of its own. Offsets are fixed when the plan is complete; buffers are
- * bound to memories at run time only when the shared arena has moved. */
+ * slots hold every block's tensors (a fourth only behind a layout reorder);
+ * the stem's output, 4x larger than later activations but dead after max
+ * pooling, overlaps slots 1.. so it needs no buffer of its own. Offsets are
+ * fixed when the plan is complete; buffers are bound to memories at run time
+ * only when the shared arena has moved. */
 #include "plan.h"
 
 #include <stdint.h>
@@ -133,7 +136,8 @@ static rd_status_t add_step(plan_t *p, const_dnnl_primitive_desc_t pd,
     memset(s, 0, sizeof *s);
     memcpy(s->args, args, (size_t)n_args * sizeof *args);
     s->n_args = n_args;
-    const dnnl_memory_desc_t *scratch_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    const dnnl_memory_desc_t *scratch_md =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t scratch = scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0;
     if (scratch > 0) {
         int t;
@@ -212,8 +216,8 @@ fail:
 }
 
 static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_desc_t *src_md,
-                           dnnl_alg_kind_t alg, post_t post, dnnl_primitive_desc_t *pd,
-                           rd_error_t *err)
+                           dnnl_alg_kind_t alg, dnnl_format_tag_t dst_tag, post_t post,
+                           dnnl_primitive_desc_t *pd, rd_error_t *err)
 {
     rd_status_t st = RD_OK;
     const dnnl_dim_t *sd = src_md->dims;
@@ -231,7 +235,7 @@ static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_des
                                           dnnl_f32, dnnl_format_tag_any));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, (dnnl_dims_t){c->oc}, dnnl_f32, dnnl_x));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&d_md, 4, (dnnl_dims_t){sd[0], c->oc, oh, ow},
-                                          dnnl_f32, dnnl_format_tag_any));
+                                          dnnl_f32, dst_tag));
     DNNL_TRY(dnnl_convolution_forward_desc_init(
         &desc, dnnl_forward_inference, alg, src_md, &w_md, &b_md, &d_md,
         (dnnl_dims_t){c->stride, c->stride}, (dnnl_dims_t){c->pad, c->pad},
@@ -261,9 +265,10 @@ static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const 
     dnnl_memory_t w, b;
     rd_status_t st = weights_for(p, pd, dnnl_query_weights_md, c->weight, 4,
                                  (dnnl_dims_t){c->oc, c->ic, c->kh, c->kw}, dnnl_oihw, &w, err);
+    /* The bias was asked for plain (dnnl_x), so this wraps c->bias itself. */
+    const dnnl_memory_desc_t *b_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1);
     if (st == RD_OK)
-        st = plan_ctx_weights(p->ctx, c->bias, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1),
-                              dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), &b, err);
+        st = plan_ctx_weights(p->ctx, c->bias, b_md, b_md, &b, err);
     if (st != RD_OK)
         return st;
     const dnnl_memory_desc_t *d_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -272,7 +277,10 @@ static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const 
         char sbuf[64], dbuf[64];
         if (sc->md.ndims != d_md->ndims ||
             memcmp(sc->md.dims, d_md->dims, (size_t)d_md->ndims * sizeof *d_md->dims) != 0)
-            return rd_error_set(err, RD_ERR_SHAPE, "a block's shortcut %s and main path %s differ in shape", dims_str(sc->md.dims, sc->md.ndims, sbuf), dims_str(d_md->dims, d_md->ndims, dbuf));
+            return rd_error_set(err, RD_ERR_SHAPE,
+                                "a block's shortcut %s and main path %s differ in shape",
+                                dims_str(sc->md.dims, sc->md.ndims, sbuf),
+                                dims_str(d_md->dims, d_md->ndims, dbuf));
         if (!dnnl_memory_desc_equal(&sc->md, d_md)) {
             int copy;
             st = new_tensor(p, d_md, BIND_ARENA, -1, NULL, &copy, err);
@@ -301,8 +309,8 @@ static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const 
  * nothing measurable and cost most of the extra weights; in bottleneck nets
  * the 3x3 convs are a minority and the layout changes around them made
  * ResNet-50 ~12% slower, so basic-block nets only (docs/performance.md). Its
- * activations are nChw16c, so the first one behind an NHWC tensor gets an
- * input reorder. RESNETD_WINOGRAD=0 turns it off. */
+ * activations are nChw16c; build_stem starts such plans in that layout, and
+ * add_conv reorders a source that is not. RESNETD_WINOGRAD=0 turns it off. */
 static int plan_wants_winograd(const plan_t *p, const net_t *net)
 {
     const char *env = getenv("RESNETD_WINOGRAD");
@@ -322,13 +330,14 @@ static int winograd_pd(plan_t *p, const net_conv_t *c, int src, post_t post,
                        dnnl_primitive_desc_t *pd)
 {
     rd_error_t ignored;
-    dnnl_memory_desc_t any = p->tensors[src].md;
-    if (conv_pd(p, c, &any, dnnl_convolution_winograd, post, pd, &ignored) == RD_OK)
+    dnnl_memory_desc_t md = p->tensors[src].md;
+    const dnnl_alg_kind_t wino = dnnl_convolution_winograd;
+    if (conv_pd(p, c, &md, wino, dnnl_format_tag_any, post, pd, &ignored) == RD_OK)
         return 1;
-    if (dnnl_memory_desc_init_by_tag(&any, 4, p->tensors[src].md.dims, dnnl_f32,
+    if (dnnl_memory_desc_init_by_tag(&md, 4, p->tensors[src].md.dims, dnnl_f32,
                                      dnnl_format_tag_any) != dnnl_success)
         return 0;
-    return conv_pd(p, c, &any, dnnl_convolution_winograd, post, pd, &ignored) == RD_OK;
+    return conv_pd(p, c, &md, wino, dnnl_format_tag_any, post, pd, &ignored) == RD_OK;
 }
 
 static rd_status_t add_conv(plan_t *p, const net_conv_t *c, int src, post_t post, int *dst,
@@ -338,8 +347,10 @@ static rd_status_t add_conv(plan_t *p, const net_conv_t *c, int src, post_t post
     rd_status_t st = RD_OK;
     int in = src;
     if (!use_winograd(p, c, &p->tensors[src].md) || !winograd_pd(p, c, src, post, &pd))
-        st = conv_pd(p, c, &p->tensors[src].md, dnnl_convolution_direct, post, &pd, err);
-    const dnnl_memory_desc_t *want = st == RD_OK ? dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0) : NULL;
+        st = conv_pd(p, c, &p->tensors[src].md, dnnl_convolution_direct, dnnl_format_tag_any,
+                     post, &pd, err);
+    const dnnl_memory_desc_t *want =
+        st == RD_OK ? dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0) : NULL;
     if (want && !dnnl_memory_desc_equal(want, &p->tensors[src].md)) {
         st = new_tensor(p, want, BIND_ARENA, -1, NULL, &in, err);
         if (st == RD_OK)
@@ -399,7 +410,13 @@ static rd_status_t build_stem(plan_t *p, const net_t *net, int h, int w, int *ou
     int src, stem;
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&user_md, 4, dims, dnnl_f32, dnnl_nchw));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_md, 4, dims, dnnl_f32, dnnl_format_tag_any));
-    st = conv_pd(p, &net->stem, &any_md, dnnl_convolution_direct, POST_RELU, &pd, err);
+    /* With Winograd ahead, the stem writes its blocked layout, so that the max
+     * pool and the first block need no reorder. */
+    rd_error_t ignored;
+    if (!p->winograd || conv_pd(p, &net->stem, &any_md, dnnl_convolution_direct, dnnl_nChw16c,
+                                POST_RELU, &pd, &ignored) != RD_OK)
+        st = conv_pd(p, &net->stem, &any_md, dnnl_convolution_direct, dnnl_format_tag_any,
+                     POST_RELU, &pd, err);
     if (st == RD_OK)
         st = new_tensor(p, &user_md, BIND_INPUT, -1, NULL, &p->input_t, err);
     if (st != RD_OK)

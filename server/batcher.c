@@ -1,11 +1,15 @@
 /* batcher.c - the bounded batching queue and the one inference worker.
  *
- * THREADS: b->mu guards the queue (head, tail, depth) and the state flags
- * (accepting, stopping, aborting, worker_exited, n_shutdown). HTTP threads
+ * THREADS: b->mu guards the queue (head, tail, depth), the producer count and
+ * the state flags (accepting, stopping, aborting, worker_exited, n_shutdown).
+ * HTTP threads
  * append under the lock and signal cv_work; the worker takes up to
  * max_batch_size items under the lock, then releases it for everything slow:
  * copying, engine_run and the done() callbacks, so submitters never wait for
  * inference. The batch buffers and the engine are touched by the worker only.
+ * The worker waits for company only while some producer (a request between
+ * batcher_producer_enter and _leave) might still add an item; the last leave
+ * signals cv_work so that a waiting worker starts at once.
  * batcher_drain waits on cv_idle for the worker to announce its exit. An item
  * is never touched after its done() call, because the submitter may free it. */
 #include "batcher.h"
@@ -37,6 +41,7 @@ struct batcher {
     pthread_cond_t cv_idle; /* drain: the worker exited */
     batcher_item_t *head, *tail;
     int depth;
+    int producers; /* requests decoding images they will submit (batcher_producer_enter) */
     bool accepting, stopping, aborting, worker_exited;
     int n_shutdown;
 
@@ -171,12 +176,15 @@ static void run_batch(batcher_t *b, int n)
     }
 }
 
-/* Waits, with mu held, until the batch can start: it is full, the oldest
- * item has waited max_queue_delay_us, or a drain asks us to hurry. */
+/* Waits, with mu held, until the batch can start: it is full, no producer
+ * could add to it, the oldest item has waited max_queue_delay_us, or a drain
+ * asks us to hurry. Without producers a lone request runs at once instead of
+ * paying the delay for company that cannot come. */
 static void wait_for_company(batcher_t *b)
 {
     int64_t until = b->head->enqueue_ns + b->params.max_queue_delay_us * 1000;
-    while (b->depth < b->params.max_batch_size && !b->stopping && batcher_now_ns() < until) {
+    while (b->depth < b->params.max_batch_size && b->producers > 0 && !b->stopping &&
+           batcher_now_ns() < until) {
         struct timespec ts = timespec_of(until);
         pthread_cond_timedwait(&b->cv_work, &b->mu, &ts);
     }
@@ -356,6 +364,29 @@ rd_status_t batcher_submit_many(batcher_t *b, batcher_item_t **items, int n, rd_
 rd_status_t batcher_submit(batcher_t *b, batcher_item_t *item, rd_error_t *err)
 {
     return batcher_submit_many(b, &item, 1, err);
+}
+
+void batcher_producer_enter(batcher_t *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->producers++;
+    pthread_mutex_unlock(&b->mu);
+}
+
+void batcher_producer_leave(batcher_t *b)
+{
+    pthread_mutex_lock(&b->mu);
+    if (b->producers > 0 && --b->producers == 0)
+        pthread_cond_signal(&b->cv_work); /* a waiting worker need not wait any more */
+    pthread_mutex_unlock(&b->mu);
+}
+
+int batcher_producers(batcher_t *b)
+{
+    pthread_mutex_lock(&b->mu);
+    int n = b->producers;
+    pthread_mutex_unlock(&b->mu);
+    return n;
 }
 
 int batcher_queue_depth(batcher_t *b)

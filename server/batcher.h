@@ -2,15 +2,20 @@
  * HTTP threads decode and preprocess images, then submit one batcher_item_t
  * per image. One inference worker thread owns the engine: it takes the oldest
  * item, waits up to max_queue_delay_us (counted from that item's enqueue) for
- * company up to max_batch_size, drops items that are past their deadline or
+ * company up to max_batch_size - but only while some request is still
+ * receiving or decoding images it will submit (a "producer", counted with
+ * batcher_producer_enter/leave); with none, nothing can join and the batch
+ * runs at once. Then it drops items that are past their deadline or
  * cancelled, copies the rest into one contiguous [n][3][H][W] buffer, runs the
  * engine once, copies each image's logits out and calls each item's done().
  *
  *     batcher_params_t bp = batcher_default_params();
  *     bp.max_batch_size = cfg.max_batch_size;  ...
  *     batcher_t *b; batcher_create(engine, &bp, metrics, &b, &err);
+ *     batcher_producer_enter(b);              when a request's body/decoding begins
  *     batcher_item_init(&item, pixels, logits, batcher_now_ns() + timeout_ns, on_done, req);
  *     if (batcher_submit(b, &item, &err) == RD_ERR_LIMIT) -> 503 + Retry-After (done not called)
+ *     batcher_producer_leave(b);              after the submit, or when giving up
  *     ... on_done(item, req) runs on the worker thread: check item->outcome ...
  *     batcher_drain(b, drain_timeout_ms); batcher_destroy(b);
  *
@@ -20,8 +25,8 @@
  * engine is touched only by the worker thread, so engine_run is never called
  * concurrently. done() callbacks run on the worker thread, outside the lock, one
  * after another; they must be short and must not call batcher_drain/destroy
- * (they may call batcher_submit). batcher_submit*, batcher_queue_depth,
- * batcher_accepting and batcher_item_cancel are thread-safe. batcher_drain and
+ * (they may call batcher_submit). batcher_submit*, batcher_producer_*,
+ * batcher_queue_depth, batcher_accepting and batcher_item_cancel are thread-safe. batcher_drain and
  * batcher_destroy are called once, by the owner, from a non-worker thread. */
 #ifndef RESNETD_BATCHER_H
 #define RESNETD_BATCHER_H
@@ -53,8 +58,10 @@ typedef rd_status_t (*batcher_run_fn)(void *ctx, const float *input, int n_image
 
 typedef struct {
     int max_batch_size;         /* images per engine run, >= 1; default 8 */
-    int64_t max_queue_delay_us; /* how long the oldest queued image waits for company, µs;
-                                   0 = run at once with whatever is queued; default 2000 */
+    int64_t max_queue_delay_us; /* how long the oldest queued image waits for company, µs,
+                                   while a producer may still add some (see
+                                   batcher_producer_enter); 0 = run at once with whatever is
+                                   queued; default 2000 */
     int max_queue_length;       /* images waiting (not yet taken by the worker), >= 1;
                                    a submit beyond it fails with RD_ERR_LIMIT; default 64 */
     /* Without an engine (tests, or a custom runner): run_fn is called instead of
@@ -126,6 +133,19 @@ rd_status_t batcher_submit(batcher_t *b, batcher_item_t *item, rd_error_t *err);
  * Same results as batcher_submit; on failure no done() is called for any of
  * them. RD_ERR_LIMIT also when n exceeds max_queue_length. Thread-safe. */
 rd_status_t batcher_submit_many(batcher_t *b, batcher_item_t **items, int n, rd_error_t *err);
+
+/* Producers: requests that have begun receiving or decoding images that they
+ * will submit. The worker waits up to max_queue_delay_us for company only while
+ * the count is above 0, so a lone request is not delayed for nothing. Call
+ * enter when such a request starts (its body or its decoding), and leave
+ * exactly once per enter, after its submit or when it fails without one;
+ * leaving after the submit (not before) lets the item wait for the others.
+ * A leave without an enter is ignored. Thread-safe. */
+void batcher_producer_enter(batcher_t *b);
+void batcher_producer_leave(batcher_t *b);
+
+/* Producers now (between enter and leave). Thread-safe. */
+int batcher_producers(batcher_t *b);
 
 /* Images waiting in the queue now (not counting the batch being run). Thread-safe. */
 int batcher_queue_depth(batcher_t *b);

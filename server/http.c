@@ -13,6 +13,10 @@
  * libmicrohttpd calls our handler again on the connection's own HTTP thread,
  * where the route's finish() builds the answer. So an HTTP thread never waits
  * for inference, and the engine is only ever touched by the worker.
+ * A request on a feeds_batcher route is a batcher "producer" from its headers
+ * (the body and decoding are still to come) until its route's start() has
+ * submitted, or until it completes without getting that far, so the worker
+ * waits for company only while some request may still bring it.
  * req->lock orders "suspend" before "resume": the handler suspends only while
  * items are pending, under the lock, and the worker resumes only a suspended
  * request, after dropping the lock. Request state is allocated on the first
@@ -212,6 +216,15 @@ static bool append_body(http_request_t *req, const char *data, size_t size)
     return true;
 }
 
+/* Ends the request's producer span; idempotent, so every exit path may call it. */
+static void producer_leave(http_request_t *req)
+{
+    if (!req->producing)
+        return;
+    req->producing = false;
+    batcher_producer_leave(req->deps->batcher);
+}
+
 /* Runs the route once the body is complete. Returns true when the connection
  * was suspended (the answer comes later). */
 static bool run_route(http_request_t *req)
@@ -260,6 +273,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
         if (!header_stage(req, url))
             return queue_answer(req);
+        if (req->route->feeds_batcher && h->deps.batcher) {
+            req->producing = true;
+            batcher_producer_enter(h->deps.batcher);
+        }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -283,9 +300,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->route->finish(req);
         return queue_answer(req);
     }
-    if (run_route(req))
-        return MHD_YES;
-    return queue_answer(req);
+    bool suspended = run_route(req);
+    producer_leave(req); /* after start()'s submit, so its items wait for other producers */
+    return suspended ? MHD_YES : queue_answer(req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -297,6 +314,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    producer_leave(req); /* the client went away before start(), or an early answer */
     log_access_t rec = {
         .method = req->method,
         .path = req->path,

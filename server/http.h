@@ -54,6 +54,8 @@ typedef enum { HTTP_DONE = 0, HTTP_PENDING = 1 } http_step_t;
 typedef struct {
     const char *name;                          /* for logs */
     bool takes_body;                           /* POST routes: body buffered, 411 without length */
+    bool feeds_batcher;                        /* submits images: counts as a batcher producer
+                                                  from its headers until start() returns */
     http_step_t (*start)(http_request_t *req); /* body complete; answer or go pending */
     void (*finish)(http_request_t *req);       /* after the last item is done; must answer */
     void (*cleanup)(http_request_t *req);      /* frees req->route_data; NULL = free() */
@@ -76,6 +78,7 @@ struct http_request {
     size_t body_cap;
     int64_t bytes_in;            /* body bytes received (counted past the limit too) */
     bool body_too_large;
+    bool producing;              /* between batcher_producer_enter and _leave (feeds_batcher) */
     void *route_data;            /* the route's state; freed by route->cleanup */
     /* the answer, filled by http_respond*; status 0 = none yet */
     int status;

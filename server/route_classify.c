@@ -1,5 +1,7 @@
 /* route_classify.c - POST /classify: a raw JPEG body (Content-Type image/jpeg)
- * or multipart/form-data with one image per part; query topk. Decodes every
+ * or multipart/form-data with one image per part; topk from the query or, for
+ * multipart, from a plain (non-file) form field "topk", the query winning, so
+ * that HTML forms and `curl -F topk=3` work too. Decodes every
  * image on this HTTP thread, queues the good ones as one all-or-none batcher
  * submission, and answers with classify_result's document once all are done.
  * Partial failure rule: see classify_result.h. */
@@ -18,6 +20,7 @@ typedef struct {
     infer_job_t job;
     multipart_t mp;
     int topk;
+    char topk_field[24]; /* the "topk" form field's value; "" when absent */
 } classify_state_t;
 
 static bool is_jpeg_type(const char *ct)
@@ -32,11 +35,14 @@ static bool is_jpeg_type(const char *ct)
     return false;
 }
 
-/* topk from the query: an integer in 1..n_classes; else the configured default. */
-static bool parse_topk(http_request_t *req, int *topk)
+/* topk from the query, else the form field: an integer in 1..n_classes; else
+ * the configured default. */
+static bool parse_topk(http_request_t *req, const char *field, int *topk)
 {
     int n_classes = req->deps->model->n_classes;
     const char *q = http_query(req, "topk");
+    if (!q && *field)
+        q = field;
     if (!q) {
         int k = req->deps->cfg->topk_default;
         *topk = k < 1 ? 1 : k > n_classes ? n_classes : k;
@@ -54,6 +60,32 @@ static bool parse_topk(http_request_t *req, int *topk)
     return true;
 }
 
+/* Removes the plain "topk" fields from the parts (they are not images), keeping
+ * the last one's value in s->topk_field; one too long to be a number becomes a
+ * value parse_topk refuses. */
+static void take_topk_field(classify_state_t *s)
+{
+    multipart_t *mp = &s->mp;
+    int kept = 0;
+    for (int i = 0; i < mp->n_parts; i++) {
+        multipart_part_t *p = &mp->parts[i];
+        if (p->filename || strcmp(p->name, "topk") != 0) {
+            mp->parts[kept++] = *p;
+            continue;
+        }
+        if (p->len >= sizeof s->topk_field)
+            snprintf(s->topk_field, sizeof s->topk_field, "(too long)");
+        else if (p->len > 0) /* an empty field (a blank HTML input) means the default */
+            snprintf(s->topk_field, sizeof s->topk_field, "%.*s", (int)p->len, (char *)p->data);
+        else
+            s->topk_field[0] = 0;
+        free(p->data);
+        free(p->name);
+        free(p->content_type);
+    }
+    mp->n_parts = kept;
+}
+
 /* Splits the body into images: n and their bytes. Answers and returns false on failure. */
 static bool split_images(http_request_t *req, classify_state_t *s, int *n)
 {
@@ -61,8 +93,15 @@ static bool split_images(http_request_t *req, classify_state_t *s, int *n)
     int max_images = req->deps->cfg->max_images_per_request;
     if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
         rd_error_t err = {0};
-        rd_status_t st = multipart_parse(req->conn, req->body, req->body_len, max_images,
-                                         &s->mp, &err);
+        rd_status_t st = multipart_parse(req->conn, req->body, req->body_len, max_images + 1,
+                                         &s->mp, &err); /* + 1: room for a topk field */
+        if (st == RD_OK)
+            take_topk_field(s);
+        if (st == RD_ERR_LIMIT || (st == RD_OK && s->mp.n_parts > max_images))
+            st = rd_error_set(&err, RD_ERR_LIMIT, "more than %d images (max_images_per_request)",
+                              max_images);
+        else if (st == RD_OK && s->mp.n_parts == 0)
+            st = rd_error_set(&err, RD_ERR_FORMAT, "multipart/form-data body has no image part");
         if (st != RD_OK) {
             http_respond_error(req, http_error_status(st, HTTP_CTX_BODY), err.msg);
             return false;
@@ -95,7 +134,7 @@ static http_step_t classify_start(http_request_t *req)
     }
     req->route_data = s;
     int n = 0;
-    if (!parse_topk(req, &s->topk) || !split_images(req, s, &n))
+    if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk))
         return HTTP_DONE;
     rd_error_t err = {0};
     if (infer_job_init(&s->job, req, n, &err) != RD_OK) {
@@ -170,6 +209,7 @@ static void classify_cleanup(http_request_t *req)
 const http_route_t route_classify = {
     .name = "classify",
     .takes_body = true,
+    .feeds_batcher = true,
     .start = classify_start,
     .finish = classify_finish,
     .cleanup = classify_cleanup,

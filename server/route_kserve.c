@@ -130,6 +130,7 @@ const http_route_t route_v2_model_ready = {.name = "v2_model_ready", .start = mo
 const http_route_t route_v2_infer = {
     .name = "v2_infer",
     .takes_body = true,
+    .feeds_batcher = true,
     .start = infer_start,
     .finish = infer_finish,
     .cleanup = infer_cleanup,

@@ -32,11 +32,12 @@ work=$(mktemp -d /tmp/resnetd-lb.XXXXXX)
 chmod 755 "$work"
 pids=()
 nginx_pid=
+load_pids=()
 cleanup() {
     local p
     # nginx's master takes its workers along on SIGTERM; SIGKILL would orphan them.
     if [ -n "$nginx_pid" ]; then kill -TERM "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}" "${load_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }

@@ -5,7 +5,8 @@
  * `resnetd classify` and `resnetd healthcheck`. Models: $SERVER_MODELS holds
  * tools/reference.py's resnet18_c2_128 (2 classes "cat"/"dog", 128x128) and
  * resnet18_c1000_224 (seeded random weights) with PyTorch's logits for their
- * inputs. Suite "resnet50" runs the real default model ($RESNETD_MODEL). */
+ * inputs. Suite "resnet50" runs the real default model ($RESNETD_MODEL) and
+ * checks its answers on the darknet photos against PyTorch's ($KERAS_DIR). */
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
@@ -203,6 +204,78 @@ START_TEST(classify_multipart_order_and_partial_failure)
     }
     json_decref(doc);
     harness_resp_free(&r);
+}
+END_TEST
+
+/* A multipart body by hand: dog.jpg as part "image" and, when topk is not
+ * NULL, a plain form field "topk" (before the image, as forms often send it). */
+static harness_resp_t post_with_topk_field(const char *path, const char *topk)
+{
+    size_t jpeg_len;
+    unsigned char *jpeg = harness_read_file(PHOTOS "dog.jpg", &jpeg_len);
+    static const char boundary[] = "resnetd-test-boundary-7d3f";
+    char head[512];
+    int n = 0;
+    if (topk)
+        n = snprintf(head, sizeof head,
+                     "--%s\r\nContent-Disposition: form-data; name=\"topk\"\r\n\r\n%s\r\n",
+                     boundary, topk);
+    n += snprintf(head + n, sizeof head - (size_t)n,
+                  "--%s\r\nContent-Disposition: form-data; name=\"image\"; filename=\"dog.jpg\"\r\n"
+                  "Content-Type: image/jpeg\r\n\r\n", boundary);
+    char tail[64];
+    int t = snprintf(tail, sizeof tail, "\r\n--%s--\r\n", boundary);
+    size_t len = (size_t)n + jpeg_len + (size_t)t;
+    char *body = malloc(len);
+    ck_assert_ptr_nonnull(body);
+    memcpy(body, head, (size_t)n);
+    memcpy(body + n, jpeg, jpeg_len);
+    memcpy(body + n + jpeg_len, tail, (size_t)t);
+    char ctype[128];
+    snprintf(ctype, sizeof ctype, "multipart/form-data; boundary=%s", boundary);
+    harness_resp_t r = harness_http(&srv, "POST", path, ctype, body, len, NULL, NULL);
+    free(body);
+    free(jpeg);
+    return r;
+}
+
+static size_t n_predictions(const harness_resp_t *r)
+{
+    json_t *doc = harness_json(r);
+    ck_assert_int_eq(json_array_size(json_object_get(doc, "results")), 1); /* the field is no image */
+    size_t n = json_array_size(json_object_get(result(doc, 0), "predictions"));
+    json_decref(doc);
+    return n;
+}
+
+START_TEST(classify_topk_form_field)
+{
+    static const struct {
+        const char *path, *field;
+        long status;
+        size_t preds; /* the small model has 2 classes: default topk 5 gives 2 */
+    } cases[] = {
+        {"/classify", NULL, 200, 2},
+        {"/classify", "1", 200, 1},
+        {"/classify", "", 200, 2},            /* a blank form input: the default */
+        {"/classify?topk=2", "1", 200, 2},    /* the query wins */
+        {"/classify?topk=1", "2", 200, 1},
+        {"/classify", "0", 400, 0},
+        {"/classify", "3", 400, 0},           /* more than the class count */
+        {"/classify", "two", 400, 0},
+        {"/classify", "1000000000000000000000000000001", 400, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        harness_resp_t r = post_with_topk_field(cases[i].path, cases[i].field);
+        char what[160];
+        snprintf(what, sizeof what, "%s with field topk=%s", cases[i].path,
+                 cases[i].field ? cases[i].field : "(none)");
+        expect_status(r, cases[i].status, what);
+        if (cases[i].status == 200)
+            ck_assert_msg(n_predictions(&r) == cases[i].preds, "%s: %zu predictions expected", what,
+                          cases[i].preds);
+        harness_resp_free(&r);
+    }
 }
 END_TEST
 
@@ -932,6 +1005,134 @@ START_TEST(resnet50_dog_is_a_malamute)
 }
 END_TEST
 
+/* Fidelity against PyTorch: tools/keras_reference.py (PIL + torchvision
+ * transforms, weights read independently from model.json) writes logits for
+ * the darknet photos into $KERAS_DIR; the server must give the same top-1 and
+ * each top-5 probability within FIDELITY_TOL, compared class by class both ways
+ * (PyTorch's top 5 looked up in the server's answer and the server's top 5 in
+ * PyTorch's softmax). */
+#define FIDELITY_TOL 0.02
+
+static json_t *keras_meta(void)
+{
+    const char *dir = getenv("KERAS_DIR");
+    ck_assert_msg(dir != NULL, "KERAS_DIR not set (meson sets it)");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/keras.json", dir);
+    json_t *meta = json_load_file(path, 0, NULL);
+    ck_assert_msg(meta != NULL, "%s unreadable", path);
+    json_t *missing = json_object_get(meta, "missing_model");
+    ck_assert_msg(missing == NULL, "%s was missing when the reference was made: run "
+                  "tools/fetch_model.sh, then meson test again", json_string_value(missing));
+    return meta;
+}
+
+static float *keras_logits(size_t count)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/keras.logits.f32", getenv("KERAS_DIR"));
+    size_t len;
+    float *data = (float *)harness_read_file(path, &len);
+    ck_assert_msg(len == count * 4, "%s: %zu bytes, expected %zu", path, len, count * 4);
+    return data;
+}
+
+/* softmax in double: PyTorch's probabilities from its logits */
+static void softmax_d(const float *logits, int n, double *probs)
+{
+    double max = logits[0], sum = 0;
+    for (int i = 1; i < n; i++)
+        max = logits[i] > max ? logits[i] : max;
+    for (int i = 0; i < n; i++)
+        sum += probs[i] = exp((double)logits[i] - max);
+    for (int i = 0; i < n; i++)
+        probs[i] /= sum;
+}
+
+static void top5_indices(const double *probs, int n, int *idx)
+{
+    for (int k = 0; k < 5; k++) {
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+            bool taken = false;
+            for (int j = 0; j < k; j++)
+                taken |= idx[j] == i;
+            if (!taken && (best < 0 || probs[i] > probs[best]))
+                best = i;
+        }
+        idx[k] = best;
+    }
+}
+
+/* The server's answer as probs[class] (every class: topk = n_classes). */
+static void server_probs(json_t *res, int n, double *probs, const char **top1_label)
+{
+    json_t *preds = json_object_get(res, "predictions");
+    ck_assert_int_eq((int)json_array_size(preds), n);
+    for (int i = 0; i < n; i++)
+        probs[i] = -1;
+    for (int k = 0; k < n; k++) {
+        json_t *p = json_array_get(preds, (size_t)k);
+        int c = (int)json_integer_value(json_object_get(p, "index"));
+        ck_assert_msg(c >= 0 && c < n && probs[c] < 0, "bad or repeated class %d", c);
+        probs[c] = json_real_value(json_object_get(p, "probability"));
+    }
+    *top1_label = json_string_value(json_object_get(json_array_get(preds, 0), "label"));
+}
+
+/* max |server - torch| over both top-5 sets; fails on a top-1 mismatch. */
+static double compare_photo(const char *name, const double *torch, const double *served, int n,
+                            const char *served_label)
+{
+    int t5[5], s5[5];
+    top5_indices(torch, n, t5);
+    top5_indices(served, n, s5);
+    ck_assert_msg(t5[0] == s5[0], "%s: server top-1 %d (%s), PyTorch top-1 %d", name, s5[0],
+                  served_label, t5[0]);
+    double worst = 0;
+    for (int k = 0; k < 5; k++) {
+        double d1 = fabs(served[t5[k]] - torch[t5[k]]), d2 = fabs(served[s5[k]] - torch[s5[k]]);
+        worst = fmax(worst, fmax(d1, d2));
+    }
+    return worst;
+}
+
+START_TEST(resnet50_fidelity_against_pytorch)
+{
+    json_t *meta = keras_meta();
+    int n_photos = (int)json_integer_value(json_object_get(meta, "n"));
+    int n = (int)json_integer_value(json_object_get(meta, "classes"));
+    ck_assert_int_eq(n, 1000);
+    ck_assert_int_ge(n_photos, 7);
+    float *logits = keras_logits((size_t)n_photos * (size_t)n);
+    double *torch = malloc((size_t)n * sizeof *torch), *served = malloc((size_t)n * sizeof *served);
+    ck_assert(torch && served);
+    for (int i = 0; i < n_photos; i++) {
+        const char *name = json_string_value(json_array_get(json_object_get(meta, "images"), (size_t)i));
+        char file[512], query[64];
+        snprintf(file, sizeof file, PHOTOS "%s", name);
+        snprintf(query, sizeof query, "/classify?topk=%d", n);
+        harness_resp_t r = post_jpeg(query, file);
+        expect_status(r, 200, file);
+        json_t *doc = harness_json(&r);
+        const char *label;
+        server_probs(result(doc, 0), n, served, &label);
+        softmax_d(logits + (size_t)i * (size_t)n, n, torch);
+        double worst = compare_photo(name, torch, served, n, label);
+        printf("fidelity %-12s server '%s' = PyTorch '%s', max top-5 |dprob| %.2e\n", name, label,
+               json_string_value(json_array_get(json_object_get(meta, "top1"), (size_t)i)), worst);
+        ck_assert_msg(worst <= FIDELITY_TOL, "%s: a top-5 probability differs from PyTorch's by %.4f",
+                      name, worst);
+        json_decref(doc);
+        harness_resp_free(&r);
+    }
+    free(served);
+    free(torch);
+    free(logits);
+    json_decref(meta);
+}
+END_TEST
+
 static void start_resnet50(void)
 {
     const char *model = harness_env("RESNETD_MODEL", "models/resnet50.safetensors");
@@ -960,6 +1161,7 @@ int main(void)
     tcase_add_test(tc, classify_raw_jpeg);
     tcase_add_test(tc, classify_multipart_order_and_partial_failure);
     tcase_add_test(tc, classify_all_images_fail);
+    tcase_add_test(tc, classify_topk_form_field);
     tcase_add_test(tc, bad_requests_get_their_status);
     tcase_add_test(tc, too_many_images);
     tcase_add_test(tc, aborted_and_chunked_uploads);
@@ -987,6 +1189,7 @@ int main(void)
     Suite *s50 = suite_create("resnet50");
     tc = tcase("resnet50", start_resnet50, 600);
     tcase_add_test(tc, resnet50_dog_is_a_malamute);
+    tcase_add_test(tc, resnet50_fidelity_against_pytorch);
     suite_add_tcase(s50, tc);
 
     SRunner *sr = srunner_create(s);

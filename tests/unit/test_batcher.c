@@ -2,7 +2,8 @@
  * item gets its own logits, batches above 1 form, deadlines, cancellation,
  * queue-full, engine failures and drain all complete every item exactly once.
  * The fake can hold the worker inside a run ("gate") so that every scenario
- * is ordered deterministically, with no timing assumptions. One last test
+ * is ordered deterministically, with no timing assumptions; the worker waits
+ * for company only while a producer is registered (batcher_producer_enter). One last test
  * runs a real tiny ResNet engine behind the batcher and compares each item's
  * logits with engine_run on that image alone. */
 #include <check.h>
@@ -444,7 +445,8 @@ END_TEST
 START_TEST(destroy_completes_queued_items)
 {
     fake_reset(false);
-    batcher_t *b = make(8, 10000000, 8, NULL); /* they wait 10 s for company */
+    batcher_t *b = make(8, 10000000, 8, NULL);
+    batcher_producer_enter(b); /* a producer that never leaves: they wait 10 s for company */
     req_t r[3];
     for (int i = 0; i < 3; i++) {
         req_init(&r[i], i, 0);
@@ -457,6 +459,86 @@ START_TEST(destroy_completes_queued_items)
     }
     ck_assert_int_eq(fake.n_runs, 0);
     batcher_destroy(NULL);
+    fake_free();
+}
+END_TEST
+
+/* No producer: nothing can join, so a lone item runs at once even though
+ * max_queue_delay_us is a minute (waiting would trip the test's timeout). */
+START_TEST(lone_item_runs_without_waiting)
+{
+    fake_reset(false);
+    batcher_t *b = make(8, 60000000, 8, NULL);
+    batcher_producer_leave(b); /* a leave without an enter is ignored */
+    ck_assert_int_eq(batcher_producers(b), 0);
+    req_t r;
+    req_init(&r, 7, 0);
+    ck_assert_int_eq(batcher_submit(b, &r.item, NULL), RD_OK);
+    wait_done(1);
+    ck_assert_int_eq(r.item.outcome, BATCHER_OK);
+    ck_assert_int_eq(r.item.batch_size, 1);
+    check_logits(&r, 7);
+    ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    batcher_destroy(b);
+    fake_free();
+}
+END_TEST
+
+/* With a producer registered, a queued item waits for it: the late item joins
+ * the same batch, and the producer's leave starts the run at once (the delay
+ * is a minute, so only the leave can start it within the test's timeout). */
+START_TEST(producer_makes_the_worker_wait_and_batch)
+{
+    fake_reset(false);
+    batcher_t *b = make(8, 60000000, 8, NULL);
+    batcher_producer_enter(b);
+    ck_assert_int_eq(batcher_producers(b), 1);
+    req_t r[2];
+    req_init(&r[0], 1, 0);
+    ck_assert_int_eq(batcher_submit(b, &r[0].item, NULL), RD_OK);
+    /* a worker that did not wait would run r0 alone meanwhile; a correct one never does */
+    struct timespec ms1 = {0, 1000000};
+    for (int i = 0; i < 100; i++) {
+        nanosleep(&ms1, NULL);
+        pthread_mutex_lock(&fake.mu);
+        int entered = fake.entered;
+        pthread_mutex_unlock(&fake.mu);
+        ck_assert_msg(entered == 0, "the worker ran without waiting for the producer");
+    }
+    req_init(&r[1], 2, 0);
+    ck_assert_int_eq(batcher_submit(b, &r[1].item, NULL), RD_OK); /* the producer's late item */
+    batcher_producer_leave(b);
+    ck_assert_int_eq(batcher_producers(b), 0);
+    wait_done(2);
+    ck_assert_int_eq(fake.n_runs, 1);
+    ck_assert_int_eq(fake.sizes[0], 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(r[i].item.outcome, BATCHER_OK);
+        ck_assert_int_eq(r[i].item.batch_size, 2);
+        check_logits(&r[i], i + 1);
+    }
+    ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    batcher_destroy(b);
+    fake_free();
+}
+END_TEST
+
+/* Producers do not hold back a full batch. */
+START_TEST(full_batch_runs_despite_producers)
+{
+    fake_reset(false);
+    batcher_t *b = make(2, 60000000, 8, NULL);
+    batcher_producer_enter(b);
+    req_t r[2];
+    for (int i = 0; i < 2; i++) {
+        req_init(&r[i], i, 0);
+        ck_assert_int_eq(batcher_submit(b, &r[i].item, NULL), RD_OK);
+    }
+    wait_done(2);
+    ck_assert_int_eq(r[1].item.batch_size, 2);
+    batcher_producer_leave(b);
+    ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    batcher_destroy(b);
     fake_free();
 }
 END_TEST
@@ -657,6 +739,9 @@ int main(void)
     tcase_add_test(tc, drain_finishes_items_in_flight);
     tcase_add_test(tc, drain_timeout_completes_the_rest_as_shutdown);
     tcase_add_test(tc, destroy_completes_queued_items);
+    tcase_add_test(tc, lone_item_runs_without_waiting);
+    tcase_add_test(tc, producer_makes_the_worker_wait_and_batch);
+    tcase_add_test(tc, full_batch_runs_despite_producers);
     tcase_add_test(tc, bad_arguments_are_refused);
     suite_add_tcase(s, tc);
     TCase *te = tcase_create("engine");
