@@ -18,7 +18,7 @@
  * fast on the 2-core machines measured, 4 is where Winograd starts to pay
  * (plan.c), and activation memory grows with the sub-batch: ResNet-18 at
  * batch 32 peaks at ~180 MB instead of ~250 MB (docs/performance.md).
- * RESNETD_SUB_BATCH overrides it, for tuning on other machines. */
+ * engine_params_t.sub_batch overrides it, for tuning on other machines. */
 #define ENGINE_SUB_BATCH 4
 #define ENGINE_SUB_BATCH_MAX 1024
 
@@ -30,6 +30,7 @@ struct engine {
     int n_plans;
     int n_threads;
     int sub_batch;
+    bool winograd;
 };
 
 engine_params_t engine_default_params(void) { return (engine_params_t){0}; }
@@ -40,13 +41,6 @@ static void set_threads(const engine_t *eng)
 {
     if (eng->n_threads > 0)
         omp_set_num_threads(eng->n_threads);
-}
-
-static int sub_batch_from_env(void)
-{
-    const char *s = getenv("RESNETD_SUB_BATCH");
-    int n = s ? atoi(s) : 0;
-    return n >= 1 && n <= ENGINE_SUB_BATCH_MAX ? n : ENGINE_SUB_BATCH;
 }
 
 rd_status_t engine_load(const char *path, const engine_params_t *params, engine_t **out,
@@ -61,11 +55,15 @@ rd_status_t engine_load(const char *path, const engine_params_t *params, engine_
         params = &defaults;
     if (params->n_threads < 0)
         return rd_error_set(err, RD_ERR_ARG, "n_threads %d: must be >= 0", params->n_threads);
+    if (params->sub_batch < 0 || params->sub_batch > ENGINE_SUB_BATCH_MAX)
+        return rd_error_set(err, RD_ERR_ARG, "sub_batch %d: must be 0..%d", params->sub_batch,
+                            ENGINE_SUB_BATCH_MAX);
     engine_t *eng = calloc(1, sizeof *eng);
     if (!eng)
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory loading %s", path);
     eng->n_threads = params->n_threads;
-    eng->sub_batch = sub_batch_from_env();
+    eng->sub_batch = params->sub_batch ? params->sub_batch : ENGINE_SUB_BATCH;
+    eng->winograd = !params->no_winograd;
     safetensors_t *st_file = NULL;
     rd_status_t st = safetensors_open(path, &st_file, err);
     if (st == RD_OK) {
@@ -97,7 +95,7 @@ static rd_status_t plan_for(engine_t *eng, int n_images, plan_t **out, rd_error_
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory for a batch-%d plan", n_images);
     eng->plans = plans;
     rd_status_t st = plan_create(eng->ctx, eng->net, n_images, eng->info.preproc.input_h,
-                                 eng->info.preproc.input_w, out, err);
+                                 eng->info.preproc.input_w, eng->winograd, out, err);
     if (st == RD_OK)
         eng->plans[eng->n_plans++] = *out;
     return st;

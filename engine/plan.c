@@ -310,12 +310,11 @@ static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const 
  * the 3x3 convs are a minority and the layout changes around them made
  * ResNet-50 ~12% slower, so basic-block nets only (docs/performance.md). Its
  * activations are nChw16c; build_stem starts such plans in that layout, and
- * add_conv reorders a source that is not. RESNETD_WINOGRAD=0 turns it off. */
+ * add_conv reorders a source that is not. */
 static int plan_wants_winograd(const plan_t *p, const net_t *net)
 {
-    const char *env = getenv("RESNETD_WINOGRAD");
     return p->n_images >= WINOGRAD_MIN_BATCH && net->n_blocks > 0 &&
-           net->blocks[0].n_convs == 2 && !(env && !strcmp(env, "0"));
+           net->blocks[0].n_convs == 2;
 }
 
 static int use_winograd(const plan_t *p, const net_conv_t *c, const dnnl_memory_desc_t *src_md)
@@ -540,7 +539,7 @@ static void layout(plan_t *p)
 }
 
 rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int input_h,
-                        int input_w, plan_t **out, rd_error_t *err)
+                        int input_w, bool winograd, plan_t **out, rd_error_t *err)
 {
     *out = NULL;
     if (n_images < 1 || input_h < 1 || input_w < 1)
@@ -551,7 +550,7 @@ rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int inp
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
     p->ctx = ctx;
     p->n_images = n_images;
-    p->winograd = plan_wants_winograd(p, net);
+    p->winograd = winograd && plan_wants_winograd(p, net);
     int x;
     rd_status_t st = build_stem(p, net, input_h, input_w, &x, err);
     for (int i = 0; st == RD_OK && i < net->n_blocks; i++)

@@ -11,6 +11,7 @@
 #define RESNETD_PLAN_H
 
 #include <dnnl.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "net.h"
@@ -54,11 +55,12 @@ unsigned plan_ctx_generation(const plan_ctx_t *ctx);
 unsigned char *plan_ctx_arena(const plan_ctx_t *ctx);
 unsigned char *plan_ctx_scratch(const plan_ctx_t *ctx);
 
-/* Builds the plan for n_images images of input_h x input_w. net must stay
+/* Builds the plan for n_images images of input_h x input_w, with Winograd 3x3
+ * convolutions where they pay when winograd is true. net must stay
  * alive and unchanged until the plan and ctx are freed (small tensors such as
  * biases are used in place). Uses the calling thread's OpenMP thread count. */
 rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int input_h,
-                        int input_w, plan_t **out, rd_error_t *err);
+                        int input_w, bool winograd, plan_t **out, rd_error_t *err);
 
 /* Runs input [n][3][h][w] (NCHW f32) to logits [n][n_classes]. */
 rd_status_t plan_run(plan_t *plan, const float *input, float *logits, rd_error_t *err);

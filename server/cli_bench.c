@@ -4,6 +4,7 @@
  * p90 batch time and the process's peak RSS. A measurement, not a test. */
 #include <getopt.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ typedef struct {
     int threads;
     int warmup;
     int input_h, input_w;
+    int sub_batch;
+    bool no_winograd;
 } bench_opts_t;
 
 static void usage(FILE *out)
@@ -38,6 +41,8 @@ static void usage(FILE *out)
             "  --size S|HxW    input size (default: the model's)\n"
             "  --threads T     OpenMP threads (default 0 = one per core)\n"
             "  --warmup W      untimed batches first (default 3; the first builds the plan)\n"
+            "  --sub-batch N   images per oneDNN plan; larger batches are split (default 4)\n"
+            "  --no-winograd   direct convolutions only\n"
             "  --help          this text\n\n"
             "OMP_PROC_BIND / OMP_PLACES are left to the environment.\n",
             MIN_ITERATIONS);
@@ -74,6 +79,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         {"model", required_argument, 0, 'm'},  {"batch", required_argument, 0, 'b'},
         {"seconds", required_argument, 0, 's'}, {"size", required_argument, 0, 'z'},
         {"threads", required_argument, 0, 't'}, {"warmup", required_argument, 0, 'w'},
+        {"sub-batch", required_argument, 0, 'u'}, {"no-winograd", no_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     *o = (bench_opts_t){.seconds = 10.0, .warmup = 3};
     optind = 1;
@@ -91,6 +97,8 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         case 'z': bad = parse_size(optarg, &o->input_h, &o->input_w); break;
         case 't': bad = parse_int(optarg, 0, &o->threads); break;
         case 'w': bad = parse_int(optarg, 0, &o->warmup); break;
+        case 'u': bad = parse_int(optarg, 0, &o->sub_batch); break;
+        case 'n': o->no_winograd = true; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -195,6 +203,8 @@ int cli_bench(int argc, char **argv)
         return r > 0 ? 0 : 2;
     engine_params_t params = engine_default_params();
     params.n_threads = o.threads;
+    params.sub_batch = o.sub_batch;
+    params.no_winograd = o.no_winograd;
     params.input_h = o.input_h;
     params.input_w = o.input_w;
     engine_t *eng;

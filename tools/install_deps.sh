@@ -8,8 +8,10 @@ build_pkgs=(build-essential meson ninja-build pkg-config
             libdnnl-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev
             npm ca-certificates openssl)
 test_pkgs=(check libcurl4-openssl-dev curl valgrind
-           python3-torch python3-torchvision python3-pil
-           darknet wrk)
+           python3-torch python3-torchvision python3-pil python3-yaml
+           darknet wrk nginx
+           podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
+           containernetworking-plugins iptables)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" != "--runtime-only" ]; then

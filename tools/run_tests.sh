@@ -22,7 +22,9 @@ if [ "${RESNETD_SKIP_ASAN:-0}" != 1 ]; then
 fi
 
 if [ "${RESNETD_SKIP_VALGRIND:-0}" != 1 ]; then
-    meson test -C build --suite unit --print-errorlogs --num-processes 2 --timeout-multiplier 10 \
+    # libjpeg-turbo's SIMD upsampler reads row padding that valgrind cannot know
+    # is initialised (odd-width 4:4:0 images); the C code paths give the same pixels.
+    JSIMD_FORCENONE=1 meson test -C build --suite unit --print-errorlogs --num-processes 2 --timeout-multiplier 10 \
         --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet'
 fi
 echo "run_tests.sh: all suites passed"

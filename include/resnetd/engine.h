@@ -9,7 +9,7 @@
  *     const model_info_t *mi = engine_info(eng);
  *     float *x = calloc((size_t)n * 3 * mi->preproc.input_h * mi->preproc.input_w, sizeof *x);
  *     float *logits = malloc((size_t)n * mi->n_classes * sizeof *logits);
- *     engine_run(eng, x, n, logits, &err);    // any n >= 1; plans are cached per n
+ *     engine_run(eng, x, n, logits, &err);    // any n >= 1; plans are cached
  *     engine_free(eng);
  *
  * THREADS: an engine runs one batch at a time. engine_run must not be called
@@ -20,6 +20,7 @@
 #ifndef RESNETD_ENGINE_H
 #define RESNETD_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "resnetd/error.h"
@@ -31,6 +32,10 @@ typedef struct {
     int n_threads;           /* OpenMP threads for oneDNN; 0 = one per core */
     int input_h, input_w;    /* network input size; 0 = from the model's metadata (default 224) */
     const char *labels_path; /* JSON array or one-label-per-line text file; NULL = from the metadata */
+    int sub_batch;           /* larger batches run as consecutive sub-batches of at most this many
+                                images, each with its cached plan; 0 = 4 (see docs/performance.md) */
+    bool no_winograd;        /* never use Winograd 3x3 convolutions (by default basic-block nets
+                                use them where they measured faster) */
 } engine_params_t;
 
 /* Defaults for engine_load: every field 0/NULL. */
@@ -46,9 +51,10 @@ rd_status_t engine_load(const char *path, const engine_params_t *params, engine_
 const model_info_t *engine_info(const engine_t *eng);
 
 /* Runs n_images preprocessed images, input [n][3][input_h][input_w] float32
- * (NCHW, contiguous), and writes logits [n][n_classes]. The first call for a
- * given n builds and caches a plan for that batch size (primitives, reordered
- * weights, activation buffers); later calls reuse it. Not thread-safe per
+ * (NCHW, contiguous), and writes logits [n][n_classes]. Batches run as
+ * sub-batches of at most params.sub_batch images; the first call for a given
+ * sub-batch size builds and caches its plan (primitives, reordered weights),
+ * later calls reuse it; all plans share one activation arena and scratchpad. Not thread-safe per
  * engine (see THREADS). Fails with RD_ERR_ARG for n_images < 1, RD_ERR_NOMEM or
  * RD_ERR_DNNL when a plan cannot be built. */
 rd_status_t engine_run(engine_t *eng, const float *input, int n_images, float *logits,

@@ -42,7 +42,8 @@ static float *add(store_t *s, const char *name, int ndim, const int64_t *shape, 
 {
     ck_assert_int_lt(s->n, MAX_TENSORS);
     tensor_t *t = &s->t[s->n++];
-    snprintf(t->name, sizeof t->name, "%s", name);
+    ck_assert_uint_lt(strlen(name), sizeof t->name);
+    memcpy(t->name, name, strlen(name) + 1);
     t->ndim = ndim;
     int64_t n = 1;
     for (int i = 0; i < ndim; i++)
@@ -312,7 +313,8 @@ static void check_batch(engine_t *eng, const store_t *s, const arch_t *a, int h,
 }
 
 /* Loads a, then checks batches of the given sizes in order (each once). */
-static void check_arch_batches(const arch_t *a, int h, int w, const int *sizes, int n_sizes)
+static void check_arch_batches(const arch_t *a, int h, int w, const int *sizes, int n_sizes,
+                               int sub_batch, bool no_winograd)
 {
     store_t *s = malloc(sizeof *s);
     ck_assert_ptr_nonnull(s);
@@ -324,6 +326,8 @@ static void check_arch_batches(const arch_t *a, int h, int w, const int *sizes, 
     p.input_h = h;
     p.input_w = w;
     p.n_threads = 2;
+    p.sub_batch = sub_batch;
+    p.no_winograd = no_winograd;
     engine_t *eng;
     rd_error_t err;
     ck_assert_msg(engine_load(path, &p, &eng, &err) == RD_OK, "engine_load: %s", err.msg);
@@ -341,7 +345,7 @@ static void check_arch_batches(const arch_t *a, int h, int w, const int *sizes, 
 static void check_arch(const arch_t *a, int h, int w)
 {
     static const int sizes[] = {1, 3, 1, 6};
-    check_arch_batches(a, h, w, sizes, 4);
+    check_arch_batches(a, h, w, sizes, 4, 0, false);
 }
 
 START_TEST(basic_1111_square)
@@ -374,13 +378,21 @@ START_TEST(bottleneck_v1_2111_bias_nonsquare)
 }
 END_TEST
 
-START_TEST(sub_batches_from_the_environment)
+START_TEST(sub_batches_from_the_params)
 {
     static const int sizes[] = {5, 2, 1};
     arch_t a = {.blocks = {1, 1, 1, 1}, .eps = 1e-5f, .n_classes = 5};
-    ck_assert_int_eq(setenv("RESNETD_SUB_BATCH", "2", 1), 0);
-    check_arch_batches(&a, 48, 40, sizes, 3);
-    unsetenv("RESNETD_SUB_BATCH");
+    check_arch_batches(&a, 48, 40, sizes, 3, 2, false);
+}
+END_TEST
+
+/* Batches of 4 and 8 at 64x64 would take Winograd in stages 1-3; this checks
+ * the direct path of the same plans. */
+START_TEST(direct_convolutions_without_winograd)
+{
+    static const int sizes[] = {4, 8};
+    arch_t a = {.blocks = {2, 1, 1, 1}, .eps = 1e-5f, .n_classes = 3};
+    check_arch_batches(&a, 64, 64, sizes, 2, 0, true);
 }
 END_TEST
 
@@ -439,7 +451,8 @@ int main(void)
     tcase_add_test(tc, basic_2111_bias_nonsquare);
     tcase_add_test(tc, bottleneck_1111_square);
     tcase_add_test(tc, bottleneck_v1_2111_bias_nonsquare);
-    tcase_add_test(tc, sub_batches_from_the_environment);
+    tcase_add_test(tc, sub_batches_from_the_params);
+    tcase_add_test(tc, direct_convolutions_without_winograd);
     tcase_add_test(tc, run_rejects_bad_arguments);
     tcase_add_test(tc, load_errors_leave_nothing);
     suite_add_tcase(s, tc);
