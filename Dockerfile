@@ -78,6 +78,9 @@ RUN apt-get update -q \
 COPY --from=build /out/usr/bin/resnetd /usr/bin/resnetd
 COPY deploy/container.json /etc/resnetd/resnetd.json
 ENV RESNETD_CONFIG=/etc/resnetd/resnetd.json
+# libgomp reads this at start-up: idle OpenMP threads spin briefly, then sleep,
+# so JPEG decoding on the same cores is not starved (docs/performance.md).
+ENV GOMP_SPINCOUNT=10000
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 WORKDIR /models

@@ -9,4 +9,6 @@ bash tools/install_deps.sh --runtime-only
 [ -d build ] || meson setup build -Dtests=false
 ninja -C build
 tools/fetch_model.sh --resnetd build/server/resnetd
+# Short OpenMP spinning so that HTTP threads decoding JPEGs are not starved.
+export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000}
 exec build/server/resnetd serve --config config/resnetd.json "$@"
