@@ -28,7 +28,6 @@
 #define SLOT_STEM MAX_SLOTS
 #define MAX_ARGS 6
 #define SLOT_ALIGN 4096
-#define WINOGRAD_MIN_BATCH 4
 #define WINOGRAD_MIN_PIXELS (14 * 14)
 
 typedef enum { BIND_FIXED, BIND_INPUT, BIND_OUTPUT, BIND_ARENA, BIND_SCRATCH } bind_t;
@@ -154,9 +153,44 @@ fail:
     return st;
 }
 
+/* The implementation oneDNN lists first for op, or the first whose name
+ * contains prefer when there is one. For Winograd with 1-3 images oneDNN
+ * lists jit_fp32_wino_2x3 before jit_wino_4x3, yet on one image 4x3 ran a
+ * 3x3 conv in about half the time of the direct kernel (docs/performance.md). */
+static dnnl_status_t pick_impl(const_dnnl_op_desc_t op, const_dnnl_primitive_attr_t attr,
+                               dnnl_engine_t engine, const char *prefer,
+                               dnnl_primitive_desc_t *pd)
+{
+    if (!prefer)
+        return dnnl_primitive_desc_create(pd, op, attr, engine, NULL);
+    dnnl_primitive_desc_iterator_t it;
+    dnnl_status_t s = dnnl_primitive_desc_iterator_create(&it, op, attr, engine, NULL);
+    if (s != dnnl_success)
+        return s;
+    dnnl_primitive_desc_t first = NULL, chosen = NULL;
+    do {
+        dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
+        const char *name = NULL;
+        if (!cand)
+            break;
+        dnnl_primitive_desc_query(cand, dnnl_query_impl_info_str, 0, &name);
+        if (name && strstr(name, prefer))
+            chosen = cand;
+        else if (!first)
+            first = cand;
+        else
+            dnnl_primitive_desc_destroy(cand);
+    } while (!chosen && dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(it);
+    if (chosen && first)
+        dnnl_primitive_desc_destroy(first);
+    *pd = chosen ? chosen : first;
+    return *pd ? dnnl_success : dnnl_unimplemented;
+}
+
 /* A primitive descriptor for op with the plan's attributes: user scratchpad,
- * and the fused post-ops. */
-static rd_status_t make_pd(plan_t *p, const_dnnl_op_desc_t op, post_t post,
+ * and the fused post-ops; prefer as in pick_impl. */
+static rd_status_t make_pd(plan_t *p, const_dnnl_op_desc_t op, post_t post, const char *prefer,
                            dnnl_primitive_desc_t *pd, rd_error_t *err)
 {
     rd_status_t st = RD_OK;
@@ -171,7 +205,7 @@ static rd_status_t make_pd(plan_t *p, const_dnnl_op_desc_t op, post_t post,
         DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
         DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po));
     }
-    DNNL_TRY(dnnl_primitive_desc_create(pd, op, attr, plan_ctx_engine(p->ctx), NULL));
+    DNNL_TRY(pick_impl(op, attr, plan_ctx_engine(p->ctx), prefer, pd));
 fail:
     if (po)
         dnnl_post_ops_destroy(po);
@@ -240,7 +274,7 @@ static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_des
         &desc, dnnl_forward_inference, alg, src_md, &w_md, &b_md, &d_md,
         (dnnl_dims_t){c->stride, c->stride}, (dnnl_dims_t){c->pad, c->pad},
         (dnnl_dims_t){c->pad, c->pad}));
-    return make_pd(p, &desc, post, pd, err);
+    return make_pd(p, &desc, post, alg == dnnl_convolution_winograd ? "wino_4x3" : NULL, pd, err);
 fail:
     return st;
 }
@@ -303,18 +337,17 @@ static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const 
     return add_step(p, pd, args, 4, err);
 }
 
-/* Winograd F(4x4,3x3) (oneDNN's jit_wino_4x3) runs a 3x3 stride-1 conv in
- * about half the time of the direct brgemm kernel from 4 images up on 2
- * AVX-512 cores (slower below), with 4x larger weights. On 7x7 maps it gained
- * nothing measurable and cost most of the extra weights; in bottleneck nets
- * the 3x3 convs are a minority and the layout changes around them made
- * ResNet-50 ~12% slower, so basic-block nets only (docs/performance.md). Its
- * activations are nChw16c; build_stem starts such plans in that layout, and
- * add_conv reorders a source that is not. */
-static int plan_wants_winograd(const plan_t *p, const net_t *net)
+/* Winograd F(4x4,3x3) (oneDNN's jit_wino_4x3, chosen by name in pick_impl)
+ * runs a 3x3 stride-1 conv in about half the time of the direct brgemm kernel
+ * on 2 AVX-512 cores, at any batch size, with 4x larger weights. On 7x7 maps
+ * it gained nothing measurable and cost most of the extra weights; in
+ * bottleneck nets the 3x3 convs are a minority and the layout changes around
+ * them made ResNet-50 ~12% slower, so basic-block nets only
+ * (docs/performance.md). Its activations are nChw16c; build_stem starts such
+ * plans in that layout, and add_conv reorders a source that is not. */
+static int plan_wants_winograd(const net_t *net)
 {
-    return p->n_images >= WINOGRAD_MIN_BATCH && net->n_blocks > 0 &&
-           net->blocks[0].n_convs == 2;
+    return net->n_blocks > 0 && net->blocks[0].n_convs == 2;
 }
 
 static int use_winograd(const plan_t *p, const net_conv_t *c, const dnnl_memory_desc_t *src_md)
@@ -382,7 +415,7 @@ static rd_status_t add_pool(plan_t *p, dnnl_alg_kind_t alg, int src, int k_h, in
                                             &p->tensors[src].md, &d_md,
                                             (dnnl_dims_t){stride, stride}, (dnnl_dims_t){k_h, k_w},
                                             (dnnl_dims_t){pad, pad}, (dnnl_dims_t){pad, pad}));
-    st = make_pd(p, &desc, POST_NONE, &pd, err);
+    st = make_pd(p, &desc, POST_NONE, NULL, &pd, err);
     if (st == RD_OK)
         st = new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_ARENA, slot,
                         NULL, dst, err);
@@ -494,7 +527,7 @@ static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *er
                                           dnnl_f32, dnnl_nc));
     DNNL_TRY(dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_inference,
                                                   &p->tensors[pooled].md, &w_md, &b_md, &d_md));
-    st = make_pd(p, &desc, POST_NONE, &pd, err);
+    st = make_pd(p, &desc, POST_NONE, NULL, &pd, err);
     if (st == RD_OK)
         st = weights_for(p, pd, dnnl_query_weights_md, net->fc_weight, 4, w_dims, dnnl_oihw, &w, err);
     if (st == RD_OK)
@@ -550,7 +583,7 @@ rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int inp
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
     p->ctx = ctx;
     p->n_images = n_images;
-    p->winograd = winograd && plan_wants_winograd(p, net);
+    p->winograd = winograd && plan_wants_winograd(net);
     int x;
     rd_status_t st = build_stem(p, net, input_h, input_w, &x, err);
     for (int i = 0; st == RD_OK && i < net->n_blocks; i++)

@@ -203,21 +203,6 @@ bool harness_has_header(const harness_resp_t *r, const char *name)
     return false;
 }
 
-unsigned char *harness_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 double harness_metric(const harness_server_t *s, const char *prefix)
 {
     harness_resp_t r = harness_http(s, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);

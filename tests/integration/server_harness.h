@@ -46,9 +46,6 @@ json_t *harness_json(const harness_resp_t *r);
 /* True when the response headers contain "name: " (case-insensitive). */
 bool harness_has_header(const harness_resp_t *r, const char *name);
 
-/* Reads a whole file (fails the test if missing). */
-unsigned char *harness_read_file(const char *path, size_t *len);
-
 /* A metric's value from /metrics text (first sample whose line starts with
  * prefix), or -1 when absent. */
 double harness_metric(const harness_server_t *s, const char *prefix);

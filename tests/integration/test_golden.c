@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "resnetd/engine.h"
+#include "test_files.h"
 
 #define MAX_CASES 64
 #define TOLERANCE 1e-4
@@ -40,13 +41,7 @@ static char *case_path(const char *name, const char *suffix)
 static float *read_floats(const char *name, const char *suffix, size_t count)
 {
     char *path = case_path(name, suffix);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    float *data = malloc(count * sizeof *data);
-    ck_assert_ptr_nonnull(data);
-    ck_assert_msg(fread(data, sizeof *data, count, f) == count, "%s: too short", path);
-    ck_assert_msg(fgetc(f) == EOF, "%s: too long", path);
-    fclose(f);
+    float *data = test_read_f32(path, count);
     free(path);
     return data;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "resnetd/engine.h"
+#include "test_files.h"
 
 #define TOLERANCE 1e-4
 
@@ -36,13 +37,7 @@ static char *path_join(const char *dir, const char *name)
 static float *read_floats(const char *dir, const char *name, size_t count)
 {
     char *path = path_join(dir, name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    float *data = malloc(count * sizeof *data);
-    ck_assert_ptr_nonnull(data);
-    ck_assert_msg(fread(data, sizeof *data, count, f) == count, "%s: too short", path);
-    ck_assert_msg(fgetc(f) == EOF, "%s: too long", path);
-    fclose(f);
+    float *data = test_read_f32(path, count);
     free(path);
     return data;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "image.h"
+#include "test_files.h"
 
 #define DARKNET "/usr/share/darknet/data/"
 
@@ -41,20 +42,6 @@ static model_preproc_t preproc(bool bgr)
                              {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
 }
 
-static void *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc(n > 0 ? (size_t)n : 1);
-    ck_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static void image_path(const char *name, char *out, size_t cap)
 {
     if (name[0] == '/')
@@ -78,10 +65,9 @@ static diff_t compare(const char *name, bool bgr, bool dct, float headroom)
     snprintf(base, sizeof base, "%s", strrchr(path, '/') + 1);
     *strrchr(base, '.') = '\0';
     snprintf(ref_path, sizeof ref_path, "%s/%s.%s.f32", work_dir, base, bgr ? "bgr" : "rgb");
-    size_t jpeg_len, ref_len;
-    uint8_t *jpeg = read_all(path, &jpeg_len);
-    float *ref = read_all(ref_path, &ref_len);
-    ck_assert_uint_eq(ref_len, N_VALUES * sizeof(float));
+    size_t jpeg_len;
+    uint8_t *jpeg = test_read_file(path, &jpeg_len);
+    float *ref = test_read_f32(ref_path, N_VALUES);
     float *out = malloc(N_VALUES * sizeof(float));
     model_preproc_t pp = preproc(bgr);
     image_limits_t lim = image_default_limits();
@@ -158,7 +144,7 @@ START_TEST(test_dct_scaling_is_used)
     model_preproc_t pp = preproc(false);
     image_probe_t probe;
     size_t len;
-    uint8_t *jpeg = read_all(DARKNET "kite.jpg", &len);
+    uint8_t *jpeg = test_read_file(DARKNET "kite.jpg", &len);
     ck_assert_int_eq(image_probe(jpeg, len, &probe, NULL), RD_OK);
     image_limits_t lim = image_default_limits();
     lim.dct_headroom = 1.0f;

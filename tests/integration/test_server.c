@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "server_harness.h"
+#include "test_files.h"
 
 #define PHOTOS "/usr/share/darknet/data/"
 
@@ -83,7 +84,7 @@ static void start_deadline(void)
 static harness_resp_t post_jpeg(const char *path, const char *file)
 {
     size_t len;
-    unsigned char *data = harness_read_file(file, &len);
+    unsigned char *data = test_read_file(file, &len);
     harness_resp_t r = harness_http(&srv, "POST", path, "image/jpeg", data, len, NULL, NULL);
     free(data);
     return r;
@@ -131,7 +132,7 @@ static float *read_f32(const char *name, size_t count)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", models_dir(), name);
     size_t len;
-    unsigned char *data = harness_read_file(path, &len);
+    unsigned char *data = test_read_file(path, &len);
     ck_assert_msg(len == count * 4, "%s: %zu bytes, expected %zu", path, len, count * 4);
     return (float *)data;
 }
@@ -212,7 +213,7 @@ END_TEST
 static harness_resp_t post_with_topk_field(const char *path, const char *topk)
 {
     size_t jpeg_len;
-    unsigned char *jpeg = harness_read_file(PHOTOS "dog.jpg", &jpeg_len);
+    unsigned char *jpeg = test_read_file(PHOTOS "dog.jpg", &jpeg_len);
     static const char boundary[] = "resnetd-test-boundary-7d3f";
     char head[512];
     int n = 0;
@@ -295,7 +296,7 @@ END_TEST
 /* A copy of dog.jpg whose frame header claims 65500 x 65500 pixels. */
 static unsigned char *huge_header_jpeg(size_t *len)
 {
-    unsigned char *d = harness_read_file(PHOTOS "dog.jpg", len);
+    unsigned char *d = test_read_file(PHOTOS "dog.jpg", len);
     for (size_t i = 2; i + 9 < *len; i++)
         if (d[i] == 0xFF && (d[i + 1] == 0xC0 || d[i + 1] == 0xC1 || d[i + 1] == 0xC2)) {
             d[i + 5] = d[i + 7] = 0xFF;
@@ -353,7 +354,7 @@ START_TEST(bad_requests_get_their_status)
     expect_status(r, 400, "not a JPEG");
     harness_resp_free(&r);
 
-    unsigned char *dog = harness_read_file(PHOTOS "dog.jpg", &len);
+    unsigned char *dog = test_read_file(PHOTOS "dog.jpg", &len);
     r = harness_http(&srv, "POST", "/classify", "image/jpeg", dog, len / 2, NULL, NULL);
     expect_status(r, 400, "truncated JPEG");
     harness_resp_free(&r);
@@ -619,7 +620,7 @@ START_TEST(kserve_bytes_equals_classify)
     harness_resp_free(&r);
 
     size_t len;
-    unsigned char *dog = harness_read_file(PHOTOS "dog.jpg", &len);
+    unsigned char *dog = test_read_file(PHOTOS "dog.jpg", &len);
     char *b64 = base64(dog, len);
     json_t *req = json_pack("{s:[{s:s, s:s, s:[i], s:[s, {s:s}]}]}", "inputs", "name", "image",
                             "datatype", "BYTES", "shape", 2, "data", b64, "b64", b64);
@@ -1031,10 +1032,7 @@ static float *keras_logits(size_t count)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/keras.logits.f32", getenv("KERAS_DIR"));
-    size_t len;
-    float *data = (float *)harness_read_file(path, &len);
-    ck_assert_msg(len == count * 4, "%s: %zu bytes, expected %zu", path, len, count * 4);
-    return data;
+    return test_read_f32(path, count);
 }
 
 /* softmax in double: PyTorch's probabilities from its logits */

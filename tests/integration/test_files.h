@@ -1,0 +1,15 @@
+/* test_files.h - reading the fixtures integration tests compare against: whole
+ * files (JPEGs) and raw little-endian float32 arrays written by the Python
+ * references. Failures are check assertions, so call these from tests only. */
+#ifndef RESNETD_TEST_FILES_H
+#define RESNETD_TEST_FILES_H
+
+#include <stddef.h>
+
+/* The whole file at path (*len bytes, plus a NUL after them); caller frees. */
+unsigned char *test_read_file(const char *path, size_t *len);
+
+/* Exactly count floats from path (fails if the file is shorter or longer); caller frees. */
+float *test_read_f32(const char *path, size_t count);
+
+#endif
