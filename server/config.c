@@ -4,6 +4,8 @@
  * README listing all walk that table, so a key is added in one place. */
 #include "config.h"
 
+#include "auth.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -23,6 +25,7 @@ typedef enum {
     K_SIZE2,    /* input_size: int h at off, int w at off2 */
     K_ORDER,    /* channel_order: char[4], "", "RGB" or "BGR" */
     K_LOGLEVEL, /* log_level_t */
+    K_SECRET,   /* char[size] like K_STR, but config_to_json masks it */
 } kind_t;
 
 typedef struct {
@@ -78,8 +81,12 @@ static const key_def_t keys[] = {
     {"log_level", K_LOGLEVEL, F(log_level), 0, 0, 0, 0, "LEVEL", "error, warn, info or debug"},
     {"access_log", K_BOOL, F(access_log), 0, 0, 0, 0, "BOOL",
      "one JSON line per request on stderr"},
+    {"auth_token", K_SECRET, F(auth_token), 0, FS(auth_token), 0, 0, "TOKEN",
+     "bearer token required on every endpoint except /healthz and /readyz (401 without it); "
+     "empty = no auth; env alias RESNETD_TOKEN"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
+_Static_assert(sizeof(((config_t *)0)->auth_token) == AUTH_TOKEN_MAX, "auth_token size");
 
 config_t config_default_params(void)
 {
@@ -275,6 +282,7 @@ static rd_status_t set_from_text(const key_def_t *k, const char *s, config_t *cf
     case K_BOOL:
         return parse_bool(k, s, field(cfg, k->off), err);
     case K_STR:
+    case K_SECRET:
         return set_str(k, s, cfg, err);
     case K_FLOAT:
         if (parse_float(k, s, &f, err) != RD_OK)
@@ -444,6 +452,10 @@ static void flag_name(const key_def_t *k, char *out, size_t size)
 
 rd_status_t config_apply_env(config_t *cfg, rd_error_t *err)
 {
+    /* the name for the token; applied first so RESNETD_AUTH_TOKEN wins */
+    const char *alias = getenv("RESNETD_TOKEN");
+    if (alias && set_from_text(find_key("auth_token", 10), alias, cfg, err) != RD_OK)
+        return rd_error_prefix(err, "environment RESNETD_TOKEN");
     for (size_t i = 0; i < N_KEYS; i++) {
         char name[80];
         env_name(&keys[i], name, sizeof name);
@@ -487,6 +499,8 @@ rd_status_t config_validate(const config_t *cfg, rd_error_t *err)
         return rd_error_set(err, RD_ERR_ARG, "channel_order: '%s' must be RGB or BGR", cfg->channel_order);
     if (!cfg->bind[0] || !cfg->model[0])
         return rd_error_set(err, RD_ERR_ARG, "%s: must not be empty", cfg->bind[0] ? "model" : "bind");
+    if (auth_token_valid("auth_token", cfg->auth_token, err) != RD_OK)
+        return RD_ERR_ARG;
     if ((unsigned)cfg->log_level > LOG_DEBUG)
         return rd_error_set(err, RD_ERR_ARG, "log_level: %d is not a level", (int)cfg->log_level);
     if (cfg->max_images_per_request > cfg->max_queue_length)
@@ -546,6 +560,7 @@ static json_t *value_json(const key_def_t *k, const config_t *cfg)
     case K_ORDER: return json_string(p);
     case K_FLOAT: return json_real(*(const float *)p);
     case K_LOGLEVEL: return json_string(log_level_name(*(const log_level_t *)p));
+    case K_SECRET: return json_string(*(const char *)p ? "<redacted>" : "");
     case K_SIZE2:
         if (cfg->input_h == cfg->input_w)
             return json_integer(cfg->input_h);

@@ -65,6 +65,11 @@ typedef struct {
     int topk_default;              /* top-k when the request gives no topk, >= 1 (capped at the class count); default 5 */
     log_level_t log_level;         /* "error" | "warn" | "info" | "debug"; default "info" */
     bool access_log;               /* one JSON line per request on stderr; default true */
+    /* Security */
+    char auth_token[256];          /* bearer token for every route but /healthz and /readyz;
+                                      "" = no auth (default). Never printed: config_to_json
+                                      masks it. Env RESNETD_TOKEN is an alias (see
+                                      config_apply_env). Size is AUTH_TOKEN_MAX (auth.h). */
 } config_t;
 
 /* The built-in defaults listed above. */
@@ -95,7 +100,8 @@ rd_status_t config_apply_args_rest(int argc, char **argv, config_t *cfg, char **
                                    int *n_rest, rd_error_t *err);
 
 /* Applies every RESNETD_<KEY> variable that is set (RESNETD_PORT,
- * RESNETD_MAX_BATCH_SIZE, ...), parsed as the flags are. An empty value
+ * RESNETD_MAX_BATCH_SIZE, ...), parsed as the flags are. RESNETD_TOKEN is an
+ * alias of RESNETD_AUTH_TOKEN; when both are set, RESNETD_AUTH_TOKEN wins. An empty value
  * sets an empty string for text keys, means "from the model" for input_size,
  * channel_order, mean and std, and is an error for numbers and booleans.
  * (RESNETD_CONFIG, read by config_load, names the config file.) */
@@ -123,6 +129,9 @@ void config_print_keys_markdown(FILE *out);
 
 /* Writes cfg as a JSON object with every key (the format config_load_file
  * reads), e.g. for a start-up log line or `resnetd serve --print-config`.
+ * A set auth_token is written as "<redacted>", which config_validate
+ * rejects, so a printed config never leaks the token nor silently loads
+ * with a guessable one.
  * Returns a string the caller frees, or NULL when out of memory. */
 char *config_to_json(const config_t *cfg);
 

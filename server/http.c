@@ -36,12 +36,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "http_error.h"
 #include "routes.h"
 
 struct http {
     struct MHD_Daemon *daemon;
     http_deps_t deps;
+    auth_t auth;             /* cfg->auth_token, padded for the constant-time check */
     int port;
     atomic_bool draining;
     atomic_int inflight;
@@ -152,11 +154,39 @@ static enum MHD_Result queue_answer(http_request_t *req)
 
 /* --- the request header stage: routing and early refusals --- */
 
+/* The bearer token check, on headers alone: a refused client's body is
+ * discarded unread, so it can make the server neither buffer nor decode.
+ * /healthz and /readyz stay open for probes (any method: they answer 405 to
+ * POST as usual); every other path, unknown ones included, needs the token,
+ * so routes are not revealed to strangers. False after answering 401. */
+static bool auth_stage(http_request_t *req)
+{
+    if (req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ)
+        return true;
+    auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
+    if (a == AUTH_OK)
+        return true;
+    snprintf(req->header_name, sizeof req->header_name, "%s", MHD_HTTP_HEADER_WWW_AUTHENTICATE);
+    snprintf(req->header_value, sizeof req->header_value, "Bearer realm=\"resnetd\"%s",
+             a == AUTH_INVALID ? ", error=\"invalid_token\"" : "");
+    const char *msg = a == AUTH_INVALID ? "invalid bearer token"
+                                        : "this endpoint needs an Authorization: Bearer token";
+    if (!strncmp(req->path, "/v2", 3) && (req->path[3] == '/' || !req->path[3]))
+        http_respond_json(req, 401, json_pack("{s:s}", "error", msg)); /* KServe's flat style */
+    else
+        http_respond_error(req, 401, msg);
+    return false;
+}
+
 static bool header_stage(http_request_t *req, const char *url)
 {
     const char *allow = NULL;
     req->route = routes_find(url, req->method, &req->endpoint, req->param, sizeof req->param,
                              &allow);
+    if (!auth_stage(req)) {
+        req->route = NULL; /* no route ran, so none cleans up */
+        return false;
+    }
     if (!req->route) {
         if (allow) {
             req->allow = allow;
@@ -423,6 +453,7 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     if (!h)
         return rd_error_set(err, RD_ERR_NOMEM, "http: out of memory");
     h->deps = params->deps;
+    auth_init(&h->auth, params->deps.cfg ? params->deps.cfg->auth_token : NULL);
     pthread_mutex_init(&h->drain_lock, NULL);
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;

@@ -34,6 +34,7 @@ const char *http_error_code(int http_status)
 {
     switch (http_status) {
     case 400: return "bad_request";
+    case 401: return "unauthorized";
     case 404: return "not_found";
     case 405: return "method_not_allowed";
     case 411: return "length_required";

@@ -27,7 +27,8 @@ typedef enum {
 int http_error_status(rd_status_t status, http_ctx_t ctx);
 
 /* A stable machine-readable code for an HTTP error status ("bad_request",
- * "payload_too_large", "queue_full", "deadline_exceeded", ...). Never NULL. */
+ * "unauthorized" (401: missing or wrong bearer token), "payload_too_large",
+ * "queue_full", "deadline_exceeded", ...). Never NULL. */
 const char *http_error_code(int http_status);
 
 /* {"code": http_error_code(http_status), "message": message} as a new

@@ -71,6 +71,9 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
     if (st != RD_OK)
         return st;
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
+    if (srv->cfg.auth_token[0]) /* that it is on, never the token itself */
+        log_msg(srv->log, LOG_INFO, "auth: a bearer token is required on every endpoint except "
+                                    "/healthz and /readyz");
     bool v6 = strchr(srv->cfg.bind, ':') != NULL;
     log_msg(srv->log, LOG_INFO, "listening on %s%s%s:%d", v6 ? "[" : "", srv->cfg.bind,
             v6 ? "]" : "", http_port(srv->http));

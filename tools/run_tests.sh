@@ -3,8 +3,10 @@
 #   1. fetch and convert the default model (idempotent; needs the npm registry once),
 #   2. a release-style build: unit + integration suites,
 #   3. an AddressSanitizer + UndefinedBehaviorSanitizer build: the same suites,
-#   4. the unit suite under valgrind memcheck.
-# Set RESNETD_SKIP_ASAN=1 or RESNETD_SKIP_VALGRIND=1 to shorten a local run.
+#   4. the unit suite under valgrind memcheck,
+#   5. every libFuzzer harness for 30 s (tools/fuzz.sh; clang build in build-fuzz).
+# Set RESNETD_SKIP_ASAN=1, RESNETD_SKIP_VALGRIND=1 or RESNETD_SKIP_FUZZ=1 to
+# shorten a local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,5 +28,8 @@ if [ "${RESNETD_SKIP_VALGRIND:-0}" != 1 ]; then
     # is initialised (odd-width 4:4:0 images); the C code paths give the same pixels.
     JSIMD_FORCENONE=1 meson test -C build --suite unit --print-errorlogs --num-processes 2 --timeout-multiplier 10 \
         --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet'
+fi
+if [ "${RESNETD_SKIP_FUZZ:-0}" != 1 ]; then
+    tools/fuzz.sh 30
 fi
 echo "run_tests.sh: all suites passed"

@@ -26,7 +26,7 @@ static void clear_env(void)
 {
     static const char *const vars[] = {"RESNETD_PORT", "RESNETD_MODEL", "RESNETD_MAX_BATCH_SIZE",
                                        "RESNETD_CONFIG", "RESNETD_ACCESS_LOG", "RESNETD_MEAN",
-                                       "RESNETD_BIND"};
+                                       "RESNETD_BIND", "RESNETD_AUTH_TOKEN", "RESNETD_TOKEN"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 }
@@ -53,6 +53,7 @@ START_TEST(defaults_are_the_documented_ones)
     ck_assert_int_eq(c.topk_default, 5);
     ck_assert_int_eq(c.log_level, LOG_INFO);
     ck_assert(c.access_log);
+    ck_assert_str_eq(c.auth_token, ""); /* no auth */
     ck_assert(!c.has_mean && !c.has_std && c.input_h == 0 && c.scale == 0);
     ck_assert_int_eq(config_validate(&c, NULL), RD_OK);
 }
@@ -328,6 +329,82 @@ START_TEST(json_round_trip_and_help_list_every_key)
 }
 END_TEST
 
+/* auth_token from the file, the flag, RESNETD_AUTH_TOKEN and its alias
+ * RESNETD_TOKEN, with the usual precedence; RESNETD_AUTH_TOKEN beats the alias. */
+START_TEST(auth_token_sources_and_alias)
+{
+    clear_env();
+    const char *path = write_tmp("{\"auth_token\": \"from-file\"}");
+    char cfgpath[64];
+    snprintf(cfgpath, sizeof cfgpath, "%s", path);
+    char *argv[] = {"serve", "--config", cfgpath, NULL};
+    config_t c;
+    rd_error_t err;
+    ck_assert_msg(config_load(3, argv, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.auth_token, "from-file");
+    char *argv2[] = {"serve", "--config", cfgpath, "--auth-token", "from-flag", NULL};
+    ck_assert_msg(config_load(5, argv2, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.auth_token, "from-flag");
+    setenv("RESNETD_TOKEN", "from-alias", 1);
+    ck_assert_msg(config_load(5, argv2, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.auth_token, "from-alias");
+    setenv("RESNETD_AUTH_TOKEN", "from-env", 1);
+    ck_assert_msg(config_load(5, argv2, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.auth_token, "from-env"); /* the key's own name beats the alias */
+    setenv("RESNETD_AUTH_TOKEN", "", 1);       /* set but empty: auth off, still beats the alias */
+    ck_assert_msg(config_load(5, argv2, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.auth_token, "");
+    clear_env();
+    unlink(cfgpath);
+}
+END_TEST
+
+/* A bad token is refused without echoing it; config_to_json masks a set token
+ * with a value that itself fails validation, so a printed config neither leaks
+ * the token nor reloads with a guessable one. */
+START_TEST(auth_token_is_validated_and_never_printed)
+{
+    clear_env();
+    config_t c = config_default_params();
+    rd_error_t err;
+    char *argv[] = {"serve", "--auth-token", "two words", NULL};
+    ck_assert_int_eq(config_apply_args(3, argv, &c, &err), RD_OK);
+    ck_assert_int_eq(config_validate(&c, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "auth_token: must be"));
+    ck_assert_ptr_null(strstr(err.msg, "two words"));
+    char big[300];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    char *argv2[] = {"serve", "--auth-token", big, NULL};
+    ck_assert_int_eq(config_apply_args(3, argv2, &c, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "auth_token: value is 299 bytes, the limit is 255"));
+    ck_assert_ptr_null(strstr(err.msg, "aaaa"));
+
+    c = config_default_params();
+    strcpy(c.auth_token, "Sup3rS3cret");
+    ck_assert_int_eq(config_validate(&c, &err), RD_OK);
+    char *text = config_to_json(&c);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_null(strstr(text, "Sup3rS3cret"));
+    json_t *o = json_loads(text, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "auth_token")), "<redacted>");
+    json_decref(o);
+    const char *path = write_tmp(text);
+    config_t back = config_default_params();
+    ck_assert_int_eq(config_load_file(path, &back, &err), RD_OK);
+    unlink(path);
+    ck_assert_int_eq(config_validate(&back, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "auth_token"));
+    free(text);
+    c = config_default_params(); /* unset: printed as empty, which reloads as no auth */
+    text = config_to_json(&c);
+    o = json_loads(text, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "auth_token")), "");
+    json_decref(o);
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -342,6 +419,8 @@ int main(void)
     tcase_add_test(tc, validation_catches_inconsistencies);
     tcase_add_test(tc, shipped_config_file_loads);
     tcase_add_test(tc, json_round_trip_and_help_list_every_key);
+    tcase_add_test(tc, auth_token_sources_and_alias);
+    tcase_add_test(tc, auth_token_is_validated_and_never_printed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -25,6 +25,7 @@ START_TEST(status_mapping)
     ck_assert_int_eq(http_error_status(RD_ERR_NOMEM, HTTP_CTX_BODY), 503);
     ck_assert_str_eq(http_error_code(504), "deadline_exceeded");
     ck_assert_str_eq(http_error_code(415), "unsupported_media_type");
+    ck_assert_str_eq(http_error_code(401), "unauthorized");
     ck_assert(http_error_retryable(503) && http_error_retryable(429) && !http_error_retryable(500));
     json_t *o = http_error_object(404, "gone");
     ck_assert_str_eq(json_string_value(json_object_get(o, "code")), "not_found");
