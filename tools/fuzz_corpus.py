@@ -26,7 +26,8 @@ import safetensors_io  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus")
-TFJS_MODEL = "/tmp/npmfetch/x/package/ResNet50/model.json"
+# Unpacked by tools/fetch_model.sh; without it the real-topology seed is skipped.
+TFJS_MODEL = os.path.join(ROOT, ".cache", "npm", "package", "ResNet50", "model.json")
 
 
 def put(target, name, data):
