@@ -13,7 +13,7 @@
  *     engine_free(eng);
  *
  * THREADS: an engine runs one batch at a time. engine_run must not be called
- * concurrently on the same engine (the plans own their activation buffers and
+ * concurrently on the same engine (its plans share one activation arena, and
  * oneDNN primitives are not meant for concurrent execution); the server has one
  * inference worker that owns it. engine_info may be read from any thread. oneDNN
  * parallelises each call with OpenMP over params.n_threads threads. */
