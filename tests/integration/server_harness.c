@@ -203,20 +203,23 @@ bool harness_has_header(const harness_resp_t *r, const char *name)
     return false;
 }
 
-double harness_metric(const harness_server_t *s, const char *prefix)
+double harness_metric_in(const char *text, const char *prefix)
 {
-    harness_resp_t r = harness_http(s, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
-    double v = -1;
     size_t n = strlen(prefix);
-    for (char *line = r.body; line && *line;) {
-        if (!strncmp(line, prefix, n) && line[n] == ' ') {
-            v = atof(line + n + 1);
-            break;
-        }
+    for (const char *line = text; line && *line;) {
+        if (!strncmp(line, prefix, n) && line[n] == ' ')
+            return atof(line + n + 1);
         line = strchr(line, '\n');
         if (line)
             line++;
     }
+    return -1;
+}
+
+double harness_metric(const harness_server_t *s, const char *prefix)
+{
+    harness_resp_t r = harness_http(s, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
+    double v = harness_metric_in(r.body, prefix);
     harness_resp_free(&r);
     return v;
 }

@@ -50,6 +50,10 @@ bool harness_has_header(const harness_resp_t *r, const char *name);
  * prefix), or -1 when absent. */
 double harness_metric(const harness_server_t *s, const char *prefix);
 
+/* The value of the first sample line "PREFIX VALUE" in a Prometheus text
+ * body, or -1 when there is none. */
+double harness_metric_in(const char *text, const char *prefix);
+
 
 /* $VAR or fallback. */
 const char *harness_env(const char *var, const char *fallback);

@@ -1176,17 +1176,7 @@ static double auth_metric(const char *prefix)
 {
     harness_resp_t r = with_auth("GET", "/metrics", "Bearer " TOKEN, NULL, NULL, 0);
     expect_status(r, 200, "metrics with the token");
-    double v = -1;
-    size_t n = strlen(prefix);
-    for (char *line = r.body; line && *line;) {
-        if (!strncmp(line, prefix, n) && line[n] == ' ') {
-            v = atof(line + n + 1);
-            break;
-        }
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
+    double v = harness_metric_in(r.body, prefix);
     harness_resp_free(&r);
     return v;
 }
