@@ -107,12 +107,23 @@ void http_respond_json(http_request_t *req, int status, json_t *doc)
     http_respond(req, status, "application/json", text, strlen(text));
 }
 
+void http_set_retry_after(http_request_t *req, int status)
+{
+    if (http_error_retryable(status))
+        req->retry_after_s = req->deps->cfg->retry_after_s > 0 ? req->deps->cfg->retry_after_s : 1;
+}
+
 void http_respond_error(http_request_t *req, int status, const char *message)
 {
     json_t *err = http_error_object(status, message);
     http_respond_json(req, status, err ? json_pack("{s:o}", "error", err) : NULL);
-    if (http_error_retryable(status))
-        req->retry_after_s = req->deps->cfg->retry_after_s > 0 ? req->deps->cfg->retry_after_s : 1;
+    http_set_retry_after(req, status);
+}
+
+void http_respond_kserve_error(http_request_t *req, int status, const char *message)
+{
+    http_respond_json(req, status, json_pack("{s:s}", "error", message));
+    http_set_retry_after(req, status);
 }
 
 static enum MHD_Result queue_answer(http_request_t *req)
@@ -172,7 +183,7 @@ static bool auth_stage(http_request_t *req)
     const char *msg = a == AUTH_INVALID ? "invalid bearer token"
                                         : "this endpoint needs an Authorization: Bearer token";
     if (!strncmp(req->path, "/v2", 3) && (req->path[3] == '/' || !req->path[3]))
-        http_respond_json(req, 401, json_pack("{s:s}", "error", msg)); /* KServe's flat style */
+        http_respond_kserve_error(req, 401, msg);
     else
         http_respond_error(req, 401, msg);
     return false;

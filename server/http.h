@@ -152,8 +152,16 @@ void http_respond(http_request_t *req, int status, const char *content_type, cha
  * 500 if it cannot be serialised. */
 void http_respond_json(http_request_t *req, int status, json_t *doc);
 
-/* Sets the {"error":{"code","message"}} answer for status. */
+/* Sets the {"error":{"code","message"}} answer for status (with Retry-After
+ * when the status is retryable). */
 void http_respond_error(http_request_t *req, int status, const char *message);
+
+/* The same for KServe routes, in KServe's flat {"error":"message"} style. */
+void http_respond_kserve_error(http_request_t *req, int status, const char *message);
+
+/* Adds Retry-After (config retry_after_s) to the answer when status is
+ * retryable (503, 429). */
+void http_set_retry_after(http_request_t *req, int status);
 
 /* Declares that n items are about to be submitted. Call before the submit;
  * call again with 0 if the submit fails (no done() will come). */

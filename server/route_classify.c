@@ -185,8 +185,7 @@ static void classify_finish(http_request_t *req)
     http_respond_json(req, status,
                       classify_document(req->deps->model_name, results, status,
                                         http_request_elapsed_ms(req)));
-    if (http_error_retryable(status))
-        req->retry_after_s = req->deps->cfg->retry_after_s > 0 ? req->deps->cfg->retry_after_s : 1;
+    http_set_retry_after(req, status);
 }
 
 static void classify_cancel(http_request_t *req)

@@ -17,13 +17,6 @@ typedef struct {
     kserve_request_t kr;
 } kserve_state_t;
 
-static void kserve_error(http_request_t *req, int status, const char *message)
-{
-    http_respond_json(req, status, json_pack("{s:s}", "error", message));
-    if (http_error_retryable(status))
-        req->retry_after_s = req->deps->cfg->retry_after_s > 0 ? req->deps->cfg->retry_after_s : 1;
-}
-
 /* False (after answering 404) when the URL names another model. */
 static bool model_matches(http_request_t *req)
 {
@@ -32,7 +25,7 @@ static bool model_matches(http_request_t *req)
     char msg[256];
     snprintf(msg, sizeof msg, "model '%.100s' is not served here (this server serves '%.100s')",
              req->param, req->deps->model_name);
-    kserve_error(req, 404, msg);
+    http_respond_kserve_error(req, 404, msg);
     return false;
 }
 
@@ -77,19 +70,19 @@ static http_step_t infer_start(http_request_t *req)
         return HTTP_DONE;
     kserve_state_t *s = calloc(1, sizeof *s);
     if (!s) {
-        kserve_error(req, 503, "out of memory");
+        http_respond_kserve_error(req, 503, "out of memory");
         return HTTP_DONE;
     }
     req->route_data = s;
     char msg[INFER_JOB_MSG_MAX + 64];
     int st = kserve_parse_request(req, &s->job, &s->kr, msg, sizeof msg);
     if (st) {
-        kserve_error(req, st, msg);
+        http_respond_kserve_error(req, st, msg);
         return HTTP_DONE;
     }
     req->images = s->job.n;
     if (infer_job_submit(&s->job) == 503) {
-        kserve_error(req, 503, "queue full (max_queue_length) or server draining; retry later");
+        http_respond_kserve_error(req, 503, "queue full (max_queue_length) or server draining; retry later");
         return HTTP_DONE;
     }
     return HTTP_PENDING;
@@ -101,7 +94,7 @@ static void infer_finish(http_request_t *req)
     infer_job_collect(&s->job);
     for (int i = 0; i < s->job.n; i++)
         if (s->job.status[i] != 200) {
-            kserve_error(req, s->job.status[i], s->job.message[i]);
+            http_respond_kserve_error(req, s->job.status[i], s->job.message[i]);
             return;
         }
     kserve_respond(req, &s->job, &s->kr);

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 unsigned char *test_read_file(const char *path, size_t *len)
 {
@@ -29,4 +30,21 @@ float *test_read_f32(const char *path, size_t count)
     ck_assert_msg(len == count * sizeof(float), "%s: %zu bytes, expected %zu floats", path, len,
                   count);
     return (float *)bytes;
+}
+
+char *test_path(const char *dir, const char *name, const char *suffix)
+{
+    size_t len = strlen(dir) + strlen(name) + strlen(suffix) + 2;
+    char *path = malloc(len);
+    ck_assert_ptr_nonnull(path);
+    snprintf(path, len, "%s/%s%s", dir, name, suffix);
+    return path;
+}
+
+float *test_read_f32_in(const char *dir, const char *name, const char *suffix, size_t count)
+{
+    char *path = test_path(dir, name, suffix);
+    float *data = test_read_f32(path, count);
+    free(path);
+    return data;
 }

@@ -12,4 +12,10 @@ unsigned char *test_read_file(const char *path, size_t *len);
 /* Exactly count floats from path (fails if the file is shorter or longer); caller frees. */
 float *test_read_f32(const char *path, size_t count);
 
+/* "dir/namesuffix" (suffix may be ""); caller frees. */
+char *test_path(const char *dir, const char *name, const char *suffix);
+
+/* test_read_f32 of test_path(dir, name, suffix). */
+float *test_read_f32_in(const char *dir, const char *name, const char *suffix, size_t count);
+
 #endif

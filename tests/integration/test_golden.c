@@ -31,19 +31,7 @@ typedef struct {
 
 static char *case_path(const char *name, const char *suffix)
 {
-    size_t len = strlen(golden_dir) + strlen(name) + strlen(suffix) + 2;
-    char *path = malloc(len);
-    ck_assert_ptr_nonnull(path);
-    snprintf(path, len, "%s/%s%s", golden_dir, name, suffix);
-    return path;
-}
-
-static float *read_floats(const char *name, const char *suffix, size_t count)
-{
-    char *path = case_path(name, suffix);
-    float *data = test_read_f32(path, count);
-    free(path);
-    return data;
+    return test_path(golden_dir, name, suffix);
 }
 
 static int json_int(json_t *root, const char *key)
@@ -67,8 +55,8 @@ static void golden_read(const char *name, golden_t *g)
     g->labels = json_object_get(root, "labels");
     g->expect = root;
     free(path);
-    g->input = read_floats(name, ".input.f32", (size_t)g->n * g->c * g->h * g->w);
-    g->logits = read_floats(name, ".logits.f32", (size_t)g->n * g->classes);
+    g->input = test_read_f32_in(golden_dir, name, ".input.f32", (size_t)g->n * g->c * g->h * g->w);
+    g->logits = test_read_f32_in(golden_dir, name, ".logits.f32", (size_t)g->n * g->classes);
 }
 
 static void golden_free(golden_t *g)

@@ -25,23 +25,6 @@ typedef struct {
     float *logits;  /* [n][classes] */
 } reference_t;
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + strlen(name) + 2;
-    char *path = malloc(len);
-    ck_assert_ptr_nonnull(path);
-    snprintf(path, len, "%s/%s", dir, name);
-    return path;
-}
-
-static float *read_floats(const char *dir, const char *name, size_t count)
-{
-    char *path = path_join(dir, name);
-    float *data = test_read_f32(path, count);
-    free(path);
-    return data;
-}
-
 static int meta_int(json_t *meta, const char *key)
 {
     json_t *v = json_object_get(meta, key);
@@ -53,7 +36,7 @@ static void reference_read(reference_t *r)
 {
     const char *dir = getenv("KERAS_DIR");
     ck_assert_msg(dir != NULL, "KERAS_DIR not set (meson sets it)");
-    char *path = path_join(dir, "keras.json");
+    char *path = test_path(dir, "keras.json", "");
     json_error_t jerr;
     r->meta = json_load_file(path, 0, &jerr);
     ck_assert_msg(r->meta != NULL, "%s: %s", path, jerr.text);
@@ -66,8 +49,8 @@ static void reference_read(reference_t *r)
     r->classes = meta_int(r->meta, "classes");
     r->h = meta_int(r->meta, "h");
     r->w = meta_int(r->meta, "w");
-    r->input = read_floats(dir, "keras.input.f32", (size_t)r->n * 3 * r->h * r->w);
-    r->logits = read_floats(dir, "keras.logits.f32", (size_t)r->n * r->classes);
+    r->input = test_read_f32_in(dir, "keras.input.f32", "", (size_t)r->n * 3 * r->h * r->w);
+    r->logits = test_read_f32_in(dir, "keras.logits.f32", "", (size_t)r->n * r->classes);
 }
 
 static engine_t *load_model(void)
@@ -76,7 +59,7 @@ static engine_t *load_model(void)
     char *fallback = NULL;
     if (!model || !*model) {
         const char *src = getenv("SRCDIR");
-        fallback = path_join(src ? src : ".", "models/resnet50.safetensors");
+        fallback = test_path(src ? src : ".", "models/resnet50.safetensors", "");
         model = fallback;
     }
     ck_assert_msg(access(model, R_OK) == 0,
