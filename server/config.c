@@ -351,35 +351,57 @@ static rd_status_t set_from_json(const key_def_t *k, json_t *v, config_t *cfg, r
     }
 }
 
+/* Sets every key of the parsed config object; origin names it in errors. */
+static rd_status_t apply_object(json_t *root, const char *origin, config_t *cfg,
+                                rd_error_t *err)
+{
+    if (!json_is_object(root))
+        return rd_error_set(err, RD_ERR_FORMAT, "config %s: expected a JSON object", origin);
+    const char *name;
+    json_t *v;
+    json_object_foreach(root, name, v) {
+        const key_def_t *k = find_key(name, strlen(name));
+        rd_status_t s = k ? set_from_json(k, v, cfg, err)
+                          : rd_error_set(err, RD_ERR_FORMAT,
+                                         "unknown key '%s' (see resnetd serve --help)", name);
+        if (s != RD_OK) {
+            rd_error_prefix(err, "config %s", origin);
+            return s;
+        }
+    }
+    return RD_OK;
+}
+
+/* root is NULL when jansson failed: turn jerr into our error. */
+static rd_status_t apply_parsed(json_t *root, const json_error_t *jerr, const char *origin,
+                                config_t *cfg, rd_error_t *err)
+{
+    if (!root) {
+        rd_status_t code = jerr->line < 0 || json_error_code(jerr) == json_error_cannot_open_file
+                               ? RD_ERR_IO
+                               : RD_ERR_FORMAT;
+        if (jerr->line > 0)
+            return rd_error_set(err, code, "config %s:%d: %s", origin, jerr->line, jerr->text);
+        return rd_error_set(err, code, "config %s: %s", origin, jerr->text);
+    }
+    rd_status_t s = apply_object(root, origin, cfg, err);
+    json_decref(root);
+    return s;
+}
+
 rd_status_t config_load_file(const char *path, config_t *cfg, rd_error_t *err)
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        rd_status_t code = jerr.line < 0 || json_error_code(&jerr) == json_error_cannot_open_file
-                               ? RD_ERR_IO
-                               : RD_ERR_FORMAT;
-        if (jerr.line > 0)
-            return rd_error_set(err, code, "config file %s:%d: %s", path, jerr.line, jerr.text);
-        return rd_error_set(err, code, "config file %s: %s", path, jerr.text);
-    }
-    rd_status_t s = RD_OK;
-    const char *name;
-    json_t *v;
-    if (!json_is_object(root))
-        s = rd_error_set(err, RD_ERR_FORMAT, "config file %s: expected a JSON object", path);
-    else
-        json_object_foreach(root, name, v) {
-            const key_def_t *k = find_key(name, strlen(name));
-            s = k ? set_from_json(k, v, cfg, err)
-                  : rd_error_set(err, RD_ERR_FORMAT, "unknown key '%s' (see resnetd serve --help)", name);
-            if (s != RD_OK) {
-                rd_error_prefix(err, "config file %s", path);
-                break;
-            }
-        }
-    json_decref(root);
-    return s;
+    return apply_parsed(root, &jerr, path, cfg, err);
+}
+
+rd_status_t config_load_buffer(const char *text, size_t len, const char *origin, config_t *cfg,
+                               rd_error_t *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    return apply_parsed(root, &jerr, origin, cfg, err);
 }
 
 /* ---- flags and environment ---- */

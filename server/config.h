@@ -83,6 +83,11 @@ config_t config_default_params(void);
  * a missing file fails with RD_ERR_IO. cfg is partly updated on failure. */
 rd_status_t config_load_file(const char *path, config_t *cfg, rd_error_t *err);
 
+/* config_load_file on text[0..len) already in memory; origin names it in
+ * error messages (a path, "RESNETD_CONFIG", ...). Same rules and failures. */
+rd_status_t config_load_buffer(const char *text, size_t len, const char *origin, config_t *cfg,
+                               rd_error_t *err);
+
 /* Applies flags from argv[1..argc-1]: "--key-name VALUE" or "--key-name=VALUE"
  * for every key (underscores become dashes), plus the alias --topk for
  * --topk-default. "--config FILE" is skipped here (config_load reads it).

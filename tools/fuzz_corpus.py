@@ -97,6 +97,11 @@ def tfjs_seeds():
     if os.path.exists(TFJS_MODEL):
         m = json.load(open(TFJS_MODEL))
         m["weightsManifest"] = small_manifest
+        # The stem, the first residual block and the head: every layer class of
+        # the model in 10 KB, so the fuzzer runs at thousands of inputs a second
+        # (the whole 77 KB topology ran at 400).
+        mc = m["modelTopology"]["model_config"]["config"]
+        mc["layers"] = mc["layers"][:25] + mc["layers"][-3:]
         put("tfjs", "resnet50_topology.json", json.dumps(m, separators=(",", ":")).encode())
     layers = [{"name": "input_1", "class_name": "InputLayer",
                "config": {"batch_input_shape": [None, 64, 64, 3]}},

@@ -1,20 +1,16 @@
-/* fuzz_config.c - libFuzzer harness: config_load_file on arbitrary bytes (via
- * a temporary file: the parser only takes a path), then validation and the
- * JSON writer on whatever it accepted. */
+/* fuzz_config.c - libFuzzer harness: the config file parser (config_load_buffer,
+ * the in-memory twin of config_load_file) on arbitrary bytes, then validation
+ * and the JSON writer on whatever it accepted. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "config.h"
-#include "fuzz_tmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *path = fuzz_tmp_write(data, size);
-    if (!path)
-        return 0;
     config_t cfg = config_default_params();
     rd_error_t err;
-    if (config_load_file(path, &cfg, &err) != RD_OK)
+    if (config_load_buffer((const char *)data, size, "fuzz", &cfg, &err) != RD_OK)
         return 0;
     (void)config_validate(&cfg, &err);
     free(config_to_json(&cfg));
