@@ -23,7 +23,10 @@
  * callback and freed in the request-completed callback; the one exception is
  * a request completed while items are still queued (only at daemon stop after
  * a drain timeout): its items are cancelled and the last done() frees it.
- * Shared across threads: the `draining` flag and `inflight` counter (atomics). */
+ * Shared across threads: the `draining` flag and `inflight` counter (atomics),
+ * and the `live` deps pointer, published once by http_set_model with release
+ * ordering after the model has loaded; each request keeps the deps it saw at its
+ * first callback, so a request never sees half a model. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -42,7 +45,9 @@
 
 struct http {
     struct MHD_Daemon *daemon;
-    http_deps_t deps;
+    http_deps_t deps;        /* as created: the model fields may be NULL */
+    http_deps_t loaded;      /* deps with the model, once http_set_model ran */
+    _Atomic(const http_deps_t *) live; /* &loaded after http_set_model, else NULL */
     auth_t auth;             /* cfg->auth_token, padded for the constant-time check */
     int port;
     atomic_bool draining;
@@ -74,7 +79,8 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
         return NULL;
     }
     req->http = h;
-    req->deps = &h->deps;
+    const http_deps_t *live = atomic_load_explicit(&h->live, memory_order_acquire);
+    req->deps = live ? live : &h->deps;
     req->conn = conn;
     req->method = method;
     snprintf(req->path, sizeof req->path, "%s", url);
@@ -165,6 +171,15 @@ static enum MHD_Result queue_answer(http_request_t *req)
 
 /* --- the request header stage: routing and early refusals --- */
 
+/* An early refusal in the error shape of the path's protocol. */
+static void refuse(http_request_t *req, int status, const char *message)
+{
+    if (!strncmp(req->path, "/v2", 3) && (req->path[3] == '/' || !req->path[3]))
+        http_respond_kserve_error(req, status, message);
+    else
+        http_respond_error(req, status, message);
+}
+
 /* The bearer token check, on headers alone: a refused client's body is
  * discarded unread, so it can make the server neither buffer nor decode.
  * /healthz and /readyz stay open for probes (any method: they answer 405 to
@@ -182,10 +197,7 @@ static bool auth_stage(http_request_t *req)
              a == AUTH_INVALID ? ", error=\"invalid_token\"" : "");
     const char *msg = a == AUTH_INVALID ? "invalid bearer token"
                                         : "this endpoint needs an Authorization: Bearer token";
-    if (!strncmp(req->path, "/v2", 3) && (req->path[3] == '/' || !req->path[3]))
-        http_respond_kserve_error(req, 401, msg);
-    else
-        http_respond_error(req, 401, msg);
+    refuse(req, 401, msg);
     return false;
 }
 
@@ -208,6 +220,10 @@ static bool header_stage(http_request_t *req, const char *url)
         } else {
             http_respond_error(req, 404, "no such endpoint");
         }
+        return false;
+    }
+    if (req->route->needs_model && !req->deps->model) {
+        refuse(req, 503, "the model is still loading; try again shortly");
         return false;
     }
     if (!req->route->takes_body)
@@ -314,9 +330,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
         if (!header_stage(req, url))
             return queue_answer(req);
-        if (req->route->feeds_batcher && h->deps.batcher) {
+        if (req->route->feeds_batcher && req->deps->batcher) {
             req->producing = true;
-            batcher_producer_enter(h->deps.batcher);
+            batcher_producer_enter(req->deps->batcher);
         }
         return MHD_YES;
     }
@@ -512,6 +528,22 @@ void http_begin_drain(http_t *h)
 bool http_draining(const http_t *h)
 {
     return atomic_load(&h->draining);
+}
+
+void http_set_model(http_t *h, const model_info_t *model, const model_preproc_t *preproc,
+                    const char *model_name, batcher_t *batcher)
+{
+    h->loaded = h->deps;
+    h->loaded.model = model;
+    h->loaded.preproc = preproc;
+    h->loaded.model_name = model_name;
+    h->loaded.batcher = batcher;
+    atomic_store_explicit(&h->live, &h->loaded, memory_order_release);
+}
+
+bool http_ready(const http_t *h)
+{
+    return atomic_load_explicit(&h->live, memory_order_acquire) && !http_draining(h);
 }
 
 int http_inflight(const http_t *h)

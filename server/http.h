@@ -38,10 +38,12 @@ typedef struct http http_t;
 typedef struct http_request http_request_t;
 
 /* What the routes need from the rest of the server. All borrowed; they must
- * outlive the http_t. */
+ * outlive the http_t. The model fields may be NULL at http_create, so that
+ * the server answers probes while the model loads; http_set_model fills them
+ * in, and routes with needs_model are refused with 503 until then. */
 typedef struct {
     const config_t *cfg;         /* limits, timeouts, topk default, retry_after_s */
-    const model_info_t *model;   /* classes and labels */
+    const model_info_t *model;   /* classes and labels; NULL until loaded */
     const model_preproc_t *preproc; /* effective preprocessing (config overrides applied) */
     const char *model_name;      /* name in responses and KServe URLs */
     batcher_t *batcher;
@@ -56,6 +58,7 @@ typedef struct {
     bool takes_body;                           /* POST routes: body buffered, 411 without length */
     bool feeds_batcher;                        /* submits images: counts as a batcher producer
                                                   from its headers until start() returns */
+    bool needs_model;                          /* 503 until http_set_model */
     http_step_t (*start)(http_request_t *req); /* body complete; answer or go pending */
     void (*finish)(http_request_t *req);       /* after the last item is done; must answer */
     void (*cleanup)(http_request_t *req);      /* frees req->route_data; NULL = free() */
@@ -126,6 +129,18 @@ void http_begin_drain(http_t *h);
 
 /* True once http_begin_drain has been called. Thread-safe. */
 bool http_draining(const http_t *h);
+
+/* Publishes the loaded model to the routes: requests that arrive afterwards
+ * see these deps (cfg, metrics and log as given to http_create). Call once,
+ * from the thread that loaded the model; everything must outlive the http_t.
+ * Thread-safe with respect to requests in progress (they keep the deps they
+ * started with). */
+void http_set_model(http_t *h, const model_info_t *model, const model_preproc_t *preproc,
+                    const char *model_name, batcher_t *batcher);
+
+/* True when the model is loaded and the server is not draining: /readyz.
+ * Thread-safe. */
+bool http_ready(const http_t *h);
 
 /* Requests between their first byte and the end of their response. Thread-safe. */
 int http_inflight(const http_t *h);

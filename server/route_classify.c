@@ -209,6 +209,7 @@ const http_route_t route_classify = {
     .name = "classify",
     .takes_body = true,
     .feeds_batcher = true,
+    .needs_model = true,
     .start = classify_start,
     .finish = classify_finish,
     .cleanup = classify_cleanup,

@@ -1,7 +1,9 @@
 /* route_health.c - liveness and readiness. /healthz and /v2/health/live
- * answer 200 while the process serves HTTP at all; /readyz and
- * /v2/health/ready answer 200 when the model is loaded (it is before the
- * daemon starts) and the server is not draining, else 503. */
+ * answer 200 while the process serves HTTP at all, model loading included;
+ * /readyz and /v2/health/ready answer 200 when the model is loaded and the
+ * server is not draining, else 503. */
+#include <string.h>
+
 #include "routes.h"
 
 static http_step_t healthz_start(http_request_t *req)
@@ -12,9 +14,11 @@ static http_step_t healthz_start(http_request_t *req)
 
 static http_step_t readyz_start(http_request_t *req)
 {
-    bool draining = http_draining(req->http);
-    http_respond_json(req, draining ? 503 : 200,
-                      json_pack("{s:s}", "status", draining ? "draining" : "ready"));
+    const char *status = http_draining(req->http) ? "draining"
+                         : http_ready(req->http)   ? "ready"
+                                                   : "loading";
+    http_respond_json(req, strcmp(status, "ready") ? 503 : 200,
+                      json_pack("{s:s}", "status", status));
     return HTTP_DONE;
 }
 
@@ -26,7 +30,7 @@ static http_step_t v2_live_start(http_request_t *req)
 
 static http_step_t v2_ready_start(http_request_t *req)
 {
-    bool ready = !http_draining(req->http);
+    bool ready = http_ready(req->http);
     http_respond_json(req, ready ? 200 : 503, json_pack("{s:b}", "ready", ready));
     return HTTP_DONE;
 }

@@ -58,7 +58,7 @@ static http_step_t model_ready_start(http_request_t *req)
 {
     if (!model_matches(req))
         return HTTP_DONE;
-    bool ready = !http_draining(req->http);
+    bool ready = http_ready(req->http);
     http_respond_json(req, ready ? 200 : 503,
                       json_pack("{s:s, s:b}", "name", req->deps->model_name, "ready", ready));
     return HTTP_DONE;
@@ -118,12 +118,15 @@ static void infer_cleanup(http_request_t *req)
 }
 
 const http_route_t route_v2_server = {.name = "v2_server", .start = server_meta_start};
-const http_route_t route_v2_model = {.name = "v2_model", .start = model_meta_start};
-const http_route_t route_v2_model_ready = {.name = "v2_model_ready", .start = model_ready_start};
+const http_route_t route_v2_model = {
+    .name = "v2_model", .needs_model = true, .start = model_meta_start};
+const http_route_t route_v2_model_ready = {
+    .name = "v2_model_ready", .needs_model = true, .start = model_ready_start};
 const http_route_t route_v2_infer = {
     .name = "v2_infer",
     .takes_body = true,
     .feeds_batcher = true,
+    .needs_model = true,
     .start = infer_start,
     .finish = infer_finish,
     .cleanup = infer_cleanup,

@@ -1,9 +1,13 @@
 /* server.c - assembling resnetd serve (see server.h). Creation order is
- * logger, metrics, engine, batcher, HTTP; destruction is the reverse, with the
- * HTTP daemon stopped only after the batcher has answered every item (a
- * suspended connection must not outlive the daemon's stop). */
+ * logger, metrics, HTTP, engine, batcher: the daemon listens before the model
+ * loads, so probes get /healthz 200 and /readyz 503 during a long load instead
+ * of connection refused, and the routes that need the model answer 503 until
+ * http_set_model publishes it. Destruction stops the batcher's work first, the
+ * HTTP daemon only after the batcher has answered every item (a suspended
+ * connection must not outlive the daemon's stop). */
 #include "server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,7 +36,7 @@ static rd_status_t load_engine(server_t *srv, rd_error_t *err)
     int64_t t0 = batcher_now_ns();
     rd_status_t st = engine_load(srv->cfg.model, &ep, &srv->engine, err);
     if (st != RD_OK)
-        return rd_error_prefix(err, "loading model %s: ", srv->cfg.model);
+        return rd_error_prefix(err, "loading the model");
     double seconds = (double)(batcher_now_ns() - t0) / 1e9;
     metrics_gauge_set(srv->metrics, METRICS_G_MODEL_LOAD, seconds);
     const model_info_t *mi = engine_info(srv->engine);
@@ -55,12 +59,20 @@ static rd_status_t start_batcher(server_t *srv, rd_error_t *err)
     return batcher_create(srv->engine, &bp, srv->metrics, &srv->batcher, err);
 }
 
+/* "HOST:PORT" of the daemon, with brackets for IPv6. */
+static void listen_address(const server_t *srv, char *out, size_t size)
+{
+    bool v6 = strchr(srv->cfg.bind, ':') != NULL;
+    snprintf(out, size, "%s%s%s:%d", v6 ? "[" : "", srv->cfg.bind, v6 ? "]" : "",
+             http_port(srv->http));
+}
+
+/* The daemon without a model yet: probes and /metrics work, the model routes
+ * answer 503 (see http_set_model). */
 static rd_status_t start_http(server_t *srv, rd_error_t *err)
 {
     http_params_t hp = {
-        .deps = {.cfg = &srv->cfg, .model = engine_info(srv->engine), .preproc = &srv->preproc,
-                 .model_name = srv->model_name, .batcher = srv->batcher,
-                 .metrics = srv->metrics, .log = srv->log},
+        .deps = {.cfg = &srv->cfg, .metrics = srv->metrics, .log = srv->log},
         .bind = srv->cfg.bind,
         .port = srv->cfg.port,
         .threads = srv->cfg.http_threads,
@@ -70,14 +82,25 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
     rd_status_t st = http_create(&hp, &srv->http, err);
     if (st != RD_OK)
         return st;
-    metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     if (srv->cfg.auth_token[0]) /* that it is on, never the token itself */
         log_msg(srv->log, LOG_INFO, "auth: a bearer token is required on every endpoint except "
                                     "/healthz and /readyz");
-    bool v6 = strchr(srv->cfg.bind, ':') != NULL;
-    log_msg(srv->log, LOG_INFO, "listening on %s%s%s:%d", v6 ? "[" : "", srv->cfg.bind,
-            v6 ? "]" : "", http_port(srv->http));
+    char addr[300];
+    listen_address(srv, addr, sizeof addr);
+    log_msg(srv->log, LOG_INFO, "loading the model; accepting connections on %s", addr);
     return RD_OK;
+}
+
+/* The model is loaded: publish it to the routes and turn ready. "listening
+ * on HOST:PORT" is the ready line that scripts and tests wait for. */
+static void go_ready(server_t *srv)
+{
+    http_set_model(srv->http, engine_info(srv->engine), &srv->preproc, srv->model_name,
+                   srv->batcher);
+    metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
+    char addr[300];
+    listen_address(srv, addr, sizeof addr);
+    log_msg(srv->log, LOG_INFO, "ready: listening on %s", addr);
 }
 
 rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
@@ -94,11 +117,13 @@ rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
     rd_status_t st = srv->log ? metrics_create(NULL, &srv->metrics, err)
                               : rd_error_set(err, RD_ERR_NOMEM, "out of memory");
     if (st == RD_OK)
+        st = start_http(srv, err);
+    if (st == RD_OK)
         st = load_engine(srv, err);
     if (st == RD_OK)
         st = start_batcher(srv, err);
     if (st == RD_OK)
-        st = start_http(srv, err);
+        go_ready(srv);
     if (st != RD_OK) {
         server_destroy(srv);
         return st;

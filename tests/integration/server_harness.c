@@ -24,7 +24,8 @@ const char *harness_env(const char *var, const char *fallback)
     return v && *v ? v : fallback;
 }
 
-static int find_port(const char *log_path)
+/* The port after the last ':' of the first log line that contains marker. */
+static int find_port(const char *log_path, const char *marker)
 {
     FILE *f = fopen(log_path, "r");
     if (!f)
@@ -32,7 +33,7 @@ static int find_port(const char *log_path)
     char line[1024];
     int port = 0;
     while (!port && fgets(line, sizeof line, f)) {
-        char *at = strstr(line, "listening on ");
+        char *at = strstr(line, marker);
         char *colon = at ? strrchr(at, ':') : NULL;
         if (colon)
             port = atoi(colon + 1);
@@ -42,6 +43,11 @@ static int find_port(const char *log_path)
 }
 
 void harness_start(harness_server_t *s, const char *const *args)
+{
+    harness_spawn(s, args, "listening on ");
+}
+
+void harness_launch(harness_server_t *s, const char *const *args)
 {
     const char *bin = harness_env("RESNETD_BIN", "resnetd");
     static int counter;
@@ -62,16 +68,36 @@ void harness_start(harness_server_t *s, const char *const *args)
         _exit(127);
     }
     s->port = 0;
+}
+
+void harness_spawn(harness_server_t *s, const char *const *args, const char *marker)
+{
+    const char *bin = harness_env("RESNETD_BIN", "resnetd");
+    harness_launch(s, args);
     for (int i = 0; i < 1200 && !s->port; i++) {
         int status;
         if (waitpid(s->pid, &status, WNOHANG) == s->pid)
-            ck_abort_msg("%s exited before listening (status %d); see %s", bin, status,
-                         s->log_path);
-        s->port = find_port(s->log_path);
+            ck_abort_msg("%s exited before logging '%s' (status %d); see %s", bin, marker,
+                         status, s->log_path);
+        s->port = find_port(s->log_path, marker);
         if (!s->port)
             sleep_ms(100);
     }
-    ck_assert_msg(s->port > 0, "server did not listen within 120 s; see %s", s->log_path);
+    ck_assert_msg(s->port > 0, "server did not log '%s' within 120 s; see %s", marker,
+                  s->log_path);
+}
+
+int harness_wait_exit(harness_server_t *s, int timeout_s)
+{
+    for (int i = 0; i < timeout_s * 10; i++) {
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        sleep_ms(100);
+    }
+    return -2;
 }
 
 int harness_stop(harness_server_t *s)

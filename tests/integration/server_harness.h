@@ -26,8 +26,22 @@ typedef struct {
 } harness_resp_t;
 
 /* Starts `resnetd serve --port 0 --bind 127.0.0.1 ARGS...` (args NULL-terminated)
- * and waits up to 120 s for it to listen. Fails the test on error. */
+ * and waits up to 120 s for it to be ready ("listening on HOST:PORT", logged
+ * once the model is loaded). Fails the test on error. */
 void harness_start(harness_server_t *s, const char *const *args);
+
+/* harness_start, waiting instead for the first log line containing marker and
+ * taking the port from its end ("accepting connections on " is logged before
+ * the model loads). */
+void harness_spawn(harness_server_t *s, const char *const *args, const char *marker);
+
+/* Starts the server as harness_start does and returns at once (s->port 0),
+ * for a server expected to exit by itself (harness_wait_exit). */
+void harness_launch(harness_server_t *s, const char *const *args);
+
+/* Waits up to timeout_s for the server to exit by itself: its exit status,
+ * -1 if a signal ended it, -2 if it is still running (s->pid is kept). */
+int harness_wait_exit(harness_server_t *s, int timeout_s);
 
 /* SIGTERM, then waits up to 60 s; returns the exit status (or -1 on a signal /
  * timeout, after SIGKILL). */
