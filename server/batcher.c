@@ -138,7 +138,7 @@ static void run_batch(batcher_t *b, int n)
         batcher_item_t *it = b->taken[i];
         it->queue_ns = start - it->enqueue_ns;
         metrics_observe(b->metrics, METRICS_H_QUEUE, (double)it->queue_ns * 1e-9);
-        if (atomic_load(&it->cancelled))
+        if (atomic_load(&it->cancelled) || (it->gone && it->gone(it->ctx)))
             finish_dropped(b, it, BATCHER_CANCELLED);
         else if (it->deadline_ns && start >= it->deadline_ns)
             finish_dropped(b, it, BATCHER_EXPIRED);

@@ -84,6 +84,10 @@ struct batcher_item {
     void (*done)(batcher_item_t *item, void *ctx); /* called exactly once, on the worker */
     void *ctx;            /* second argument of done */
     atomic_bool cancelled; /* set with batcher_item_cancel, from any thread */
+    bool (*gone)(void *ctx); /* optional: true when nobody waits for the answer any more
+                                (the client went away); asked on the worker right
+                                before compute, and the item is then dropped as
+                                BATCHER_CANCELLED. NULL = never */
 
     /* out: set by the batcher before done() */
     batcher_outcome_t outcome;

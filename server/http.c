@@ -23,7 +23,8 @@
  * callback and freed in the request-completed callback; the one exception is
  * a request completed while items are still queued (only at daemon stop after
  * a drain timeout): its items are cancelled and the last done() frees it.
- * Shared across threads: the `draining` flag and `inflight` counter (atomics),
+ * Shared across threads: the `draining` flag, the `inflight` and `connections`
+ * counters and the over-limit warning's rate limit (atomics),
  * and the `live` deps pointer, published once by http_set_model with release
  * ordering after the model has loaded; each request keeps the deps it saw at its
  * first callback, so a request never sees half a model. */
@@ -32,6 +33,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +56,21 @@ struct http {
     atomic_int inflight;
     pthread_mutex_t drain_lock; /* makes http_begin_drain idempotent */
     bool quiesced;
+    int max_connections;         /* above it a connection is answered 503 and closed */
+    atomic_int connections;      /* open connections, the refused ones included */
+    _Atomic int64_t refused_warn_ns; /* the last over-limit warning, for its rate limit */
+    atomic_long refused_unlogged;    /* refusals since that warning */
 };
+
+/* The socket context of a connection accepted over max_connections. */
+static char over_limit_tag;
+
+static bool over_limit(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci && ci->socket_context == &over_limit_tag;
+}
 
 static void request_free(http_request_t *req)
 {
@@ -82,6 +98,9 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
     const http_deps_t *live = atomic_load_explicit(&h->live, memory_order_acquire);
     req->deps = live ? live : &h->deps;
     req->conn = conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    req->fd = ci ? ci->connect_fd : -1;
     req->method = method;
     snprintf(req->path, sizeof req->path, "%s", url);
     req->endpoint = METRICS_EP_OTHER;
@@ -159,7 +178,7 @@ static enum MHD_Result queue_answer(http_request_t *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
     if (req->header_name[0])
         MHD_add_response_header(resp, req->header_name, req->header_value);
-    if (atomic_load(&req->http->draining))
+    if (atomic_load(&req->http->draining) || over_limit(req->conn))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
@@ -206,6 +225,14 @@ static bool header_stage(http_request_t *req, const char *url)
     const char *allow = NULL;
     req->route = routes_find(url, req->method, &req->endpoint, req->param, sizeof req->param,
                              &allow);
+    if (over_limit(req->conn)) { /* before auth: it reveals nothing but the limit */
+        req->route = NULL;
+        char msg[128];
+        snprintf(msg, sizeof msg, "too many connections (max_connections %d); retry later",
+                 req->http->max_connections);
+        refuse(req, 503, msg);
+        return false;
+    }
     if (!auth_stage(req)) {
         req->route = NULL; /* no route ran, so none cleans up */
         return false;
@@ -402,6 +429,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         req->route->cancel(req); /* the last http_request_item_done frees it */
 }
 
+bool http_client_gone(http_request_t *req)
+{
+    pthread_mutex_lock(&req->lock);
+    bool gone = req->closed;
+    if (!gone && req->fd >= 0) {
+        /* the socket stays open while the request is not closed: a suspended
+         * connection is neither read nor closed by libmicrohttpd */
+        struct pollfd p = {.fd = req->fd, .events = POLLRDHUP};
+        gone = poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    }
+    pthread_mutex_unlock(&req->lock);
+    return gone;
+}
+
 void http_request_expect(http_request_t *req, int n)
 {
     pthread_mutex_lock(&req->lock);
@@ -441,6 +482,38 @@ double http_request_elapsed_ms(const http_request_t *req)
 }
 
 /* --- the daemon --- */
+
+/* Counts open connections. libmicrohttpd's own limit stops accepting (new
+ * connections then wait, silent, in the kernel's backlog), so the daemon's
+ * limit is set above max_connections and a connection accepted over
+ * max_connections is marked here, then answered 503 + Retry-After +
+ * Connection: close at its first request (header_stage): a client learns why,
+ * and when to come back. The count includes the marked connections, so a burst
+ * of refusals does not let more in. The warning is rate-limited to one per 10 s
+ * so that a flood does not flood the log too. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    http_t *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&h->connections, 1);
+        return;
+    }
+    if (atomic_fetch_add(&h->connections, 1) < h->max_connections)
+        return;
+    *socket_context = &over_limit_tag;
+    metrics_count_connection_refused(h->deps.metrics);
+    atomic_fetch_add(&h->refused_unlogged, 1);
+    int64_t now = batcher_now_ns();
+    int64_t last = atomic_load(&h->refused_warn_ns);
+    if ((last == 0 || now - last >= 10000000000LL) &&
+        atomic_compare_exchange_strong(&h->refused_warn_ns, &last, now))
+        log_msg(h->deps.log, LOG_WARN,
+                "max_connections (%d) reached: %ld connections answered 503 since the last "
+                "warning (at most one every 10 s)",
+                h->max_connections, atomic_exchange(&h->refused_unlogged, 0));
+}
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
@@ -487,11 +560,17 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     unsigned threads = params->threads > 1 ? (unsigned)params->threads : 0;
+    h->max_connections = params->max_connections > 0 ? params->max_connections : 256;
+    /* room above max_connections for the connections refused with a 503;
+     * libmicrohttpd splits its limit between the pool threads, hence 2 each */
+    int reserve = h->max_connections / 4;
+    if (reserve < 2 * (int)(threads ? threads : 1))
+        reserve = 2 * (int)(threads ? threads : 1);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
         (void *)params->deps.log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(params->max_connections > 0 ? params->max_connections : 256),
+        (unsigned)(h->max_connections + reserve), MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(params->connection_timeout_s > 0 ? params->connection_timeout_s : 0),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);

@@ -70,6 +70,7 @@ struct http_request {
     http_t *http;
     const http_deps_t *deps;
     struct MHD_Connection *conn;
+    int fd;                      /* the connection's socket (http_client_gone), or -1 */
     const char *method;          /* "GET", "POST", ... (libmicrohttpd's string) */
     char path[256];              /* URL path, truncated (logs) */
     char param[128];             /* the {name} segment of a KServe URL, else "" */
@@ -129,6 +130,14 @@ void http_begin_drain(http_t *h);
 
 /* True once http_begin_drain has been called. Thread-safe. */
 bool http_draining(const http_t *h);
+
+/* True when the request's client can no longer receive its answer: the
+ * request has completed, or the peer has closed its side of the connection
+ * (an orderly shutdown or a reset; libmicrohttpd treats a half-close as
+ * gone too). libmicrohttpd does not watch suspended connections, so the
+ * batcher asks this before spending compute on a queued image. A non-blocking
+ * peek at the socket; thread-safe (takes req->lock). */
+bool http_client_gone(http_request_t *req);
 
 /* Publishes the loaded model to the routes: requests that arrive afterwards
  * see these deps (cfg, metrics and log as given to http_create). Call once,

@@ -62,6 +62,12 @@ static void on_item_done(batcher_item_t *item, void *ctx)
     http_request_item_done(job->req);
 }
 
+static bool client_gone(void *ctx)
+{
+    infer_job_t *job = ctx;
+    return http_client_gone(job->req);
+}
+
 int infer_job_submit(infer_job_t *job)
 {
     http_request_t *req = job->req;
@@ -77,6 +83,7 @@ int infer_job_submit(infer_job_t *job)
         batcher_item_init(&job->items[i], job->inputs + (size_t)i * job->in_floats,
                           job->logits + (size_t)i * (size_t)job->n_classes, deadline,
                           on_item_done, job);
+        job->items[i].gone = client_gone;
         queue[n++] = &job->items[i];
     }
     if (n == 0) {

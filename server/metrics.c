@@ -86,6 +86,7 @@ struct metrics {
     atomic_uint_least64_t requests[METRICS_N_ENDPOINTS][N_CODES];
     atomic_uint_least64_t images;
     atomic_uint_least64_t dropped[METRICS_N_DROP_REASONS];
+    atomic_uint_least64_t connections_refused;
     hist_t hist[METRICS_N_HISTOGRAMS];
     atomic_uint_least64_t gauges[METRICS_N_GAUGES]; /* doubles */
 };
@@ -158,6 +159,17 @@ void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n)
 {
     if (m && (unsigned)reason < METRICS_N_DROP_REASONS)
         atomic_fetch_add_explicit(&m->dropped[reason], n, memory_order_relaxed);
+}
+
+void metrics_count_connection_refused(metrics_t *m)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->connections_refused, 1, memory_order_relaxed);
+}
+
+uint64_t metrics_connections_refused(const metrics_t *m)
+{
+    return m ? load_u64(&m->connections_refused) : 0;
 }
 
 void metrics_observe(metrics_t *m, metrics_histogram_t h, double value)
@@ -262,6 +274,10 @@ static void render_counters(const metrics_t *m, FILE *f)
     for (int r = 0; r < METRICS_N_DROP_REASONS; r++)
         fprintf(f, "resnetd_queue_dropped_total{reason=\"%s\"} %llu\n", drop_names[r],
                 (unsigned long long)load_u64(&m->dropped[r]));
+    put_header(f, "resnetd_connections_refused_total",
+               "Connections over max_connections, answered 503 and closed.", "counter");
+    fprintf(f, "resnetd_connections_refused_total %llu\n",
+            (unsigned long long)load_u64(&m->connections_refused));
 }
 
 static void render_histogram(const metrics_t *m, FILE *f, int h)

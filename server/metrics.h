@@ -2,7 +2,7 @@
  * A fixed set of metrics, so the registry is a few arrays of atomics and
  * recording a value never allocates or locks:
  *   counters   resnetd_http_requests_total{endpoint,code}, resnetd_images_classified_total,
- *              resnetd_queue_dropped_total{reason}
+ *              resnetd_queue_dropped_total{reason}, resnetd_connections_refused_total
  *   histograms resnetd_request_duration_seconds, resnetd_decode_duration_seconds,
  *              resnetd_queue_duration_seconds, resnetd_inference_duration_seconds,
  *              resnetd_batch_size
@@ -90,6 +90,10 @@ void metrics_count_images(metrics_t *m, uint64_t n);
 /* Adds n to resnetd_queue_dropped_total{reason}. The batcher calls this. */
 void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n);
 
+/* Adds 1 to resnetd_connections_refused_total: a connection accepted over
+ * max_connections, to be answered 503 and closed. The HTTP daemon calls this. */
+void metrics_count_connection_refused(metrics_t *m);
+
 /* Records one observation: seconds for the duration histograms, images for
  * METRICS_H_BATCH_SIZE. NaN is ignored. Thread-safe, lock-free. */
 void metrics_observe(metrics_t *m, metrics_histogram_t h, double value);
@@ -102,6 +106,7 @@ void metrics_gauge_add(metrics_t *m, metrics_gauge_t g, double delta);
 double metrics_gauge_get(const metrics_t *m, metrics_gauge_t g);
 uint64_t metrics_request_count(const metrics_t *m, metrics_endpoint_t endpoint, int code);
 uint64_t metrics_histogram_count(const metrics_t *m, metrics_histogram_t h);
+uint64_t metrics_connections_refused(const metrics_t *m);
 
 /* Label values and metric names, for logs and tests. Never NULL. */
 const char *metrics_endpoint_name(metrics_endpoint_t endpoint);

@@ -389,14 +389,22 @@ START_TEST(bad_requests_get_their_status)
 }
 END_TEST
 
+/* A TCP connection to the server under test. */
+static int loopback_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    return fd;
+}
+
 /* A client that hangs up mid-upload costs nothing lasting; a chunked body
  * over the limit is read, discarded and answered 413; HEAD gets headers only. */
 START_TEST(aborted_and_chunked_uploads)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    int fd = loopback_connect();
     static const char head[] = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
                                "Content-Length: 50000\r\n\r\n";
     char part[1000] = {0};
@@ -830,6 +838,56 @@ static void *queue_client(void *arg)
 }
 
 /* max_queue_length 2, batches of 1: 8 clients sending 2 images each overflow it. */
+/* A client that hangs up while its 32 images are queued: libmicrohttpd does
+ * not watch the suspended connection, so the batcher asks the socket before
+ * each batch and drops the rest of them unrun (reason "cancelled"). The hang-up
+ * comes once the first of its images have been classified, so most are still
+ * queued; the bound on the wait is generous and the loops stop by themselves. */
+START_TEST(queued_images_of_a_departed_client_are_dropped)
+{
+    enum { N_IMAGES = 32 };
+    size_t jpeg_len;
+    unsigned char *jpeg = test_read_file(PHOTOS "dog.jpg", &jpeg_len);
+    ck_assert_ptr_nonnull(jpeg);
+    static const char part[] = "--b0undary\r\nContent-Disposition: form-data; name=\"image\"; "
+                               "filename=\"dog.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n";
+    static const char last[] = "--b0undary--\r\n";
+    size_t body_len = N_IMAGES * (sizeof part - 1 + jpeg_len + 2) + sizeof last - 1;
+    char head[256];
+    int head_len = snprintf(head, sizeof head,
+                            "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                            "multipart/form-data; boundary=b0undary\r\nContent-Length: %zu\r\n\r\n",
+                            body_len);
+    double classified0 = harness_metric(&srv, "resnetd_images_classified_total");
+    double cancelled0 = harness_metric(&srv, "resnetd_queue_dropped_total{reason=\"cancelled\"}");
+    int fd = loopback_connect();
+    ck_assert_int_eq(send(fd, head, (size_t)head_len, MSG_NOSIGNAL), head_len);
+    for (int i = 0; i < N_IMAGES; i++) {
+        ck_assert_int_eq(send(fd, part, sizeof part - 1, MSG_NOSIGNAL), (ssize_t)(sizeof part - 1));
+        ck_assert_int_eq(send(fd, jpeg, jpeg_len, MSG_NOSIGNAL), (ssize_t)jpeg_len);
+        ck_assert_int_eq(send(fd, "\r\n", 2, MSG_NOSIGNAL), 2);
+    }
+    ck_assert_int_eq(send(fd, last, sizeof last - 1, MSG_NOSIGNAL), (ssize_t)(sizeof last - 1));
+    free(jpeg);
+    struct timespec tick = {0, 2 * 1000000};
+    for (int i = 0; i < 30000 && harness_metric(&srv, "resnetd_images_classified_total") <=
+                                     classified0; i++)
+        nanosleep(&tick, NULL);
+    close(fd);
+    /* > 1: the /metrics request itself is in flight */
+    for (int i = 0; i < 3000 && harness_metric(&srv, "resnetd_inflight_requests") > 1; i++)
+        nanosleep(&tick, NULL);
+    double classified = harness_metric(&srv, "resnetd_images_classified_total") - classified0;
+    double cancelled =
+        harness_metric(&srv, "resnetd_queue_dropped_total{reason=\"cancelled\"}") - cancelled0;
+    ck_assert_msg(classified >= 1 && cancelled >= 1 && classified + cancelled == N_IMAGES,
+                  "classified %g, cancelled %g of %d", classified, cancelled, N_IMAGES);
+    harness_resp_t r = post_jpeg("/classify", PHOTOS "dog.jpg");
+    expect_status(r, 200, "after the departed client");
+    harness_resp_free(&r);
+}
+END_TEST
+
 START_TEST(queue_full_gets_503)
 {
     enum { N = 8 };
@@ -1320,6 +1378,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase("concurrency", start_big, 600);
     tcase_add_test(tc, concurrent_clients_no_mixups_and_batches);
+    tcase_add_test(tc, queued_images_of_a_departed_client_are_dropped);
     suite_add_tcase(s, tc);
     tc = tcase("queue_full", start_tiny_queue, 300);
     tcase_add_test(tc, queue_full_gets_503);

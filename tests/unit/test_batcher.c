@@ -277,28 +277,43 @@ START_TEST(queue_full_is_refused_without_done)
 }
 END_TEST
 
+static atomic_int gone_asked;
+
+static bool always_gone(void *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&gone_asked, 1);
+    return true;
+}
+
 START_TEST(expired_and_cancelled_items_are_dropped)
 {
     fake_reset(true);
     metrics_t *m;
     ck_assert_int_eq(metrics_create("t", &m, NULL), RD_OK);
     batcher_t *b = make(4, 0, 8, m);
-    req_t r[4];
+    req_t r[5];
     req_init(&r[0], 0, 0);
     ck_assert_int_eq(batcher_submit(b, &r[0].item, NULL), RD_OK);
     fake_wait_entered(1);
     req_init(&r[1], 1, batcher_now_ns() + 1000000); /* 1 ms: long gone when the gate opens */
     req_init(&r[2], 2, 0);
     req_init(&r[3], 3, batcher_now_ns() + 3600LL * 1000000000); /* an hour */
-    for (int i = 1; i < 4; i++)
+    req_init(&r[4], 4, 0);
+    r[4].item.gone = always_gone; /* its client hung up while it was queued */
+    atomic_store(&gone_asked, 0);
+    for (int i = 1; i < 5; i++)
         ck_assert_int_eq(batcher_submit(b, &r[i].item, NULL), RD_OK);
     batcher_item_cancel(&r[2].item);
     struct timespec ms2 = {0, 2000000};
     while (batcher_now_ns() < r[1].item.deadline_ns)
         nanosleep(&ms2, NULL);
     fake_open_gate();
-    wait_done(4);
+    wait_done(5);
     ck_assert_int_eq(batcher_drain(b, 1000, NULL), RD_OK);
+    ck_assert_int_eq(r[4].item.outcome, BATCHER_CANCELLED);
+    ck_assert_float_eq(r[4].logits[0], -1);
+    ck_assert_int_eq(atomic_load(&gone_asked), 1);
     ck_assert_int_eq(r[1].item.outcome, BATCHER_EXPIRED);
     ck_assert_int_eq(r[1].item.error.code, RD_ERR_TIMEOUT);
     ck_assert_float_eq(r[1].logits[0], -1);
@@ -308,14 +323,14 @@ START_TEST(expired_and_cancelled_items_are_dropped)
     ck_assert_int_eq(r[3].item.outcome, BATCHER_OK);
     ck_assert_int_eq(r[3].item.batch_size, 1);
     check_logits(&r[3], 3);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         ck_assert_int_eq(atomic_load(&r[i].n_done), 1);
     ck_assert_int_eq(fake.n_runs, 2);
     ck_assert_int_eq(fake.sizes[1], 1);
     char *text;
     ck_assert_int_eq(metrics_render(m, &text, NULL, NULL), RD_OK);
     ck_assert_ptr_nonnull(strstr(text, "resnetd_queue_dropped_total{reason=\"deadline\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(text, "resnetd_queue_dropped_total{reason=\"cancelled\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(text, "resnetd_queue_dropped_total{reason=\"cancelled\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(text, "resnetd_images_classified_total 2\n"));
     free(text);
     batcher_destroy(b);

@@ -119,6 +119,8 @@ START_TEST(fresh_registry_renders_every_family)
     ck_assert_double_eq(get(&expo, "resnetd_build_info{version=\"1.2.3\"}"), 1);
     ck_assert_double_eq(get(&expo, "resnetd_images_classified_total"), 0);
     ck_assert_double_eq(get(&expo, "resnetd_queue_dropped_total{reason=\"deadline\"}"), 0);
+    ck_assert_str_eq(type_of(&expo, "resnetd_connections_refused_total"), "counter");
+    ck_assert_double_eq(get(&expo, "resnetd_connections_refused_total"), 0);
     for (int i = 0; i < expo.n; i++)
         ck_assert_msg(strncmp(expo.names[i], "resnetd_http_requests_total", 27),
                       "no request series before any request");
@@ -181,6 +183,8 @@ START_TEST(request_counters_by_endpoint_and_code)
     metrics_count_request(m, METRICS_EP_HEALTHZ, 700);     /* out of range: "000" */
     metrics_count_images(m, 7);
     metrics_count_dropped(m, METRICS_DROP_CANCELLED, 2);
+    metrics_count_connection_refused(m);
+    metrics_count_connection_refused(m);
     render(m);
     ck_assert_double_eq(get(&expo, "resnetd_http_requests_total{endpoint=\"/classify\",code=\"200\"}"), 2);
     ck_assert_double_eq(get(&expo, "resnetd_http_requests_total{endpoint=\"/classify\",code=\"503\"}"), 1);
@@ -191,6 +195,8 @@ START_TEST(request_counters_by_endpoint_and_code)
     ck_assert(!has(&expo, "resnetd_http_requests_total{endpoint=\"/classify\",code=\"404\"}"));
     ck_assert_double_eq(get(&expo, "resnetd_images_classified_total"), 7);
     ck_assert_double_eq(get(&expo, "resnetd_queue_dropped_total{reason=\"cancelled\"}"), 2);
+    ck_assert_double_eq(get(&expo, "resnetd_connections_refused_total"), 2);
+    ck_assert_uint_eq(metrics_connections_refused(m), 2);
     ck_assert_uint_eq(metrics_request_count(m, METRICS_EP_CLASSIFY, 200), 2);
     ck_assert_str_eq(metrics_endpoint_name(METRICS_EP_READYZ), "/readyz");
     ck_assert_str_eq(metrics_endpoint_name((metrics_endpoint_t)-1), "other");
@@ -260,6 +266,8 @@ START_TEST(null_registry_is_a_no_op)
     metrics_gauge_add(NULL, METRICS_G_READY, 1);
     metrics_count_images(NULL, 1);
     metrics_count_dropped(NULL, METRICS_DROP_DEADLINE, 1);
+    metrics_count_connection_refused(NULL);
+    ck_assert_uint_eq(metrics_connections_refused(NULL), 0);
     ck_assert_double_eq(metrics_gauge_get(NULL, METRICS_G_READY), 0);
     ck_assert_uint_eq(metrics_histogram_count(NULL, METRICS_H_QUEUE), 0);
     char *out = (char *)1;
