@@ -1,6 +1,9 @@
 /* routes.c - the routing table. Paths are matched segment by segment; "{}"
  * matches one non-empty segment (the model name of KServe URLs). GET routes
- * answer HEAD too (libmicrohttpd then sends the headers only). */
+ * answer HEAD too (libmicrohttpd then sends the headers only). KServe's
+ * optional /versions/{version} segment is accepted for the one version a
+ * model has here, "1" (its metadata lists versions ["1"]); any other version
+ * is 404 like any other unknown path. */
 #include "routes.h"
 
 #include <stdbool.h>
@@ -27,6 +30,9 @@ static const route_entry_t table[] = {
     {"/v2/models/{}", M_GET, METRICS_EP_V2_MODEL, &route_v2_model},
     {"/v2/models/{}/ready", M_GET, METRICS_EP_V2_MODEL_READY, &route_v2_model_ready},
     {"/v2/models/{}/infer", M_POST, METRICS_EP_V2_INFER, &route_v2_infer},
+    {"/v2/models/{}/versions/1", M_GET, METRICS_EP_V2_MODEL, &route_v2_model},
+    {"/v2/models/{}/versions/1/ready", M_GET, METRICS_EP_V2_MODEL_READY, &route_v2_model_ready},
+    {"/v2/models/{}/versions/1/infer", M_POST, METRICS_EP_V2_INFER, &route_v2_infer},
 };
 
 /* Matches path against pattern; copies the "{}" segment into param. */

@@ -58,6 +58,15 @@ START_TEST(routing)
                      &route_v2_model);
     ck_assert_ptr_eq(routes_find("/v2/models/m/", "GET", &ep, param, sizeof param, &allow),
                      &route_v2_model);
+    ck_assert_ptr_eq(routes_find("/v2/models/r50/versions/1/infer", "POST", &ep, param,
+                                 sizeof param, &allow), &route_v2_infer);
+    ck_assert_str_eq(param, "r50");
+    ck_assert_ptr_eq(routes_find("/v2/models/m/versions/1", "GET", &ep, param, sizeof param,
+                                 &allow), &route_v2_model);
+    ck_assert_ptr_eq(routes_find("/v2/models/m/versions/1/ready", "GET", &ep, param,
+                                 sizeof param, &allow), &route_v2_model_ready);
+    ck_assert_ptr_null(routes_find("/v2/models/m/versions/2/infer", "POST", &ep, param,
+                                   sizeof param, &allow));
     ck_assert_ptr_null(routes_find("/v2/models//infer", "POST", &ep, param, sizeof param, &allow));
     ck_assert_ptr_null(routes_find("/v2/models/m/infer/x", "POST", &ep, param, sizeof param,
                                    &allow));
