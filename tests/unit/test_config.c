@@ -131,6 +131,24 @@ START_TEST(file_errors_name_the_key)
 }
 END_TEST
 
+/* The in-memory twin of config_load_file: same keys, same errors, the origin
+ * in place of a path; the text needs no NUL. */
+START_TEST(buffer_parses_like_a_file)
+{
+    config_t c = config_default_params();
+    rd_error_t err;
+    static const char text[] = "{\"port\": 9090, \"mean\": [1, 2, 3]}XYZ";
+    ck_assert_int_eq(config_load_buffer(text, sizeof text - 4, "inline", &c, &err), RD_OK);
+    ck_assert_int_eq(c.port, 9090);
+    ck_assert_float_eq(c.mean[2], 3.0f);
+    ck_assert_int_eq(config_load_buffer(text, sizeof text - 1, "inline", &c, &err), RD_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "config inline"));
+    ck_assert_int_eq(config_load_buffer("{\"prot\": 1}", 11, "inline", &c, &err), RD_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "config inline: unknown key 'prot'"));
+    ck_assert_int_eq(config_load_buffer("", 0, "inline", &c, &err), RD_ERR_FORMAT);
+}
+END_TEST
+
 START_TEST(flags_in_both_spellings)
 {
     char *argv[] = {"serve", "--port", "8081", "--max-batch-size=16", "--access-log", "off",
@@ -412,6 +430,7 @@ int main(void)
     tcase_add_test(tc, defaults_are_the_documented_ones);
     tcase_add_test(tc, file_sets_every_kind_of_value);
     tcase_add_test(tc, file_errors_name_the_key);
+    tcase_add_test(tc, buffer_parses_like_a_file);
     tcase_add_test(tc, flags_in_both_spellings);
     tcase_add_test(tc, flag_errors);
     tcase_add_test(tc, positional_arguments_for_classify);
