@@ -84,6 +84,10 @@ static const key_def_t keys[] = {
     {"auth_token", K_SECRET, F(auth_token), 0, FS(auth_token), 0, 0, "TOKEN",
      "bearer token required on every endpoint except /healthz and /readyz (401 without it); "
      "empty = no auth; env alias RESNETD_TOKEN"},
+    STR(tls_cert, "PATH",
+        "PEM certificate file (leaf first, then any chain) to serve HTTPS with; empty = plain HTTP; "
+        "needs tls_key"),
+    STR(tls_key, "PATH", "PEM private key file of tls_cert (unencrypted); empty = plain HTTP"),
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 _Static_assert(sizeof(((config_t *)0)->auth_token) == AUTH_TOKEN_MAX, "auth_token size");
@@ -523,6 +527,12 @@ rd_status_t config_validate(const config_t *cfg, rd_error_t *err)
         return rd_error_set(err, RD_ERR_ARG, "%s: must not be empty", cfg->bind[0] ? "model" : "bind");
     if (auth_token_valid("auth_token", cfg->auth_token, err) != RD_OK)
         return RD_ERR_ARG;
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) /* half a TLS set-up must not fall back to HTTP */
+        return rd_error_set(err, RD_ERR_ARG,
+                            "%s is set but %s is empty: set both tls_cert and tls_key for HTTPS, "
+                            "or neither for plain HTTP",
+                            cfg->tls_cert[0] ? "tls_cert" : "tls_key",
+                            cfg->tls_cert[0] ? "tls_key" : "tls_cert");
     if ((unsigned)cfg->log_level > LOG_DEBUG)
         return rd_error_set(err, RD_ERR_ARG, "log_level: %d is not a level", (int)cfg->log_level);
     if (cfg->max_images_per_request > cfg->max_queue_length)

@@ -70,6 +70,11 @@ typedef struct {
                                       "" = no auth (default). Never printed: config_to_json
                                       masks it. Env RESNETD_TOKEN is an alias (see
                                       config_apply_env). Size is AUTH_TOKEN_MAX (auth.h). */
+    char tls_cert[CONFIG_STR_MAX]; /* PEM certificate file (leaf first, then any chain) to serve
+                                      HTTPS with; "" = plain HTTP (default). Set both or neither
+                                      of tls_cert and tls_key (config_validate). */
+    char tls_key[CONFIG_STR_MAX];  /* PEM private key of tls_cert, unencrypted; "" = plain HTTP.
+                                      The path only: http_create reads the file. */
 } config_t;
 
 /* The built-in defaults listed above. */

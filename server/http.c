@@ -31,6 +31,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -43,6 +44,7 @@
 
 #include "auth.h"
 #include "http_error.h"
+#include "http_tls.h"
 #include "routes.h"
 
 struct http {
@@ -258,7 +260,7 @@ static bool header_stage(http_request_t *req, const char *url)
     const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *te = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (!len && !te) {
-        http_respond_error(req, 411, "a body with Content-Length (or chunked encoding) is required");
+        refuse(req, 411, "a body with Content-Length (or chunked encoding) is required");
         return false;
     }
     int64_t max = req->deps->cfg->max_body_bytes;
@@ -266,7 +268,7 @@ static bool header_stage(http_request_t *req, const char *url)
         char msg[128];
         snprintf(msg, sizeof msg, "body of %.20s bytes exceeds max_body_bytes %lld", len,
                  (long long)max);
-        http_respond_error(req, 413, msg);
+        refuse(req, 413, msg);
         return false;
     }
     return true;
@@ -317,11 +319,11 @@ static bool run_route(http_request_t *req)
         char msg[96];
         snprintf(msg, sizeof msg, "body exceeds max_body_bytes %lld",
                  (long long)req->deps->cfg->max_body_bytes);
-        http_respond_error(req, 413, msg);
+        refuse(req, 413, msg);
         return false;
     }
     if (req->route->takes_body && !req->body && !append_body(req, "", 0)) {
-        http_respond_error(req, 503, "out of memory");
+        refuse(req, 503, "out of memory");
         return false;
     }
     if (req->route->start(req) == HTTP_PENDING) {
@@ -340,6 +342,21 @@ static bool run_route(http_request_t *req)
     return false;
 }
 
+/* libmicrohttpd closes the connection after an answer queued at the header
+ * stage, as it cannot know that no body follows. A request that declares no
+ * body loses nothing by waiting for the next call (made at once), so a 401,
+ * 404 or 405 to it keeps the connection open for the client's next, perhaps
+ * pipelined, request. The rest still close: 411 and 413 may have unread bytes
+ * behind them, and a 503 refusal is there to shed connections. */
+static enum MHD_Result early_answer(http_request_t *req)
+{
+    const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    bool body = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (len && strcmp(len, "0"));
+    if (!body && (req->status == 401 || req->status == 404 || req->status == 405))
+        return MHD_YES; /* the next call finds req->status set and queues it */
+    return queue_answer(req);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -356,7 +373,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&h->inflight, 1);
         metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
         if (!header_stage(req, url))
-            return queue_answer(req);
+            return early_answer(req);
         if (req->route->feeds_batcher && req->deps->batcher) {
             req->producing = true;
             batcher_producer_enter(req->deps->batcher);
@@ -549,9 +566,15 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     rd_status_t st = resolve(params->bind, params->port, &ss, err);
     if (st != RD_OK)
         return st;
+    const config_t *cfg = params->deps.cfg;
+    tls_pem_t tls = {0};
+    if (cfg && cfg->tls_cert[0] && (st = tls_load(cfg, &tls, err)) != RD_OK)
+        return st;
     http_t *h = calloc(1, sizeof *h);
-    if (!h)
+    if (!h) {
+        tls_pem_free(&tls);
         return rd_error_set(err, RD_ERR_NOMEM, "http: out of memory");
+    }
     h->deps = params->deps;
     auth_init(&h->auth, params->deps.cfg ? params->deps.cfg->auth_token : NULL);
     pthread_mutex_init(&h->drain_lock, NULL);
@@ -559,6 +582,15 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* an option array, so that plain HTTP passes the same call an empty one
+     * (tls_opts + 2); libmicrohttpd loads the PEM texts during the start */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, tls.key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, tls.cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (tls.key)
+        flags |= MHD_USE_TLS;
     unsigned threads = params->threads > 1 ? (unsigned)params->threads : 0;
     h->max_connections = params->max_connections > 0 ? params->max_connections : 256;
     /* room above max_connections for the connections refused with a 503;
@@ -573,13 +605,20 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
         (unsigned)(h->max_connections + reserve), MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(params->connection_timeout_s > 0 ? params->connection_timeout_s : 0),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_ARRAY,
+        tls.key ? tls_opts : tls_opts + 2, MHD_OPTION_END);
+    bool tls_on = tls.key != NULL;
+    tls_pem_free(&tls); /* GnuTLS copied them at the start; wipe our copy of the key */
     if (!h->daemon) {
         pthread_mutex_destroy(&h->drain_lock);
         free(h);
-        return rd_error_set(err, RD_ERR_IO, "cannot listen on %s port %d (in use? permitted?)",
-                            params->bind, params->port);
+        return rd_error_set(err, RD_ERR_IO, "cannot listen on %s port %d (in use? permitted?%s)",
+                            params->bind, params->port,
+                            tls_on ? " or TLS refused: see libmicrohttpd's log line" : "");
     }
+    if (tls_on) /* that it is on and which certificate, never key material */
+        log_msg(params->deps.log, LOG_INFO, "tls: serving HTTPS only, certificate %s",
+                cfg->tls_cert);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : params->port;
     *out = h;

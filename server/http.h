@@ -116,7 +116,11 @@ typedef struct {
 
 /* Creates and starts the daemon: listening when it returns RD_OK. Fails with
  * RD_ERR_ARG (bad bind address), RD_ERR_IO (cannot bind/listen; the message
- * names the address), RD_ERR_NOMEM. *out is NULL on failure. */
+ * names the address), RD_ERR_NOMEM. *out is NULL on failure.
+ * With deps.cfg->tls_cert set it serves HTTPS only: both PEM files are read
+ * here (RD_ERR_IO naming the unreadable one, RD_ERR_FORMAT for a malformed
+ * file or a key that is not the certificate's; RD_ERR_ARG when libmicrohttpd
+ * lacks TLS), and the key text is wiped once libmicrohttpd has loaded it. */
 rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *err);
 
 /* The port actually bound (the answer to port 0). */

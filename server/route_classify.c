@@ -48,9 +48,10 @@ static bool parse_topk(http_request_t *req, const char *field, int *topk)
         *topk = k < 1 ? 1 : k > n_classes ? n_classes : k;
         return true;
     }
+    /* digits only: strtol alone would also take " 5" and "+5" */
     char *end;
     long k = strtol(q, &end, 10);
-    if (*q == 0 || *end != 0 || k < 1 || k > n_classes) {
+    if (*q < '0' || *q > '9' || *end != 0 || k < 1 || k > n_classes) {
         char msg[128];
         snprintf(msg, sizeof msg, "topk must be an integer in 1..%d, got '%.32s'", n_classes, q);
         http_respond_error(req, 400, msg);

@@ -7,9 +7,9 @@ set -euo pipefail
 build_pkgs=(build-essential meson ninja-build pkg-config
             libdnnl-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev
             ca-certificates)
-test_pkgs=(check libcurl4-openssl-dev curl valgrind
+test_pkgs=(check libcurl4-openssl-dev curl openssl valgrind
            python3-torch python3-torchvision python3-pil python3-yaml
-           darknet wrk nginx clang libclang-rt-14-dev
+           darknet libjpeg-turbo-progs wrk nginx clang libclang-rt-14-dev
            podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
            containernetworking-plugins iptables)
 

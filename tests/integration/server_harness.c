@@ -153,7 +153,7 @@ harness_resp_t harness_http(const harness_server_t *s, const char *method, const
     CURL *c = curl_easy_init();
     ck_assert_ptr_nonnull(c);
     char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", s->ca_file ? "https" : "http", s->port, path);
     struct curl_slist *h = NULL;
     bool expect = false;
     for (struct curl_slist *e = extra; e; e = e->next) {
@@ -172,6 +172,8 @@ harness_resp_t harness_http(const harness_server_t *s, const char *method, const
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (s->ca_file) /* replaces the system CAs: only this file is trusted */
+        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -248,4 +250,30 @@ double harness_metric(const harness_server_t *s, const char *prefix)
     double v = harness_metric_in(r.body, prefix);
     harness_resp_free(&r);
     return v;
+}
+
+int harness_run(const char *const *argv, const char *const *env, char *out, size_t out_size)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        for (int i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < out_size && (got = read(fds[0], out + n, out_size - 1 - n)) > 0)
+        n += (size_t)got;
+    out[n] = 0;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

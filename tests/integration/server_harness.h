@@ -15,6 +15,7 @@ typedef struct {
     pid_t pid;
     int port;
     char log_path[256];
+    const char *ca_file; /* non-NULL: harness_http speaks https, trusting this CA file only */
 } harness_server_t;
 
 typedef struct {
@@ -68,6 +69,12 @@ double harness_metric(const harness_server_t *s, const char *prefix);
  * body, or -1 when there is none. */
 double harness_metric_in(const char *text, const char *prefix);
 
+
+/* Runs argv (argv[0] looked up in PATH unless it has a '/') with env
+ * ("NAME=VALUE", NULL-terminated, may be NULL) added, and waits for it; its
+ * stdout (up to out_size - 1 bytes, NUL-terminated) in out. Returns the exit
+ * status, -1 on a signal. */
+int harness_run(const char *const *argv, const char *const *env, char *out, size_t out_size);
 
 /* $VAR or fallback. */
 const char *harness_env(const char *var, const char *fallback);

@@ -998,29 +998,6 @@ END_TEST
 
 /* --- the CLI subcommands --- */
 
-static int run_cli(const char *const *argv, char *out, size_t out_size)
-{
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t got;
-    while (n + 1 < out_size && (got = read(fds[0], out + n, out_size - 1 - n)) > 0)
-        n += (size_t)got;
-    out[n] = 0;
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 START_TEST(cli_classify_prints_the_same_json)
 {
     harness_resp_t r = post_jpeg("/classify", PHOTOS "eagle.jpg");
@@ -1030,7 +1007,7 @@ START_TEST(cli_classify_prints_the_same_json)
     static char out[65536];
     const char *argv[] = {harness_env("RESNETD_BIN", "resnetd"), "classify", "--model", small_model,
                           PHOTOS "eagle.jpg", "/etc/hostname", NULL};
-    int rc = run_cli(argv, out, sizeof out);
+    int rc = harness_run(argv, NULL, out, sizeof out);
     ck_assert_int_eq(rc, 1); /* one image failed */
     json_t *cli = json_loads(out, 0, NULL);
     ck_assert_msg(cli != NULL, "classify printed no JSON: %.200s", out);
@@ -1045,7 +1022,7 @@ START_TEST(cli_classify_prints_the_same_json)
     char port[16];
     snprintf(port, sizeof port, "%d", srv.port);
     const char *hc[] = {harness_env("RESNETD_BIN", "resnetd"), "healthcheck", "--port", port, NULL};
-    ck_assert_int_eq(run_cli(hc, out, sizeof out), 0);
+    ck_assert_int_eq(harness_run(hc, NULL, out, sizeof out), 0);
 }
 END_TEST
 

@@ -26,7 +26,8 @@ static void clear_env(void)
 {
     static const char *const vars[] = {"RESNETD_PORT", "RESNETD_MODEL", "RESNETD_MAX_BATCH_SIZE",
                                        "RESNETD_CONFIG", "RESNETD_ACCESS_LOG", "RESNETD_MEAN",
-                                       "RESNETD_BIND", "RESNETD_AUTH_TOKEN", "RESNETD_TOKEN"};
+                                       "RESNETD_BIND", "RESNETD_AUTH_TOKEN", "RESNETD_TOKEN",
+                                       "RESNETD_TLS_CERT", "RESNETD_TLS_KEY"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 }
@@ -54,6 +55,8 @@ START_TEST(defaults_are_the_documented_ones)
     ck_assert_int_eq(c.log_level, LOG_INFO);
     ck_assert(c.access_log);
     ck_assert_str_eq(c.auth_token, ""); /* no auth */
+    ck_assert_str_eq(c.tls_cert, "");   /* plain HTTP */
+    ck_assert_str_eq(c.tls_key, "");
     ck_assert(!c.has_mean && !c.has_std && c.input_h == 0 && c.scale == 0);
     ck_assert_int_eq(config_validate(&c, NULL), RD_OK);
 }
@@ -292,6 +295,13 @@ START_TEST(shipped_config_file_loads)
     strcpy(d.bind, "0.0.0.0");
     char *a = config_to_json(&c), *b = config_to_json(&d);
     ck_assert_str_eq(a, b);
+    /* ... and it lists every key, so it documents them all */
+    json_t *file = json_load_file(path, 0, NULL), *all = json_loads(b, 0, NULL);
+    ck_assert_ptr_nonnull(file);
+    ck_assert_ptr_nonnull(all);
+    ck_assert_uint_eq(json_object_size(file), json_object_size(all));
+    json_decref(file);
+    json_decref(all);
     free(a);
     free(b);
 }
@@ -423,6 +433,73 @@ START_TEST(auth_token_is_validated_and_never_printed)
 }
 END_TEST
 
+/* tls_cert/tls_key from the file, the flags and RESNETD_TLS_*, with the usual
+ * precedence; validation wants both or neither, and says which one is missing.
+ * The files themselves are read by the server (tests/integration/test_tls.c). */
+START_TEST(tls_paths_sources_and_both_or_neither)
+{
+    clear_env();
+    const char *path = write_tmp("{\"tls_cert\": \"/file/cert.pem\", \"tls_key\": \"/file/key.pem\"}");
+    char cfgpath[64];
+    snprintf(cfgpath, sizeof cfgpath, "%s", path);
+    char *argv[] = {"serve", "--config", cfgpath, NULL};
+    config_t c;
+    rd_error_t err;
+    ck_assert_msg(config_load(3, argv, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.tls_cert, "/file/cert.pem");
+    ck_assert_str_eq(c.tls_key, "/file/key.pem");
+    char *argv2[] = {"serve", "--config", cfgpath, "--tls-cert", "/flag/cert.pem",
+                     "--tls-key=/flag/key.pem", NULL};
+    ck_assert_msg(config_load(6, argv2, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.tls_cert, "/flag/cert.pem");
+    ck_assert_str_eq(c.tls_key, "/flag/key.pem");
+    setenv("RESNETD_TLS_CERT", "/env/cert.pem", 1);
+    setenv("RESNETD_TLS_KEY", "/env/key.pem", 1);
+    ck_assert_msg(config_load(6, argv2, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.tls_cert, "/env/cert.pem");
+    ck_assert_str_eq(c.tls_key, "/env/key.pem");
+    /* an empty variable turns TLS off for that key: half a config, refused */
+    setenv("RESNETD_TLS_KEY", "", 1);
+    ck_assert_int_eq(config_load(6, argv2, &c, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "tls_cert is set but tls_key is empty"));
+    setenv("RESNETD_TLS_CERT", "", 1); /* both empty: plain HTTP */
+    ck_assert_msg(config_load(6, argv2, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_str_eq(c.tls_cert, "");
+    ck_assert_str_eq(c.tls_key, "");
+    clear_env();
+    unlink(cfgpath);
+
+    c = config_default_params();
+    strcpy(c.tls_key, "key.pem");
+    ck_assert_int_eq(config_validate(&c, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "tls_key is set but tls_cert is empty"));
+    strcpy(c.tls_cert, "cert.pem");
+    ck_assert_int_eq(config_validate(&c, &err), RD_OK);
+    c.tls_key[0] = 0;
+    ck_assert_int_eq(config_validate(&c, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "tls_cert is set but tls_key is empty"));
+
+    /* a path too long for the field is refused, not truncated */
+    static char big[CONFIG_STR_MAX + 8];
+    memset(big, 'p', sizeof big - 1);
+    char *argv3[] = {"serve", "--tls-cert", big, NULL};
+    c = config_default_params();
+    ck_assert_int_eq(config_apply_args(3, argv3, &c, &err), RD_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "tls_cert: value is"));
+    expect_file_error("{\"tls_key\": 1}", RD_ERR_FORMAT, "tls_key: expected a string");
+
+    /* --help names both */
+    char *help = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&help, &n);
+    config_print_keys(f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(help, "--tls-cert PATH"));
+    ck_assert_ptr_nonnull(strstr(help, "env RESNETD_TLS_KEY"));
+    free(help);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -440,6 +517,7 @@ int main(void)
     tcase_add_test(tc, json_round_trip_and_help_list_every_key);
     tcase_add_test(tc, auth_token_sources_and_alias);
     tcase_add_test(tc, auth_token_is_validated_and_never_printed);
+    tcase_add_test(tc, tls_paths_sources_and_both_or_neither);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
