@@ -7,8 +7,14 @@ static void conv_clear(net_conv_t *c)
 {
     free(c->weight);
     free(c->bias);
+    free(c->qweight);
+    free(c->qbias);
+    free(c->oscale);
     c->weight = NULL;
     c->bias = NULL;
+    c->qweight = NULL;
+    c->qbias = NULL;
+    c->oscale = NULL;
 }
 
 void net_free(net_t *net)
@@ -26,5 +32,6 @@ void net_free(net_t *net)
     free(net->blocks);
     free(net->fc_weight);
     free(net->fc_bias);
+    free(net->points);
     free(net);
 }

@@ -46,7 +46,18 @@ typedef struct {
     dnnl_primitive_t prim;
     int n_args;
     dnnl_exec_arg_t args[MAX_ARGS];
+    int point; /* the quantization point its output is (a conv), else -1 */
+    dnnl_memory_t point_mem;
 } step_t;
+
+/* An INT8 conv's attributes (quant.c): per-channel output scales and the
+ * residual sum's scale and data type. */
+typedef struct {
+    const float *oscale;
+    int n_oscale;
+    float sum_scale;
+    dnnl_data_type_t sum_dt;
+} qattr_t;
 
 struct plan {
     plan_ctx_t *ctx;
@@ -60,6 +71,8 @@ struct plan {
     size_t arena_bytes, scratch_bytes;
     int input_t, output_t;
     int winograd; /* use it where use_winograd() says so */
+    int int8;     /* u8/s8 activations (quant.c); the net is quantized */
+    const net_t *net;
     unsigned bound_generation; /* 0: never bound */
 };
 
@@ -135,6 +148,7 @@ static rd_status_t add_step(plan_t *p, const_dnnl_primitive_desc_t pd,
     memset(s, 0, sizeof *s);
     memcpy(s->args, args, (size_t)n_args * sizeof *args);
     s->n_args = n_args;
+    s->point = -1;
     const dnnl_memory_desc_t *scratch_md =
         dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t scratch = scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0;
@@ -190,17 +204,21 @@ static dnnl_status_t pick_impl(const_dnnl_op_desc_t op, const_dnnl_primitive_att
 
 /* A primitive descriptor for op with the plan's attributes: user scratchpad,
  * and the fused post-ops; prefer as in pick_impl. */
-static rd_status_t make_pd(plan_t *p, const_dnnl_op_desc_t op, post_t post, const char *prefer,
-                           dnnl_primitive_desc_t *pd, rd_error_t *err)
+static rd_status_t make_pd(plan_t *p, const_dnnl_op_desc_t op, post_t post, const qattr_t *q,
+                           const char *prefer, dnnl_primitive_desc_t *pd, rd_error_t *err)
 {
     rd_status_t st = RD_OK;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    if (q)
+        DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, q->n_oscale, 1 << 1, q->oscale));
     if (post != POST_NONE) {
         DNNL_TRY(dnnl_post_ops_create(&po));
-        if (post == POST_SUM_RELU)
+        if (post == POST_SUM_RELU && q)
+            DNNL_TRY(dnnl_post_ops_append_sum_v2(po, q->sum_scale, q->sum_dt));
+        else if (post == POST_SUM_RELU)
             DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f));
         DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
         DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po));
@@ -214,7 +232,9 @@ fail:
     return st;
 }
 
-static rd_status_t add_reorder(plan_t *p, int from, int to, rd_error_t *err)
+/* A reorder from tensor from to tensor to, multiplying by scale: quantizing
+ * or dequantizing where the data types differ, 1 where only layouts do. */
+static rd_status_t add_reorder(plan_t *p, int from, int to, float scale, rd_error_t *err)
 {
     rd_status_t st = RD_OK;
     dnnl_primitive_desc_t pd = NULL;
@@ -222,6 +242,8 @@ static rd_status_t add_reorder(plan_t *p, int from, int to, rd_error_t *err)
     dnnl_engine_t eng = plan_ctx_engine(p->ctx);
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    if (scale != 1.0f)
+        DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale));
     DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, &p->tensors[from].md, eng,
                                                 &p->tensors[to].md, eng, attr));
     dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, p->tensors[from].mem},
@@ -237,17 +259,26 @@ fail:
 
 /* The weights memory for what pd wants, reordered once and shared (plan_mem.c). */
 static rd_status_t weights_for(plan_t *p, const_dnnl_primitive_desc_t pd, dnnl_query_t what,
-                               const float *src, int ndims, const dnnl_dims_t dims,
-                               dnnl_format_tag_t user_tag, dnnl_memory_t *out, rd_error_t *err)
+                               const void *src, dnnl_data_type_t dt, int ndims,
+                               const dnnl_dims_t dims, dnnl_format_tag_t user_tag,
+                               dnnl_memory_t *out, rd_error_t *err)
 {
     rd_status_t st = RD_OK;
     dnnl_memory_desc_t user_md;
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(&user_md, ndims, dims, dnnl_f32, user_tag));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&user_md, ndims, dims, dt, user_tag));
     return plan_ctx_weights(p->ctx, src, &user_md, dnnl_primitive_desc_query_md(pd, what, 0), out,
                             err);
 fail:
     return st;
 }
+
+/* The data type of a quantization point's tensor in this plan. */
+static dnnl_data_type_t point_dt(const plan_t *p, int pt)
+{
+    return !p->int8 ? dnnl_f32 : p->net->points[pt].is_signed ? dnnl_s8 : dnnl_u8;
+}
+
+static float input_scale(const plan_t *p) { return p->int8 ? p->net->points[0].scale : 1.0f; }
 
 static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_desc_t *src_md,
                            dnnl_alg_kind_t alg, dnnl_format_tag_t dst_tag, post_t post,
@@ -266,15 +297,17 @@ static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_des
     dnnl_memory_desc_t w_md, b_md, d_md;
     dnnl_convolution_desc_t desc;
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_md, 4, (dnnl_dims_t){c->oc, c->ic, c->kh, c->kw},
-                                          dnnl_f32, dnnl_format_tag_any));
+                                          p->int8 ? dnnl_s8 : dnnl_f32, dnnl_format_tag_any));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, (dnnl_dims_t){c->oc}, dnnl_f32, dnnl_x));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&d_md, 4, (dnnl_dims_t){sd[0], c->oc, oh, ow},
-                                          dnnl_f32, dst_tag));
+                                          point_dt(p, c->dst_pt), dst_tag));
     DNNL_TRY(dnnl_convolution_forward_desc_init(
         &desc, dnnl_forward_inference, alg, src_md, &w_md, &b_md, &d_md,
         (dnnl_dims_t){c->stride, c->stride}, (dnnl_dims_t){c->pad, c->pad},
         (dnnl_dims_t){c->pad, c->pad}));
-    return make_pd(p, &desc, post, alg == dnnl_convolution_winograd ? "wino_4x3" : NULL, pd, err);
+    qattr_t q = {c->oscale, c->oc, c->sum_scale, c->sum_pt >= 0 ? point_dt(p, c->sum_pt) : dnnl_u8};
+    return make_pd(p, &desc, post, p->int8 ? &q : NULL,
+                   alg == dnnl_convolution_winograd ? "wino_4x3" : NULL, pd, err);
 fail:
     return st;
 }
@@ -288,53 +321,85 @@ static const char *dims_str(const dnnl_dim_t *d, int ndims, char buf[64])
     return buf;
 }
 
+/* md with another data type of the same layout (strides count elements). */
+static dnnl_memory_desc_t as_type(const dnnl_memory_desc_t *md, dnnl_data_type_t dt)
+{
+    dnnl_memory_desc_t r = *md;
+    r.data_type = dt;
+    return r;
+}
+
+/* For the last conv of a block: *dst is the shortcut on entry and, on return,
+ * the tensor the conv accumulates into (the sum post-op reads the shortcut in
+ * its own data type). A reorder copies the shortcut when the conv chose
+ * another layout; a second view of the buffer gives the output's data type
+ * when it differs (INT8: an s8 downsample into a u8 block output). */
+static rd_status_t sum_target(plan_t *p, const dnnl_memory_desc_t *d_md, int *dst,
+                              rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    const tensor_t *sc = &p->tensors[*dst];
+    char sbuf[64], dbuf[64];
+    if (sc->md.ndims != d_md->ndims ||
+        memcmp(sc->md.dims, d_md->dims, (size_t)d_md->ndims * sizeof *d_md->dims) != 0)
+        return rd_error_set(err, RD_ERR_SHAPE,
+                            "a block's shortcut %s and main path %s differ in shape",
+                            dims_str(sc->md.dims, sc->md.ndims, sbuf),
+                            dims_str(d_md->dims, d_md->ndims, dbuf));
+    dnnl_data_type_t sc_dt = sc->md.data_type;
+    dnnl_memory_desc_t want = as_type(d_md, sc_dt);
+    if (!dnnl_memory_desc_equal(&sc->md, &want)) {
+        int copy;
+        st = new_tensor(p, &want, BIND_ARENA, -1, NULL, &copy, err);
+        if (st == RD_OK)
+            st = add_reorder(p, *dst, copy, 1.0f, err);
+        if (st != RD_OK)
+            return st;
+        release(p, *dst);
+        *dst = copy;
+    }
+    if (sc_dt == d_md->data_type)
+        return RD_OK;
+    int slot = p->tensors[*dst].slot;
+    release(p, *dst); /* the view takes the slot over */
+    return new_tensor(p, d_md, BIND_ARENA, slot, NULL, dst, err);
+}
+
 /* Completes a conv whose pd exists: weights, destination, step. For
  * POST_SUM_RELU, *dst is the shortcut on entry and the block's output on
- * return: the conv accumulates into the shortcut's buffer, behind a reorder
- * when the conv chose another layout than the shortcut has. Otherwise *dst is
- * a new arena tensor in slot (or the first free one when slot < 0). */
+ * return (sum_target). Otherwise *dst is a new arena tensor in slot (or the
+ * first free one when slot < 0). */
 static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const net_conv_t *c,
                                int src, post_t post, int slot, int *dst, rd_error_t *err)
 {
     dnnl_memory_t w, b;
-    rd_status_t st = weights_for(p, pd, dnnl_query_weights_md, c->weight, 4,
+    rd_status_t st = weights_for(p, pd, dnnl_query_weights_md,
+                                 p->int8 ? (const void *)c->qweight : c->weight,
+                                 p->int8 ? dnnl_s8 : dnnl_f32, 4,
                                  (dnnl_dims_t){c->oc, c->ic, c->kh, c->kw}, dnnl_oihw, &w, err);
-    /* The bias was asked for plain (dnnl_x), so this wraps c->bias itself. */
+    /* The bias was asked for plain (dnnl_x), so this wraps the bias itself. */
     const dnnl_memory_desc_t *b_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1);
     if (st == RD_OK)
-        st = plan_ctx_weights(p->ctx, c->bias, b_md, b_md, &b, err);
+        st = plan_ctx_weights(p->ctx, p->int8 ? c->qbias : c->bias, b_md, b_md, &b, err);
     if (st != RD_OK)
         return st;
     const dnnl_memory_desc_t *d_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    if (post == POST_SUM_RELU) {
-        const tensor_t *sc = &p->tensors[*dst];
-        char sbuf[64], dbuf[64];
-        if (sc->md.ndims != d_md->ndims ||
-            memcmp(sc->md.dims, d_md->dims, (size_t)d_md->ndims * sizeof *d_md->dims) != 0)
-            return rd_error_set(err, RD_ERR_SHAPE,
-                                "a block's shortcut %s and main path %s differ in shape",
-                                dims_str(sc->md.dims, sc->md.ndims, sbuf),
-                                dims_str(d_md->dims, d_md->ndims, dbuf));
-        if (!dnnl_memory_desc_equal(&sc->md, d_md)) {
-            int copy;
-            st = new_tensor(p, d_md, BIND_ARENA, -1, NULL, &copy, err);
-            if (st == RD_OK)
-                st = add_reorder(p, *dst, copy, err);
-            if (st != RD_OK)
-                return st;
-            release(p, *dst);
-            *dst = copy;
-        }
-    } else {
+    if (post == POST_SUM_RELU)
+        st = sum_target(p, d_md, dst, err);
+    else
         st = new_tensor(p, d_md, BIND_ARENA, slot, NULL, dst, err);
-        if (st != RD_OK)
-            return st;
-    }
+    if (st != RD_OK)
+        return st;
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->tensors[src].mem},
                               {DNNL_ARG_WEIGHTS, w},
                               {DNNL_ARG_BIAS, b},
                               {DNNL_ARG_DST, p->tensors[*dst].mem}};
-    return add_step(p, pd, args, 4, err);
+    st = add_step(p, pd, args, 4, err);
+    if (st == RD_OK) {
+        p->steps[p->n_steps - 1].point = c->dst_pt;
+        p->steps[p->n_steps - 1].point_mem = p->tensors[*dst].mem;
+    }
+    return st;
 }
 
 /* Winograd F(4x4,3x3) (oneDNN's jit_wino_4x3, chosen by name in pick_impl)
@@ -386,7 +451,7 @@ static rd_status_t add_conv(plan_t *p, const net_conv_t *c, int src, post_t post
     if (want && !dnnl_memory_desc_equal(want, &p->tensors[src].md)) {
         st = new_tensor(p, want, BIND_ARENA, -1, NULL, &in, err);
         if (st == RD_OK)
-            st = add_reorder(p, src, in, err);
+            st = add_reorder(p, src, in, 1.0f, err);
     }
     if (st == RD_OK)
         st = conv_finish(p, pd, c, in, post, -1, dst, err);
@@ -410,12 +475,12 @@ static rd_status_t add_pool(plan_t *p, dnnl_alg_kind_t alg, int src, int k_h, in
         &d_md, 4,
         (dnnl_dims_t){sd[0], sd[1], (sd[2] + 2 * pad - k_h) / stride + 1,
                       (sd[3] + 2 * pad - k_w) / stride + 1},
-        dnnl_f32, dnnl_format_tag_any));
+        p->tensors[src].md.data_type, dnnl_format_tag_any));
     DNNL_TRY(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference, alg,
                                             &p->tensors[src].md, &d_md,
                                             (dnnl_dims_t){stride, stride}, (dnnl_dims_t){k_h, k_w},
                                             (dnnl_dims_t){pad, pad}, (dnnl_dims_t){pad, pad}));
-    st = make_pd(p, &desc, POST_NONE, NULL, &pd, err);
+    st = make_pd(p, &desc, POST_NONE, NULL, NULL, &pd, err);
     if (st == RD_OK)
         st = new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_ARENA, slot,
                         NULL, dst, err);
@@ -441,7 +506,7 @@ static rd_status_t build_stem(plan_t *p, const net_t *net, int h, int w, int *ou
     dnnl_dims_t dims = {p->n_images, 3, h, w};
     int src, stem;
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&user_md, 4, dims, dnnl_f32, dnnl_nchw));
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_md, 4, dims, dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_md, 4, dims, point_dt(p, 0), dnnl_format_tag_any));
     /* With Winograd ahead, the stem writes its blocked layout, so that the max
      * pool and the first block need no reorder. */
     rd_error_t ignored;
@@ -458,7 +523,7 @@ static rd_status_t build_stem(plan_t *p, const net_t *net, int h, int w, int *ou
     if (!dnnl_memory_desc_equal(src_md, &user_md)) {
         st = new_tensor(p, src_md, BIND_ARENA, 0, NULL, &src, err);
         if (st == RD_OK)
-            st = add_reorder(p, p->input_t, src, err);
+            st = add_reorder(p, p->input_t, src, input_scale(p), err);
     }
     if (st == RD_OK)
         st = conv_finish(p, pd, &net->stem, src, POST_RELU, SLOT_STEM, &stem, err);
@@ -503,6 +568,23 @@ static rd_status_t build_block(plan_t *p, const net_block_t *b, int *x, rd_error
     return RD_OK;
 }
 
+/* INT8: the last block's output back to f32, in its layout. The pooling and
+ * fc that follow run in f32: together under 1% of the work, and the 7x7 mean
+ * keeps precision that a u8 result would round away. */
+static rd_status_t dequantize(plan_t *p, int *x, rd_error_t *err)
+{
+    dnnl_memory_desc_t f32 = as_type(&p->tensors[*x].md, dnnl_f32);
+    int out;
+    rd_status_t st = new_tensor(p, &f32, BIND_ARENA, -1, NULL, &out, err);
+    if (st == RD_OK)
+        st = add_reorder(p, *x, out, 1.0f / p->net->points[p->net->n_points - 1].scale, err);
+    if (st == RD_OK) {
+        release(p, *x);
+        *x = out;
+    }
+    return st;
+}
+
 /* Global average pooling, then fc into the caller's logits (plain nc). */
 static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *err)
 {
@@ -513,6 +595,8 @@ static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *er
     if (xd[1] != net->fc_in)
         return rd_error_set(err, RD_ERR_SHAPE, "fc expects %d features, the last block gives %lld",
                             net->fc_in, (long long)xd[1]);
+    if (p->int8 && (st = dequantize(p, &x, err)) != RD_OK)
+        return st;
     st = add_pool(p, dnnl_pooling_avg_exclude_padding, x, (int)xd[2], (int)xd[3], 1, 0, -1,
                   &pooled, err);
     if (st != RD_OK)
@@ -527,9 +611,10 @@ static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *er
                                           dnnl_f32, dnnl_nc));
     DNNL_TRY(dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_inference,
                                                   &p->tensors[pooled].md, &w_md, &b_md, &d_md));
-    st = make_pd(p, &desc, POST_NONE, NULL, &pd, err);
+    st = make_pd(p, &desc, POST_NONE, NULL, NULL, &pd, err);
     if (st == RD_OK)
-        st = weights_for(p, pd, dnnl_query_weights_md, net->fc_weight, 4, w_dims, dnnl_oihw, &w, err);
+        st = weights_for(p, pd, dnnl_query_weights_md, net->fc_weight, dnnl_f32, 4, w_dims,
+                         dnnl_oihw, &w, err);
     if (st == RD_OK)
         st = plan_ctx_weights(p->ctx, net->fc_bias, &b_md,
                               dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), &b, err);
@@ -572,9 +657,11 @@ static void layout(plan_t *p)
 }
 
 rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int input_h,
-                        int input_w, bool winograd, plan_t **out, rd_error_t *err)
+                        int input_w, unsigned flags, plan_t **out, rd_error_t *err)
 {
     *out = NULL;
+    if ((flags & PLAN_INT8) && !net->stem.qweight)
+        return rd_error_set(err, RD_ERR_ARG, "an INT8 plan needs a quantized net");
     if (n_images < 1 || input_h < 1 || input_w < 1)
         return rd_error_set(err, RD_ERR_ARG, "plan for %d images of %dx%d", n_images, input_h,
                             input_w);
@@ -583,7 +670,10 @@ rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int inp
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
     p->ctx = ctx;
     p->n_images = n_images;
-    p->winograd = winograd && plan_wants_winograd(net);
+    p->net = net;
+    p->int8 = (flags & PLAN_INT8) != 0;
+    /* oneDNN's Winograd is f32 only. */
+    p->winograd = (flags & PLAN_WINOGRAD) && !p->int8 && plan_wants_winograd(net);
     int x;
     rd_status_t st = build_stem(p, net, input_h, input_w, &x, err);
     for (int i = 0; st == RD_OK && i < net->n_blocks; i++)
@@ -621,16 +711,44 @@ fail:
 
 rd_status_t plan_run(plan_t *p, const float *input, float *logits, rd_error_t *err)
 {
+    return plan_run_observed(p, input, logits, NULL, NULL, err);
+}
+
+/* Hands observe each step's output that is a quantization point, once the
+ * step is done (the stream is waited on, so the data is there). */
+static rd_status_t observe_step(plan_t *p, const step_t *s, plan_observer_t observe, void *user,
+                                rd_error_t *err)
+{
     rd_status_t st = RD_OK;
+    void *data;
+    const dnnl_memory_desc_t *md;
+    DNNL_TRY(dnnl_stream_wait(plan_ctx_stream(p->ctx)));
+    DNNL_TRY(dnnl_memory_get_data_handle(s->point_mem, &data));
+    DNNL_TRY(dnnl_memory_get_memory_desc(s->point_mem, &md));
+    observe(user, s->point, data, dnnl_memory_desc_get_size(md) / sizeof(float));
+fail:
+    return st;
+}
+
+rd_status_t plan_run_observed(plan_t *p, const float *input, float *logits,
+                              plan_observer_t observe, void *user, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    if (observe && p->int8)
+        return rd_error_set(err, RD_ERR_ARG, "only FP32 plans can be observed");
     dnnl_stream_t stream = plan_ctx_stream(p->ctx);
     if (p->bound_generation != plan_ctx_generation(p->ctx) && (st = bind(p, err)) != RD_OK)
         return st;
     /* oneDNN only reads the input; its C API takes a non-const handle. */
     DNNL_TRY(dnnl_memory_set_data_handle(p->tensors[p->input_t].mem, (void *)(uintptr_t)input));
     DNNL_TRY(dnnl_memory_set_data_handle(p->tensors[p->output_t].mem, logits));
+    if (observe)
+        observe(user, 0, input, dnnl_memory_desc_get_size(&p->tensors[p->input_t].md) / sizeof *input);
     for (int i = 0; i < p->n_steps; i++) {
         const step_t *s = &p->steps[i];
         DNNL_TRY(dnnl_primitive_execute(s->prim, stream, s->n_args, s->args));
+        if (observe && s->point >= 0 && (st = observe_step(p, s, observe, user, err)) != RD_OK)
+            return st;
     }
     DNNL_TRY(dnnl_stream_wait(stream));
 fail:

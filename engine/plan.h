@@ -43,7 +43,7 @@ dnnl_stream_t plan_ctx_stream(const plan_ctx_t *ctx);
  * converted to want_md; reordered once and cached in ctx, keyed by src and
  * want_md, so plans for other batch sizes share it. When want_md equals
  * user_md the memory wraps src itself, which must outlive ctx. */
-rd_status_t plan_ctx_weights(plan_ctx_t *ctx, const float *src, const dnnl_memory_desc_t *user_md,
+rd_status_t plan_ctx_weights(plan_ctx_t *ctx, const void *src, const dnnl_memory_desc_t *user_md,
                              const dnnl_memory_desc_t *want_md, dnnl_memory_t *out,
                              rd_error_t *err);
 
@@ -55,15 +55,28 @@ unsigned plan_ctx_generation(const plan_ctx_t *ctx);
 unsigned char *plan_ctx_arena(const plan_ctx_t *ctx);
 unsigned char *plan_ctx_scratch(const plan_ctx_t *ctx);
 
-/* Builds the plan for n_images images of input_h x input_w, with Winograd 3x3
- * convolutions where they pay when winograd is true. net must stay
+/* plan_create flags. */
+#define PLAN_WINOGRAD 1u /* Winograd 3x3 convolutions where they pay (f32 only) */
+#define PLAN_INT8 2u     /* u8/s8 convolutions; the net must be quantized (quant.h) */
+
+/* Builds the plan for n_images images of input_h x input_w. net must stay
  * alive and unchanged until the plan and ctx are freed (small tensors such as
  * biases are used in place). Uses the calling thread's OpenMP thread count. */
 rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int input_h,
-                        int input_w, bool winograd, plan_t **out, rd_error_t *err);
+                        int input_w, unsigned flags, plan_t **out, rd_error_t *err);
 
 /* Runs input [n][3][h][w] (NCHW f32) to logits [n][n_classes]. */
 rd_status_t plan_run(plan_t *plan, const float *input, float *logits, rd_error_t *err);
+
+/* Called with the f32 values of quantization point `point` (quant.h) for the
+ * whole batch, in the plan's layout (padding included, as zeros). */
+typedef void (*plan_observer_t)(void *user, int point, const float *data, size_t count);
+
+/* plan_run on an FP32 plan that also hands every quantization point's tensor
+ * to observe (the input first, then each conv's output in order). Slower:
+ * it waits for the stream after each of those steps. */
+rd_status_t plan_run_observed(plan_t *plan, const float *input, float *logits,
+                              plan_observer_t observe, void *user, rd_error_t *err);
 
 int plan_batch(const plan_t *plan);
 

@@ -15,7 +15,7 @@
 #define ARENA_ALIGN 4096
 
 typedef struct weight_entry {
-    const float *src;
+    const void *src;
     dnnl_memory_desc_t md;
     dnnl_memory_t mem;
     void *buf; /* NULL when mem wraps src itself */
@@ -152,7 +152,7 @@ fail:
     return st;
 }
 
-rd_status_t plan_ctx_weights(plan_ctx_t *ctx, const float *src, const dnnl_memory_desc_t *user_md,
+rd_status_t plan_ctx_weights(plan_ctx_t *ctx, const void *src, const dnnl_memory_desc_t *user_md,
                              const dnnl_memory_desc_t *want_md, dnnl_memory_t *out,
                              rd_error_t *err)
 {

@@ -342,6 +342,14 @@ const char *safetensors_metadata(const safetensors_t *st, const char *key)
     return json_string_value(json_object_get(st->metadata, key));
 }
 
+const char *safetensors_metadata_key(const safetensors_t *st, int i)
+{
+    void *it = st && st->metadata ? json_object_iter(st->metadata) : NULL;
+    for (; it && i > 0; i--)
+        it = json_object_iter_next(st->metadata, it);
+    return it && i == 0 ? json_object_iter_key(it) : NULL;
+}
+
 void safetensors_close(safetensors_t *st)
 {
     if (!st)

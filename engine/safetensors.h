@@ -69,6 +69,9 @@ const safetensors_tensor_t *safetensors_at(const safetensors_t *st, int i);
 /* The __metadata__ string for key, or NULL when absent. */
 const char *safetensors_metadata(const safetensors_t *st, const char *key);
 
+/* The i-th __metadata__ key (i from 0), or NULL past the last. */
+const char *safetensors_metadata_key(const safetensors_t *st, int i);
+
 /* Converts t (F32, F16 or BF16: see safetensors_check_float) to float32 into
  * dst (t->n_elems floats). Cannot fail; an OTHER tensor gives zeros. */
 void safetensors_to_f32(const safetensors_tensor_t *t, float *dst);
@@ -89,6 +92,11 @@ rd_status_t safetensors_writer_add(safetensors_writer_t *w, const char *name, in
                                    const int64_t *shape, const float *data, rd_error_t *err);
 rd_status_t safetensors_writer_meta(safetensors_writer_t *w, const char *key,
                                     const char *value, rd_error_t *err);
+/* Adds every float tensor of src as F32, except the one called except (may be
+ * NULL) and those of other dtypes, such as torchvision's int64
+ * num_batches_tracked; and every metadata entry. */
+rd_status_t safetensors_writer_add_file(safetensors_writer_t *w, const safetensors_t *src,
+                                        const char *except, rd_error_t *err);
 /* Writes to path via a temporary file ("path.tmp.XXXXXX", same folder) and
  * rename, so a crash never leaves half a file. RD_ERR_IO names the path and the
  * reason (strerror); the temporary file is removed on failure. */

@@ -115,6 +115,27 @@ rd_status_t safetensors_writer_meta(safetensors_writer_t *w, const char *key, co
     return RD_OK;
 }
 
+rd_status_t safetensors_writer_add_file(safetensors_writer_t *w, const safetensors_t *src,
+                                        const char *except, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    for (int i = 0; st == RD_OK && i < safetensors_count(src); i++) {
+        const safetensors_tensor_t *t = safetensors_at(src, i);
+        if (t->dtype == SAFETENSORS_OTHER || (except && strcmp(t->name, except) == 0))
+            continue;
+        float *data = malloc(t->n_elems ? (size_t)t->n_elems * sizeof *data : 1);
+        if (!data)
+            return rd_error_set(err, RD_ERR_NOMEM, "out of memory copying %s", t->name);
+        safetensors_to_f32(t, data);
+        st = safetensors_writer_add(w, t->name, t->ndim, t->shape, data, err);
+        free(data);
+    }
+    const char *key;
+    for (int i = 0; st == RD_OK && (key = safetensors_metadata_key(src, i)); i++)
+        st = safetensors_writer_meta(w, key, safetensors_metadata(src, key), err);
+    return st;
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
     return strcmp(((const entry_t *)a)->name, ((const entry_t *)b)->name);

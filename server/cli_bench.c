@@ -27,6 +27,7 @@ typedef struct {
     int input_h, input_w;
     int sub_batch;
     bool no_winograd;
+    rd_precision_t precision;
 } bench_opts_t;
 
 static void usage(FILE *out)
@@ -43,33 +44,24 @@ static void usage(FILE *out)
             "  --warmup W      untimed batches first (default 3; the first builds the plan)\n"
             "  --sub-batch N   images per oneDNN plan; larger batches are split (default 4)\n"
             "  --no-winograd   direct convolutions only\n"
+            "  --precision P   fp32 (default) or int8 (needs a calibrated model)\n"
             "  --help          this text\n\n"
             "OMP_PROC_BIND / OMP_PLACES are left to the environment.\n",
             MIN_ITERATIONS);
-}
-
-static int parse_int(const char *s, int min, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < min || v > 1000000)
-        return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static int parse_size(const char *s, int *h, int *w)
 {
     char *x = strchr(s, 'x');
     if (!x)
-        return parse_int(s, 1, h) || parse_int(s, 1, w);
+        return cli_parse_int(s, 1, h) || cli_parse_int(s, 1, w);
     char buf[32];
     size_t n = (size_t)(x - s);
     if (n == 0 || n >= sizeof buf)
         return -1;
     memcpy(buf, s, n);
     buf[n] = 0;
-    return parse_int(buf, 1, h) || parse_int(x + 1, 1, w);
+    return cli_parse_int(buf, 1, h) || cli_parse_int(x + 1, 1, w);
 }
 
 /* 0 to run, 1 after --help, -1 on a bad option (message printed). */
@@ -80,6 +72,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         {"seconds", required_argument, 0, 's'}, {"size", required_argument, 0, 'z'},
         {"threads", required_argument, 0, 't'}, {"warmup", required_argument, 0, 'w'},
         {"sub-batch", required_argument, 0, 'u'}, {"no-winograd", no_argument, 0, 'n'},
+        {"precision", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     *o = (bench_opts_t){.seconds = 10.0, .warmup = 3};
     optind = 1;
@@ -89,16 +82,22 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         char *end;
         switch (c) {
         case 'm': o->model = optarg; break;
-        case 'b': bad = parse_int(optarg, 1, &o->batch); break;
+        case 'b': bad = cli_parse_int(optarg, 1, &o->batch); break;
         case 's':
             o->seconds = strtod(optarg, &end);
             bad = *end != 0 || !(o->seconds >= 0 && o->seconds <= 86400);
             break;
         case 'z': bad = parse_size(optarg, &o->input_h, &o->input_w); break;
-        case 't': bad = parse_int(optarg, 0, &o->threads); break;
-        case 'w': bad = parse_int(optarg, 0, &o->warmup); break;
-        case 'u': bad = parse_int(optarg, 0, &o->sub_batch); break;
+        case 't': bad = cli_parse_int(optarg, 0, &o->threads); break;
+        case 'w': bad = cli_parse_int(optarg, 0, &o->warmup); break;
+        case 'u': bad = cli_parse_int(optarg, 0, &o->sub_batch); break;
         case 'n': o->no_winograd = true; break;
+        case 'p': {
+            int p = engine_precision_parse(optarg);
+            bad = p < 0;
+            o->precision = bad ? RD_FP32 : (rd_precision_t)p;
+            break;
+        }
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -146,8 +145,9 @@ static int print_result(const bench_opts_t *o, const model_info_t *mi, const dou
     int p90_i = (int)(0.9 * (n - 1) + 0.5);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f}",
-                          "model", mi->name, "arch", mi->arch, "batch", o->batch, "input_h",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f}",
+                          "model", mi->name, "arch", mi->arch, "precision",
+                          engine_precision_name(mi->precision), "batch", o->batch, "input_h",
                           mi->preproc.input_h, "input_w", mi->preproc.input_w, "threads",
                           o->threads, "iterations", n, "images_per_second",
                           o->batch * 1000.0 / median, "ms_per_batch", median, "ms_per_batch_p90",
@@ -205,6 +205,7 @@ int cli_bench(int argc, char **argv)
     params.n_threads = o.threads;
     params.sub_batch = o.sub_batch;
     params.no_winograd = o.no_winograd;
+    params.precision = o.precision;
     params.input_h = o.input_h;
     params.input_w = o.input_w;
     engine_t *eng;

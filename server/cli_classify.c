@@ -15,36 +15,6 @@
 #include "image.h"
 #include "resnetd/engine.h"
 
-static rd_status_t read_file(const char *path, uint8_t **data, size_t *len, rd_error_t *err)
-{
-    *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return rd_error_set(err, RD_ERR_IO, "%s: cannot open", path);
-    size_t cap = 1 << 16, n = 0, got;
-    uint8_t *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            uint8_t *p = realloc(buf, cap *= 2);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = p;
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        return rd_error_set(err, buf ? RD_ERR_IO : RD_ERR_NOMEM, "%s: cannot read", path);
-    }
-    *data = buf;
-    *len = n;
-    return RD_OK;
-}
-
 typedef struct {
     engine_t *engine;
     const model_info_t *mi;
@@ -65,15 +35,10 @@ static void classify_batch(classify_ctx_t *c, char **paths, int first, int n, fl
     double decode_ms[CLASSIFY_BATCH_MAX];
     char msg[CLASSIFY_BATCH_MAX][RD_ERROR_MSG_MAX + 64];
     for (int i = 0; i < n; i++) {
-        uint8_t *data = NULL;
-        size_t len = 0;
         rd_error_t err = {0};
         double t0 = (double)batcher_now_ns();
-        rd_status_t st = read_file(paths[i], &data, &len, &err);
-        if (st == RD_OK)
-            st = image_to_tensor(data, len, &c->pp, &c->lim, inputs + (size_t)ok * c->in_floats,
-                                 &err);
-        free(data);
+        rd_status_t st = image_file_to_tensor(paths[i], &c->pp, &c->lim,
+                                              inputs + (size_t)ok * c->in_floats, &err);
         decode_ms[i] = ((double)batcher_now_ns() - t0) / 1e6;
         status[first + i] = st == RD_OK ? 200 : http_error_status(st, HTTP_CTX_IMAGE);
         snprintf(msg[i], sizeof msg[i], "image %d: %s", first + i, err.msg);

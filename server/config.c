@@ -25,6 +25,7 @@ typedef enum {
     K_SIZE2,    /* input_size: int h at off, int w at off2 */
     K_ORDER,    /* channel_order: char[4], "", "RGB" or "BGR" */
     K_LOGLEVEL, /* log_level_t */
+    K_PRECISION, /* rd_precision_t */
     K_SECRET,   /* char[size] like K_STR, but config_to_json masks it */
 } kind_t;
 
@@ -52,6 +53,8 @@ static const key_def_t keys[] = {
     STR(model, "PATH", "safetensors model file"),
     STR(model_name, "NAME", "model name in responses and KServe URLs; empty = the model's own name"),
     STR(labels, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
+    {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8",
+     "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate)"},
     {"input_size", K_SIZE2, F(input_h), F(input_w), 0, 1, 8192, "N|HxW",
      "network input size, e.g. 224 or 128x128; 0 = from the model"},
     INT(resize, 0, 16384, "N", "shorter side before the center crop, pixels; 0 = from the model"),
@@ -302,6 +305,13 @@ static rd_status_t set_from_text(const key_def_t *k, const char *s, config_t *cf
         if (log_level_parse(s, field(cfg, k->off), err) != RD_OK)
             return rd_error_prefix(err, "%s", k->key);
         return RD_OK;
+    case K_PRECISION: {
+        int v = engine_precision_parse(s);
+        if (v < 0)
+            return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not fp32 or int8", k->key, s);
+        *(rd_precision_t *)field(cfg, k->off) = (rd_precision_t)v;
+        return RD_OK;
+    }
     }
     return rd_error_set(err, RD_ERR_INTERNAL, "%s: unknown key kind", k->key);
 }
@@ -592,6 +602,7 @@ static json_t *value_json(const key_def_t *k, const config_t *cfg)
     case K_ORDER: return json_string(p);
     case K_FLOAT: return json_real(*(const float *)p);
     case K_LOGLEVEL: return json_string(log_level_name(*(const log_level_t *)p));
+    case K_PRECISION: return json_string(engine_precision_name(*(const rd_precision_t *)p));
     case K_SECRET: return json_string(*(const char *)p ? "<redacted>" : "");
     case K_SIZE2:
         if (cfg->input_h == cfg->input_w)
@@ -677,6 +688,7 @@ engine_params_t config_engine_params(const config_t *cfg)
     p.input_h = cfg->input_h;
     p.input_w = cfg->input_w;
     p.labels_path = cfg->labels[0] ? cfg->labels : NULL;
+    p.precision = cfg->precision;
     return p;
 }
 

@@ -109,6 +109,11 @@ rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,
                             const model_preproc_t *pp, const image_limits_t *lim,
                             float *out, rd_error_t *err);
 
+/* Reads the file at path and runs image_to_tensor on it. Also RD_ERR_IO when
+ * the file cannot be read; errors from the image name the path. */
+rd_status_t image_file_to_tensor(const char *path, const model_preproc_t *pp,
+                                 const image_limits_t *lim, float *out, rd_error_t *err);
+
 /* The steps of image_to_tensor, exposed for tests and tools. */
 
 /* Packed 8-bit RGB pixels, row-major, stride width*3. */

@@ -13,6 +13,7 @@ typedef struct {
 
 static const command_t commands[] = {
     {"bench", cli_bench, "measure engine throughput on a model (JSON figures)"},
+    {"calibrate", cli_calibrate, "make an INT8-ready copy of a model from sample JPEGs"},
     {"convert", cli_convert, "convert a TF.js Keras ResNet-50 to resnetd safetensors"},
     {"serve", cli_serve, "serve POST /classify, KServe v2, health and metrics over HTTP"},
     {"classify", cli_classify, "classify JPEG files offline; prints the /classify JSON"},

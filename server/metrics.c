@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,9 @@ typedef struct {
 
 struct metrics {
     char version[64];
+    /* resnetd_model_info's labels: written once, then published by model_set */
+    char model[128], arch[16], precision[8];
+    atomic_bool model_set;
     atomic_uint_least64_t requests[METRICS_N_ENDPOINTS][N_CODES];
     atomic_uint_least64_t images;
     atomic_uint_least64_t dropped[METRICS_N_DROP_REASONS];
@@ -311,6 +315,28 @@ static void render_gauges(const metrics_t *m, FILE *f)
     fputs("resnetd_build_info{version=\"", f);
     put_label_value(f, m->version);
     fputs("\"} 1\n", f);
+    if (!atomic_load_explicit(&m->model_set, memory_order_acquire))
+        return;
+    put_header(f, "resnetd_model_info",
+               "Always 1; the labels give the model served, its architecture and the precision "
+               "it runs in.", "gauge");
+    fputs("resnetd_model_info{model=\"", f);
+    put_label_value(f, m->model);
+    fputs("\",arch=\"", f);
+    put_label_value(f, m->arch);
+    fputs("\",precision=\"", f);
+    put_label_value(f, m->precision);
+    fputs("\"} 1\n", f);
+}
+
+void metrics_set_model(metrics_t *m, const char *name, const char *arch, const char *precision)
+{
+    if (!m || atomic_load_explicit(&m->model_set, memory_order_relaxed))
+        return;
+    snprintf(m->model, sizeof m->model, "%s", name);
+    snprintf(m->arch, sizeof m->arch, "%s", arch);
+    snprintf(m->precision, sizeof m->precision, "%s", precision);
+    atomic_store_explicit(&m->model_set, true, memory_order_release);
 }
 
 rd_status_t metrics_render(const metrics_t *m, char **out, size_t *len, rd_error_t *err)

@@ -7,7 +7,8 @@
  *              resnetd_queue_duration_seconds, resnetd_inference_duration_seconds,
  *              resnetd_batch_size
  *   gauges     resnetd_queue_depth, resnetd_inflight_requests, resnetd_model_load_seconds,
- *              resnetd_ready, resnetd_build_info{version}
+ *              resnetd_ready, resnetd_build_info{version},
+ *              resnetd_model_info{model,arch,precision} (once the model is loaded)
  * There is no global registry: main creates a metrics_t and passes it to the
  * batcher and the HTTP routes. Every function accepts metrics == NULL and then
  * does nothing, so modules and tests can run without one.
@@ -74,6 +75,10 @@ typedef enum {
  * resnetd_build_info (copied; NULL = RESNETD_VERSION if defined, else "unknown").
  * Returns RD_ERR_NOMEM on allocation failure. Free with metrics_destroy. */
 rd_status_t metrics_create(const char *version, metrics_t **out, rd_error_t *err);
+
+/* Sets resnetd_model_info's labels, which appears from then on. The first
+ * call wins; later ones are ignored. Call from one thread. */
+void metrics_set_model(metrics_t *m, const char *name, const char *arch, const char *precision);
 
 /* Frees the registry. NULL is a no-op. No other thread may still use it. */
 void metrics_destroy(metrics_t *m);

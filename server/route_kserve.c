@@ -10,6 +10,7 @@
 #include "http_error.h"
 #include "infer_job.h"
 #include "kserve_tensor.h"
+#include "resnetd/engine.h"
 #include "routes.h"
 
 typedef struct {
@@ -45,12 +46,14 @@ static http_step_t model_meta_start(http_request_t *req)
     http_respond_json(
         req, 200,
         json_pack("{s:s, s:[s], s:s, s:[{s:s, s:s, s:[i,i,i,i]}, {s:s, s:s, s:[i]}],"
-                  " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}]}",
+                  " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}], s:{s:s, s:s}}",
                   "name", req->deps->model_name, "versions", "1", "platform", "resnetd",
                   "inputs", "name", "input", "datatype", "FP32", "shape", -1, 3, pp->input_h,
                   pp->input_w, "name", "image", "datatype", "BYTES", "shape", -1, "outputs",
                   "name", "probabilities", "datatype", "FP32", "shape", -1, c, "name", "logits",
-                  "datatype", "FP32", "shape", -1, c));
+                  "datatype", "FP32", "shape", -1, c, "parameters", "arch",
+                  req->deps->model->arch, "precision",
+                  engine_precision_name(req->deps->model->precision)));
     return HTTP_DONE;
 }
 

@@ -95,8 +95,10 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
  * on HOST:PORT" is the ready line that scripts and tests wait for. */
 static void go_ready(server_t *srv)
 {
-    http_set_model(srv->http, engine_info(srv->engine), &srv->preproc, srv->model_name,
-                   srv->batcher);
+    const model_info_t *mi = engine_info(srv->engine);
+    metrics_set_model(srv->metrics, srv->model_name, mi->arch,
+                      engine_precision_name(mi->precision));
+    http_set_model(srv->http, mi, &srv->preproc, srv->model_name, srv->batcher);
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     char addr[300];
     listen_address(srv, addr, sizeof addr);

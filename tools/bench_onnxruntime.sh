@@ -5,13 +5,17 @@
 # batch) for ORT, installs onnxruntime-node once into .cache/ort, then runs
 # `resnetd bench` and ORT (2 intra-op threads) interleaved, round after round,
 # because this machine's speed drifts between minutes. Prints medians and ratios.
+# With --precisions "fp32 int8", resnetd runs in both precisions each round; for
+# int8 the model is first calibrated (`resnetd calibrate`) on --calib-images.
 #
 #   tools/bench_onnxruntime.sh [--arch resnet18|resnet50] [--rounds 3] [--size 224]
 #                              [--batches "1 8 32"] [--seconds 3] [--resnetd build/server/resnetd]
+#                              [--precisions "fp32"] [--calib-images .cache/photos/calib]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 arch=resnet18 rounds=3 size=224 batches="1 8 32" seconds=3 resnetd=build/server/resnetd
+precisions=fp32 calib_images=.cache/photos/calib
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch=$2; shift 2 ;;
@@ -20,7 +24,9 @@ while [ $# -gt 0 ]; do
         --batches) batches=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --resnetd) resnetd=$2; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --precisions) precisions=$2; shift 2 ;;
+        --calib-images) calib_images=$2; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "bench_onnxruntime.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -60,25 +66,44 @@ ips() { sed -n 's/.*"images_per_second": *\([0-9.eE+-]*\).*/\1/p' | tail -n 1; }
 median() { tr ' ' '\n' | awk NF | sort -g | awk '{v[NR]=$1} END {if (NR) print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
 have_resnetd=1
-[ -x "$resnetd" ] || { echo "no $resnetd: ONNX Runtime only" >&2; have_resnetd=0; }
+[ -x "$resnetd" ] || { echo "no $resnetd: ONNX Runtime only" >&2; have_resnetd=0; precisions=""; }
+case " $precisions " in
+    *" int8 "*)
+        if [ ! -f "$model-int8.safetensors" ]; then
+            echo "calibrating on $calib_images ..." >&2
+            "$resnetd" calibrate --model "$model.safetensors" --images "$calib_images" \
+                --out "$model-int8.safetensors" >&2
+        fi ;;
+esac
 declare -A rd ort
 for round in $(seq "$rounds"); do
     for b in $batches; do
-        if [ "$have_resnetd" = 1 ]; then
-            r=$("$resnetd" bench --model "$model.safetensors" --batch "$b" --seconds "$seconds" --size "$size" | ips || true)
-            rd[$b]="${rd[$b]:-} $r"
-        fi
+        line="round $round batch $b:"
+        for p in $precisions; do
+            file=$model.safetensors
+            [ "$p" = int8 ] && file=$model-int8.safetensors
+            r=$("$resnetd" bench --model "$file" --precision "$p" --batch "$b" --seconds "$seconds" \
+                --size "$size" | ips || true)
+            rd[$p,$b]="${rd[$p,$b]:-} $r"
+            line="$line resnetd $p ${r:-n/a} img/s,"
+        done
         o=$(NODE_PATH="$cache/node_modules" node tools/bench_ort.js "$model.onnx" "$b" "$seconds" "$size" | ips)
         ort[$b]="${ort[$b]:-} $o"
-        echo "round $round batch $b: resnetd ${r:-n/a} img/s, ORT $o img/s" >&2
+        echo "$line ORT $o img/s" >&2
     done
 done
 
-echo "$arch ${size}x$size, $(nproc) cores, median of $rounds interleaved rounds"
-printf '%6s %14s %10s %7s\n' batch resnetd_img/s ORT_img/s ratio
+echo "$arch ${size}x$size, $(nproc) cores, median of $rounds interleaved rounds (images/s)"
+printf '%6s' batch
+for p in $precisions; do printf ' %14s %9s' "resnetd_$p" "x_ORT"; done
+printf ' %10s\n' ORT_fp32
 for b in $batches; do
-    m_rd=$(echo "${rd[$b]:-}" | median)
     m_ort=$(echo "${ort[$b]}" | median)
-    ratio=$( [ -n "$m_rd" ] && awk -v a="$m_rd" -v b="$m_ort" 'BEGIN {printf "%.2f", a / b}' || echo n/a)
-    printf '%6s %14s %10s %7s\n' "$b" "${m_rd:-n/a}" "$m_ort" "$ratio"
+    printf '%6s' "$b"
+    for p in $precisions; do
+        m_rd=$(echo "${rd[$p,$b]:-}" | median)
+        ratio=$( [ -n "$m_rd" ] && awk -v a="$m_rd" -v b="$m_ort" 'BEGIN {printf "%.2f", a / b}' || echo n/a)
+        printf ' %14s %9s' "${m_rd:-n/a}" "$ratio"
+    done
+    printf ' %10s\n' "$m_ort"
 done

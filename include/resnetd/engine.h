@@ -36,6 +36,7 @@ typedef struct {
                                 images, each with its cached plan; 0 = 4 (see docs/performance.md) */
     bool no_winograd;        /* never use Winograd 3x3 convolutions (by default basic-block nets
                                 use them where they measured faster) */
+    rd_precision_t precision; /* RD_INT8 needs a calibrated file (resnetd calibrate) */
 } engine_params_t;
 
 /* Defaults for engine_load: every field 0/NULL. */
@@ -43,7 +44,9 @@ engine_params_t engine_default_params(void);
 
 /* Loads, validates and BN-folds the model at path, and prepares it for oneDNN.
  * On success *out owns everything (free it with engine_free). On failure *out
- * is NULL and err names the file and tensor at fault. params may be NULL. */
+ * is NULL and err names the file and tensor at fault. params may be NULL.
+ * With params->precision RD_INT8, a file without calibration fails with
+ * RD_ERR_FORMAT. */
 rd_status_t engine_load(const char *path, const engine_params_t *params, engine_t **out,
                         rd_error_t *err);
 
@@ -59,6 +62,10 @@ const model_info_t *engine_info(const engine_t *eng);
  * RD_ERR_DNNL when a plan cannot be built. */
 rd_status_t engine_run(engine_t *eng, const float *input, int n_images, float *logits,
                        rd_error_t *err);
+
+/* "fp32" or "int8"; and back (-1 when s names neither). */
+const char *engine_precision_name(rd_precision_t precision);
+int engine_precision_parse(const char *s);
 
 /* Frees the engine, its plans and its weights. NULL is a no-op. */
 void engine_free(engine_t *eng);

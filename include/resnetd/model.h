@@ -19,6 +19,12 @@ typedef enum {
     MODEL_BGR = 1, /* input channel 0 is blue (Caffe, Keras) */
 } model_channel_order_t;
 
+/* The arithmetic the engine runs the convolutions in. */
+typedef enum {
+    RD_FP32 = 0, /* float32 throughout */
+    RD_INT8 = 1, /* u8/s8 convolutions with calibrated scales (resnetd calibrate) */
+} rd_precision_t;
+
 /* How an 8-bit image becomes the model's input:
  * resize the shorter side to `resize` (bilinear, antialiased), center-crop
  * input_h x input_w, then for each channel c (in channel_order):
@@ -45,6 +51,8 @@ typedef struct {
     int n_classes;            /* from fc.weight */
     model_preproc_t preproc;
     char **labels;            /* n_classes strings; never NULL after load ("class_17" when unknown) */
+    bool calibrated;          /* the file carries INT8 calibration */
+    rd_precision_t precision; /* what the engine runs it in */
 } model_info_t;
 
 #endif

@@ -1,0 +1,52 @@
+/* calibrate.h - INT8 calibration: run the FP32 model on real, preprocessed
+ * images, record the distribution of every quantized activation, choose each
+ * one's clipping range, and save a model file that carries the ranges beside
+ * the FP32 weights, so that one file serves both precisions.
+ *
+ *     calib_t *c; rd_error_t err;
+ *     calib_create(engine, &c, &err);               // an FP32 engine
+ *     calib_add(c, inputs, n, &err);                // as often as needed
+ *     calib_save(c, CALIB_MSE, "m.safetensors", "m-int8.safetensors", &err);
+ *     calib_free(c);
+ *
+ * THREADS: a calib_t drives its engine; one thread at a time. */
+#ifndef RESNETD_CALIBRATE_H
+#define RESNETD_CALIBRATE_H
+
+#include "resnetd/engine.h"
+#include "resnetd/error.h"
+
+/* How a range is chosen from an activation's histogram of |x| (zeros left out). */
+typedef enum {
+    CALIB_MAX = 0,        /* the largest value seen */
+    CALIB_PERCENTILE = 1, /* the 99.99th percentile */
+    CALIB_MSE = 2,        /* the range with the least expected squared error,
+                             clipping and rounding together */
+} calib_method_t;
+
+typedef struct calib calib_t;
+
+/* Starts a calibration with eng, which must be an FP32 engine and outlive *out. */
+rd_status_t calib_create(engine_t *eng, calib_t **out, rd_error_t *err);
+
+/* Runs n_images preprocessed images (as engine_run takes them) and adds their
+ * activations to the histograms. */
+rd_status_t calib_add(calib_t *c, const float *input, int n_images, rd_error_t *err);
+
+/* Images added so far. */
+int calib_images(const calib_t *c);
+
+/* "max", "percentile", "mse"; and back (-1 for an unknown name). */
+const char *calib_method_name(calib_method_t m);
+int calib_method_parse(const char *s);
+
+/* Writes out_path: every tensor and metadata entry of model_path (the file the
+ * engine was loaded from), the chosen ranges, and metadata "calibration"
+ * saying how they were made. Fails with RD_ERR_ARG before any image was added. */
+rd_status_t calib_save(const calib_t *c, calib_method_t method, const char *model_path,
+                       const char *out_path, rd_error_t *err);
+
+/* NULL is a no-op. */
+void calib_free(calib_t *c);
+
+#endif

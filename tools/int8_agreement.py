@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""int8_agreement.py - does INT8 give the same answers as FP32?
+
+Calibrates MODEL on the JPEGs in --calib (`resnetd calibrate`), classifies the
+JPEGs in --eval with both precisions (`resnetd classify --topk 5`), and prints
+how often the top-1 classes agree and how often the top-5 sets share at least
+4 classes. Exits 1 when either figure is below its threshold (--min-top1,
+--min-top5), so that it serves as a test; the photo sets must be disjoint.
+
+  tools/int8_agreement.py --resnetd build/server/resnetd --model models/resnet50.safetensors \\
+      --calib PHOTOS/calib --eval PHOTOS/eval [--work DIR] [--method mse] [--count N]
+      [--min-top1 0.99] [--min-top5 0.97] [--report-only] [--json OUT]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def jpegs(folder):
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                  if f.lower().endswith((".jpg", ".jpeg")) and not f.startswith("."))
+
+
+def classify(resnetd, model, precision, files):
+    """{basename: [top-5 class indices]} from `resnetd classify`."""
+    out = subprocess.run([resnetd, "classify", "--model", model, "--precision", precision,
+                          "--topk", "5"] + files,
+                         check=False, capture_output=True, text=True)
+    doc = json.loads(out.stdout)
+    got = {}
+    for r in doc["results"]:
+        if "predictions" not in r:
+            sys.exit(f"int8_agreement: {precision}: {r.get('filename')}: {r.get('error')}")
+        got[os.path.basename(r["filename"])] = [p["index"] for p in r["predictions"]]
+    return got
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--resnetd", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--calib", required=True, help="folder of calibration JPEGs")
+    ap.add_argument("--eval", required=True, help="folder of evaluation JPEGs")
+    ap.add_argument("--work", help="folder for the calibrated model (default: a temporary one)")
+    ap.add_argument("--method", default="mse")
+    ap.add_argument("--count", type=int, default=1000, help="calibration images at most")
+    ap.add_argument("--min-top1", type=float, default=0.99)
+    ap.add_argument("--min-top5", type=float, default=0.97)
+    ap.add_argument("--report-only", action="store_true", help="print, never fail")
+    ap.add_argument("--json", help="also write the figures here")
+    a = ap.parse_args()
+
+    calib, evals = jpegs(a.calib), jpegs(a.eval)
+    if not calib or not evals:
+        sys.exit(f"int8_agreement: no JPEGs in {a.calib if not calib else a.eval}")
+    shared = {os.path.basename(f) for f in calib} & {os.path.basename(f) for f in evals}
+    if shared:
+        sys.exit(f"int8_agreement: calibration and evaluation share {sorted(shared)[:3]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = a.work or tmp
+        os.makedirs(work, exist_ok=True)
+        name = os.path.splitext(os.path.basename(a.model))[0]
+        calibrated = os.path.join(work, f"{name}-int8-{a.method}.safetensors")
+        subprocess.run([a.resnetd, "calibrate", "--model", a.model, "--images", a.calib,
+                        "--count", str(a.count), "--method", a.method, "--out", calibrated],
+                       check=True)
+        fp32 = classify(a.resnetd, calibrated, "fp32", evals)
+        int8 = classify(a.resnetd, calibrated, "int8", evals)
+
+    n = len(fp32)
+    top1 = sum(fp32[k][0] == int8[k][0] for k in fp32)
+    top5 = sum(len(set(fp32[k]) & set(int8[k])) >= 4 for k in fp32)
+    differ = sorted(k for k in fp32 if fp32[k][0] != int8[k][0])
+    figures = {"model": a.model, "method": a.method, "calibration_images": min(len(calib), a.count),
+               "evaluation_images": n, "top1_agree": top1, "top5_overlap_4of5": top5,
+               "top1_rate": top1 / n, "top5_rate": top5 / n, "top1_differ": differ}
+    print(f"{name}: {a.method} calibration on {figures['calibration_images']} images, "
+          f"{n} evaluation images")
+    print(f"  top-1 agrees          {top1}/{n} = {100 * top1 / n:.1f}%  (need {100 * a.min_top1:g}%)")
+    print(f"  top-5 shares >= 4     {top5}/{n} = {100 * top5 / n:.1f}%  (need {100 * a.min_top5:g}%)")
+    if differ:
+        print("  top-1 differs on: " + ", ".join(differ))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(figures, f, indent=1)
+    ok = top1 / n >= a.min_top1 and top5 / n >= a.min_top5
+    return 0 if ok or a.report_only else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
