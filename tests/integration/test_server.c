@@ -469,6 +469,9 @@ START_TEST(health_and_metrics)
     json_t *in0 = json_array_get(json_object_get(doc, "inputs"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(in0, "datatype")), "FP32");
     ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(in0, "shape"), 2)), 128);
+    json_t *params = json_object_get(doc, "parameters");
+    ck_assert_str_eq(json_string_value(json_object_get(params, "precision")), "fp32");
+    ck_assert_str_eq(json_string_value(json_object_get(params, "arch")), "resnet18");
     json_decref(doc);
     harness_resp_free(&r);
 
@@ -483,6 +486,8 @@ START_TEST(health_and_metrics)
     ck_assert(harness_metric(&srv, "resnetd_http_requests_total{endpoint=\"/healthz\",code=\"200\"}") >= 1);
     ck_assert(harness_metric(&srv, "resnetd_http_requests_total{endpoint=\"/v2/models/{name}/ready\",code=\"404\"}") >= 1);
     ck_assert(harness_metric(&srv, "resnetd_ready") == 1);
+    ck_assert(harness_metric(&srv, "resnetd_model_info{model=\"resnet18_c2_128\",arch=\"resnet18\","
+                                   "precision=\"fp32\"}") == 1);
 }
 END_TEST
 

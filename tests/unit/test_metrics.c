@@ -122,8 +122,16 @@ START_TEST(fresh_registry_renders_every_family)
     ck_assert_str_eq(type_of(&expo, "resnetd_connections_refused_total"), "counter");
     ck_assert_double_eq(get(&expo, "resnetd_connections_refused_total"), 0);
     for (int i = 0; i < expo.n; i++)
-        ck_assert_msg(strncmp(expo.names[i], "resnetd_http_requests_total", 27),
-                      "no request series before any request");
+        ck_assert_msg(strncmp(expo.names[i], "resnetd_http_requests_total", 27) &&
+                          strncmp(expo.names[i], "resnetd_model_info", 18),
+                      "no request or model series before any request or model");
+    /* The model's labels appear once it is set; the first call wins. */
+    metrics_set_model(m, "pets", "resnet18", "int8");
+    metrics_set_model(m, "other", "resnet50", "fp32");
+    render(m);
+    ck_assert_str_eq(type_of(&expo, "resnetd_model_info"), "gauge");
+    ck_assert_double_eq(
+        get(&expo, "resnetd_model_info{model=\"pets\",arch=\"resnet18\",precision=\"int8\"}"), 1);
     metrics_destroy(m);
 }
 END_TEST
