@@ -6,6 +6,9 @@ JPEGs in --eval with both precisions (`resnetd classify --topk 5`), and prints
 how often the top-1 classes agree and how often the top-5 sets share at least
 4 classes. Exits 1 when either figure is below its threshold (--min-top1,
 --min-top5), so that it serves as a test; the photo sets must be disjoint.
+With --serve-check it then serves the calibrated model with --precision int8
+on 127.0.0.1 and checks that POST /classify gives classify's INT8 answer and
+that /v2/models/{name} and /metrics report the precision.
 
   tools/int8_agreement.py --resnetd build/server/resnetd --model models/resnet50.safetensors \\
       --calib PHOTOS/calib --eval PHOTOS/eval [--work DIR] [--method mse] [--count N]
@@ -17,6 +20,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import types
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import soak  # noqa: E402  (its Server class runs resnetd serve)
 
 
 def jpegs(folder):
@@ -38,6 +46,43 @@ def classify(resnetd, model, precision, files):
     return got
 
 
+def get(port, path, body=None, ctype=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
+                                 headers={"Content-Type": ctype} if ctype else {})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.read().decode()
+
+
+def serve_check(resnetd, model, photo, want_top1, work):
+    """The real server in INT8: /classify answers as classify did, and the
+    precision shows in the model metadata and the metrics."""
+    args = types.SimpleNamespace(bin=resnetd, model=model, max_batch_size=8, startup_timeout=60,
+                                 serve_extra=["--precision", "int8"])
+    srv = soak.Server(args, work)
+    try:
+        with open(photo, "rb") as f:
+            doc = json.loads(get(srv.port, "/classify", f.read(), "image/jpeg"))
+        top1 = doc["results"][0]["predictions"][0]["index"]
+        meta = json.loads(get(srv.port, "/v2"))
+        name = doc["model"]
+        params = json.loads(get(srv.port, f"/v2/models/{name}")).get("parameters", {})
+        metrics = get(srv.port, "/metrics")
+        problems = []
+        if top1 != want_top1:
+            problems.append(f"/classify top-1 {top1}, classify said {want_top1}")
+        if params.get("precision") != "int8":
+            problems.append(f"/v2/models/{name} parameters {params}")
+        if 'precision="int8"' not in metrics:
+            problems.append("/metrics has no resnetd_model_info with precision=\"int8\"")
+        if srv.stop(30) != 0:
+            problems.append("the server did not exit 0 on SIGTERM")
+        print(f"  serve --precision int8 ({meta['name']} {meta['version']}): "
+              + ("; ".join(problems) if problems else "/classify, /v2/models and /metrics agree"))
+        return not problems
+    finally:
+        srv.kill()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--resnetd", required=True)
@@ -51,6 +96,8 @@ def main():
     ap.add_argument("--min-top5", type=float, default=0.97)
     ap.add_argument("--report-only", action="store_true", help="print, never fail")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--serve-check", action="store_true",
+                    help="then check the real server in INT8 (see above)")
     a = ap.parse_args()
 
     calib, evals = jpegs(a.calib), jpegs(a.eval)
@@ -69,6 +116,8 @@ def main():
                        check=True)
         fp32 = classify(a.resnetd, calibrated, "fp32", evals)
         int8 = classify(a.resnetd, calibrated, "int8", evals)
+        served = not a.serve_check or serve_check(a.resnetd, calibrated, evals[0],
+                                                  int8[os.path.basename(evals[0])][0], work)
 
     n = len(fp32)
     top1 = sum(fp32[k][0] == int8[k][0] for k in fp32)
@@ -87,7 +136,7 @@ def main():
         with open(a.json, "w") as f:
             json.dump(figures, f, indent=1)
     ok = top1 / n >= a.min_top1 and top5 / n >= a.min_top5
-    return 0 if ok or a.report_only else 1
+    return 0 if served and (ok or a.report_only) else 1
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ START_TEST(file_errors_name_the_key)
     expect_file_error("{\"mean\": [1, 2]}", RD_ERR_FORMAT, "mean: expected an array of 3 numbers");
     expect_file_error("{\"channel_order\": \"RBG\"}", RD_ERR_ARG, "channel_order: 'RBG' must be RGB or BGR");
     expect_file_error("{\"log_level\": \"chatty\"}", RD_ERR_ARG, "log_level");
+    expect_file_error("{\"precision\": \"int4\"}", RD_ERR_ARG, "precision: 'int4' is not fp32 or int8");
     expect_file_error("{\"bind\": 7}", RD_ERR_FORMAT, "bind: expected a string");
     expect_file_error("{\"port\": 1, \"port\": 2}", RD_ERR_FORMAT, "duplicate");
     expect_file_error("[1, 2]", RD_ERR_FORMAT, "expected a JSON object");
@@ -156,10 +157,14 @@ START_TEST(flags_in_both_spellings)
 {
     char *argv[] = {"serve", "--port", "8081", "--max-batch-size=16", "--access-log", "off",
                     "--mean", "[0.5,0.5,0.5]", "--input-size", "160", "--topk", "3",
-                    "--max_queue_length", "128", "--config", "ignored-here.json", NULL};
+                    "--max_queue_length", "128", "--config", "ignored-here.json",
+                    "--precision", "int8", NULL};
     config_t c = config_default_params();
     rd_error_t err;
-    ck_assert_msg(config_apply_args(16, argv, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_int_eq(c.precision, RD_FP32);
+    ck_assert_msg(config_apply_args(18, argv, &c, &err) == RD_OK, "%s", err.msg);
+    ck_assert_int_eq(c.precision, RD_INT8);
+    ck_assert_int_eq(config_engine_params(&c).precision, RD_INT8);
     ck_assert_int_eq(c.port, 8081);
     ck_assert_int_eq(c.max_batch_size, 16);
     ck_assert(!c.access_log);
@@ -315,6 +320,7 @@ START_TEST(json_round_trip_and_help_list_every_key)
     c.has_std = true;
     c.std[0] = c.std[1] = c.std[2] = 2;
     c.log_level = LOG_WARN;
+    c.precision = RD_INT8;
     char *text = config_to_json(&c);
     ck_assert_ptr_nonnull(text);
     const char *path = write_tmp(text);
