@@ -14,8 +14,10 @@
  * the stem's output, 4x larger than later activations but dead after max
  * pooling, overlaps slots 1.. so it needs no buffer of its own. Offsets are
  * fixed when the plan is complete; buffers are bound to memories at run time
- * only when the shared arena has moved. */
-#include "plan.h"
+ * only when the shared arena has moved (plan_steps.c, plan_run.c).
+ * INT8 plans (PLAN_INT8): the same graph on u8/s8 activations, with the
+ * quantized weights and scales of quant.c; see the README's INT8 section. */
+#include "plan_internal.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -24,31 +26,9 @@
 
 #include <dnnl_debug.h>
 
-#define MAX_SLOTS 8
-#define SLOT_STEM MAX_SLOTS
-#define MAX_ARGS 6
-#define SLOT_ALIGN 4096
 #define WINOGRAD_MIN_PIXELS (14 * 14)
 
-typedef enum { BIND_FIXED, BIND_INPUT, BIND_OUTPUT, BIND_ARENA, BIND_SCRATCH } bind_t;
 typedef enum { POST_NONE, POST_RELU, POST_SUM_RELU } post_t;
-
-typedef struct {
-    dnnl_memory_desc_t md;
-    dnnl_memory_t mem;
-    bind_t bind;
-    int slot;      /* BIND_ARENA only */
-    int live;      /* holds its slot */
-    size_t offset; /* in the arena, set by layout() */
-} tensor_t;
-
-typedef struct {
-    dnnl_primitive_t prim;
-    int n_args;
-    dnnl_exec_arg_t args[MAX_ARGS];
-    int point; /* the quantization point its output is (a conv), else -1 */
-    dnnl_memory_t point_mem;
-} step_t;
 
 /* An INT8 conv's attributes (quant.c): per-channel output scales and the
  * residual sum's scale and data type. */
@@ -58,114 +38,6 @@ typedef struct {
     float sum_scale;
     dnnl_data_type_t sum_dt;
 } qattr_t;
-
-struct plan {
-    plan_ctx_t *ctx;
-    int n_images;
-    tensor_t *tensors;
-    int n_tensors, cap_tensors;
-    step_t *steps;
-    int n_steps, cap_steps;
-    int busy[MAX_SLOTS + 1];
-    size_t slot_bytes[MAX_SLOTS + 1];
-    size_t arena_bytes, scratch_bytes;
-    int input_t, output_t;
-    int winograd; /* use it where use_winograd() says so */
-    int int8;     /* u8/s8 activations (quant.c); the net is quantized */
-    const net_t *net;
-    unsigned bound_generation; /* 0: never bound */
-};
-
-static int grow_array(void **arr, int *cap, int n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    int new_cap = *cap ? *cap * 2 : 32;
-    void *p = realloc(*arr, (size_t)new_cap * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = new_cap;
-    return 0;
-}
-
-static size_t round_up(size_t n) { return (n + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN; }
-
-/* Adds a tensor with its memory object. handle is used for BIND_FIXED only;
- * the others are bound in bind(). slot < 0 picks the first free slot. */
-static rd_status_t new_tensor(plan_t *p, const dnnl_memory_desc_t *md, bind_t bind, int slot,
-                              void *handle, int *out, rd_error_t *err)
-{
-    rd_status_t st = RD_OK;
-    if (grow_array((void **)&p->tensors, &p->cap_tensors, p->n_tensors, sizeof *p->tensors))
-        return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
-    tensor_t *t = &p->tensors[p->n_tensors];
-    memset(t, 0, sizeof *t);
-    t->md = *md;
-    t->bind = bind;
-    if (bind == BIND_ARENA) {
-        for (int i = 0; slot < 0 && i < MAX_SLOTS; i++)
-            if (!p->busy[i])
-                slot = i;
-        if (slot < 0)
-            return rd_error_set(err, RD_ERR_INTERNAL, "plan needs more than %d buffers", MAX_SLOTS);
-        size_t bytes = round_up(dnnl_memory_desc_get_size(md));
-        if (bytes > p->slot_bytes[slot])
-            p->slot_bytes[slot] = bytes;
-        p->busy[slot] = 1;
-        t->slot = slot;
-        t->live = 1;
-    }
-    DNNL_TRY(dnnl_memory_create(&t->mem, md, plan_ctx_engine(p->ctx),
-                                bind == BIND_FIXED ? handle : DNNL_MEMORY_NONE));
-    *out = p->n_tensors++;
-    return RD_OK;
-fail:
-    if (bind == BIND_ARENA)
-        p->busy[slot] = 0;
-    return st;
-}
-
-/* Marks a tensor's slot free for later tensors. Idempotent per tensor. */
-static void release(plan_t *p, int t)
-{
-    tensor_t *x = &p->tensors[t];
-    if (x->bind == BIND_ARENA && x->live) {
-        p->busy[x->slot] = 0;
-        x->live = 0;
-    }
-}
-
-/* Creates the primitive of pd and appends it with args, plus its scratchpad
- * (user mode: all primitives share the context's one scratchpad buffer). */
-static rd_status_t add_step(plan_t *p, const_dnnl_primitive_desc_t pd,
-                            const dnnl_exec_arg_t *args, int n_args, rd_error_t *err)
-{
-    rd_status_t st = RD_OK;
-    if (grow_array((void **)&p->steps, &p->cap_steps, p->n_steps, sizeof *p->steps))
-        return rd_error_set(err, RD_ERR_NOMEM, "out of memory building a plan");
-    step_t *s = &p->steps[p->n_steps];
-    memset(s, 0, sizeof *s);
-    memcpy(s->args, args, (size_t)n_args * sizeof *args);
-    s->n_args = n_args;
-    s->point = -1;
-    const dnnl_memory_desc_t *scratch_md =
-        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t scratch = scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0;
-    if (scratch > 0) {
-        int t;
-        st = new_tensor(p, scratch_md, BIND_SCRATCH, -1, NULL, &t, err);
-        if (st != RD_OK)
-            return st;
-        s->args[s->n_args++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->tensors[t].mem};
-        if (scratch > p->scratch_bytes)
-            p->scratch_bytes = scratch;
-    }
-    DNNL_TRY(dnnl_primitive_create(&s->prim, pd));
-    p->n_steps++;
-fail:
-    return st;
-}
 
 /* The implementation oneDNN lists first for op, or the first whose name
  * contains prefer when there is one. For Winograd with 1-3 images oneDNN
@@ -248,7 +120,7 @@ static rd_status_t add_reorder(plan_t *p, int from, int to, float scale, rd_erro
                                                 &p->tensors[to].md, eng, attr));
     dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, p->tensors[from].mem},
                               {DNNL_ARG_TO, p->tensors[to].mem}};
-    st = add_step(p, pd, args, 2, err);
+    st = plan_add_step(p, pd, args, 2, err);
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -350,19 +222,19 @@ static rd_status_t sum_target(plan_t *p, const dnnl_memory_desc_t *d_md, int *ds
     dnnl_memory_desc_t want = as_type(d_md, sc_dt);
     if (!dnnl_memory_desc_equal(&sc->md, &want)) {
         int copy;
-        st = new_tensor(p, &want, BIND_ARENA, -1, NULL, &copy, err);
+        st = plan_new_tensor(p, &want, BIND_ARENA, -1, NULL, &copy, err);
         if (st == RD_OK)
             st = add_reorder(p, *dst, copy, 1.0f, err);
         if (st != RD_OK)
             return st;
-        release(p, *dst);
+        plan_release(p, *dst);
         *dst = copy;
     }
     if (sc_dt == d_md->data_type)
         return RD_OK;
     int slot = p->tensors[*dst].slot;
-    release(p, *dst); /* the view takes the slot over */
-    return new_tensor(p, d_md, BIND_ARENA, slot, NULL, dst, err);
+    plan_release(p, *dst); /* the view takes the slot over */
+    return plan_new_tensor(p, d_md, BIND_ARENA, slot, NULL, dst, err);
 }
 
 /* Completes a conv whose pd exists: weights, destination, step. For
@@ -387,14 +259,14 @@ static rd_status_t conv_finish(plan_t *p, const_dnnl_primitive_desc_t pd, const 
     if (post == POST_SUM_RELU)
         st = sum_target(p, d_md, dst, err);
     else
-        st = new_tensor(p, d_md, BIND_ARENA, slot, NULL, dst, err);
+        st = plan_new_tensor(p, d_md, BIND_ARENA, slot, NULL, dst, err);
     if (st != RD_OK)
         return st;
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->tensors[src].mem},
                               {DNNL_ARG_WEIGHTS, w},
                               {DNNL_ARG_BIAS, b},
                               {DNNL_ARG_DST, p->tensors[*dst].mem}};
-    st = add_step(p, pd, args, 4, err);
+    st = plan_add_step(p, pd, args, 4, err);
     if (st == RD_OK) {
         p->steps[p->n_steps - 1].point = c->dst_pt;
         p->steps[p->n_steps - 1].point_mem = p->tensors[*dst].mem;
@@ -449,14 +321,14 @@ static rd_status_t add_conv(plan_t *p, const net_conv_t *c, int src, post_t post
     const dnnl_memory_desc_t *want =
         st == RD_OK ? dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0) : NULL;
     if (want && !dnnl_memory_desc_equal(want, &p->tensors[src].md)) {
-        st = new_tensor(p, want, BIND_ARENA, -1, NULL, &in, err);
+        st = plan_new_tensor(p, want, BIND_ARENA, -1, NULL, &in, err);
         if (st == RD_OK)
             st = add_reorder(p, src, in, 1.0f, err);
     }
     if (st == RD_OK)
         st = conv_finish(p, pd, c, in, post, -1, dst, err);
     if (in != src)
-        release(p, in);
+        plan_release(p, in);
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     return st;
@@ -482,12 +354,12 @@ static rd_status_t add_pool(plan_t *p, dnnl_alg_kind_t alg, int src, int k_h, in
                                             (dnnl_dims_t){pad, pad}, (dnnl_dims_t){pad, pad}));
     st = make_pd(p, &desc, POST_NONE, NULL, NULL, &pd, err);
     if (st == RD_OK)
-        st = new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_ARENA, slot,
+        st = plan_new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_ARENA, slot,
                         NULL, dst, err);
     if (st == RD_OK) {
         dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->tensors[src].mem},
                                   {DNNL_ARG_DST, p->tensors[*dst].mem}};
-        st = add_step(p, pd, args, 2, err);
+        st = plan_add_step(p, pd, args, 2, err);
     }
 fail:
     if (pd)
@@ -515,13 +387,13 @@ static rd_status_t build_stem(plan_t *p, const net_t *net, int h, int w, int *ou
         st = conv_pd(p, &net->stem, &any_md, dnnl_convolution_direct, dnnl_format_tag_any,
                      POST_RELU, &pd, err);
     if (st == RD_OK)
-        st = new_tensor(p, &user_md, BIND_INPUT, -1, NULL, &p->input_t, err);
+        st = plan_new_tensor(p, &user_md, BIND_INPUT, -1, NULL, &p->input_t, err);
     if (st != RD_OK)
         goto fail;
     src = p->input_t;
     const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     if (!dnnl_memory_desc_equal(src_md, &user_md)) {
-        st = new_tensor(p, src_md, BIND_ARENA, 0, NULL, &src, err);
+        st = plan_new_tensor(p, src_md, BIND_ARENA, 0, NULL, &src, err);
         if (st == RD_OK)
             st = add_reorder(p, p->input_t, src, input_scale(p), err);
     }
@@ -530,9 +402,9 @@ static rd_status_t build_stem(plan_t *p, const net_t *net, int h, int w, int *ou
     if (st != RD_OK)
         goto fail;
     /* Slot 0 is free again, and the only one the stem's output does not overlap. */
-    release(p, src);
+    plan_release(p, src);
     st = add_pool(p, dnnl_pooling_max, stem, 3, 3, 2, 1, 0, out, err);
-    release(p, stem);
+    plan_release(p, stem);
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -549,21 +421,21 @@ static rd_status_t build_block(plan_t *p, const net_block_t *b, int *x, rd_error
         if (st != RD_OK)
             return st;
         if (cur != in)
-            release(p, cur);
+            plan_release(p, cur);
         cur = next;
     }
     if (b->has_downsample) {
         rd_status_t st = add_conv(p, &b->downsample, in, POST_NONE, &sc, err);
         if (st != RD_OK)
             return st;
-        release(p, in);
+        plan_release(p, in);
     }
     rd_status_t st = add_conv(p, &b->conv[last], cur, POST_SUM_RELU, &sc, err);
     if (st != RD_OK)
         return st;
-    release(p, cur);
+    plan_release(p, cur);
     if (sc != in)
-        release(p, in);
+        plan_release(p, in);
     *x = sc;
     return RD_OK;
 }
@@ -575,11 +447,11 @@ static rd_status_t dequantize(plan_t *p, int *x, rd_error_t *err)
 {
     dnnl_memory_desc_t f32 = as_type(&p->tensors[*x].md, dnnl_f32);
     int out;
-    rd_status_t st = new_tensor(p, &f32, BIND_ARENA, -1, NULL, &out, err);
+    rd_status_t st = plan_new_tensor(p, &f32, BIND_ARENA, -1, NULL, &out, err);
     if (st == RD_OK)
         st = add_reorder(p, *x, out, 1.0f / p->net->points[p->net->n_points - 1].scale, err);
     if (st == RD_OK) {
-        release(p, *x);
+        plan_release(p, *x);
         *x = out;
     }
     return st;
@@ -619,41 +491,19 @@ static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *er
         st = plan_ctx_weights(p->ctx, net->fc_bias, &b_md,
                               dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), &b, err);
     if (st == RD_OK)
-        st = new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_OUTPUT, -1,
+        st = plan_new_tensor(p, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), BIND_OUTPUT, -1,
                         NULL, &p->output_t, err);
     if (st == RD_OK) {
         dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->tensors[pooled].mem},
                                   {DNNL_ARG_WEIGHTS, w},
                                   {DNNL_ARG_BIAS, b},
                                   {DNNL_ARG_DST, p->tensors[p->output_t].mem}};
-        st = add_step(p, pd, args, 4, err);
+        st = plan_add_step(p, pd, args, 4, err);
     }
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     return st;
-}
-
-/* Arena offsets: slot 0 first, then slots 1.. of the largest later size; the
- * stem's output starts where slot 1 does (it is dead before slot 1 is used). */
-static void layout(plan_t *p)
-{
-    size_t later = 0, s0 = p->slot_bytes[0];
-    int n_slots = 1;
-    for (int i = 1; i < MAX_SLOTS; i++)
-        if (p->slot_bytes[i]) {
-            n_slots = i + 1;
-            if (p->slot_bytes[i] > later)
-                later = p->slot_bytes[i];
-        }
-    size_t rest = (size_t)(n_slots - 1) * later;
-    p->arena_bytes = s0 + (p->slot_bytes[SLOT_STEM] > rest ? p->slot_bytes[SLOT_STEM] : rest);
-    for (int i = 0; i < p->n_tensors; i++) {
-        tensor_t *t = &p->tensors[i];
-        if (t->bind != BIND_ARENA)
-            continue;
-        t->offset = t->slot == 0 ? 0 : t->slot == SLOT_STEM ? s0 : s0 + (size_t)(t->slot - 1) * later;
-    }
 }
 
 rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int input_h,
@@ -681,7 +531,7 @@ rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int inp
     if (st == RD_OK)
         st = build_head(p, net, x, err);
     if (st == RD_OK) {
-        layout(p);
+        plan_layout(p);
         st = plan_ctx_reserve(ctx, p->arena_bytes, p->scratch_bytes, err);
     }
     if (st != RD_OK) {
@@ -690,83 +540,4 @@ rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int inp
     }
     *out = p;
     return RD_OK;
-}
-
-/* Points the arena and scratchpad memories at the context's current buffers. */
-static rd_status_t bind(plan_t *p, rd_error_t *err)
-{
-    rd_status_t st = RD_OK;
-    unsigned char *arena = plan_ctx_arena(p->ctx), *scratch = plan_ctx_scratch(p->ctx);
-    for (int i = 0; i < p->n_tensors; i++) {
-        tensor_t *t = &p->tensors[i];
-        if (t->bind == BIND_ARENA)
-            DNNL_TRY(dnnl_memory_set_data_handle(t->mem, arena + t->offset));
-        else if (t->bind == BIND_SCRATCH)
-            DNNL_TRY(dnnl_memory_set_data_handle(t->mem, scratch));
-    }
-    p->bound_generation = plan_ctx_generation(p->ctx);
-fail:
-    return st;
-}
-
-rd_status_t plan_run(plan_t *p, const float *input, float *logits, rd_error_t *err)
-{
-    return plan_run_observed(p, input, logits, NULL, NULL, err);
-}
-
-/* Hands observe each step's output that is a quantization point, once the
- * step is done (the stream is waited on, so the data is there). */
-static rd_status_t observe_step(plan_t *p, const step_t *s, plan_observer_t observe, void *user,
-                                rd_error_t *err)
-{
-    rd_status_t st = RD_OK;
-    void *data;
-    const dnnl_memory_desc_t *md;
-    DNNL_TRY(dnnl_stream_wait(plan_ctx_stream(p->ctx)));
-    DNNL_TRY(dnnl_memory_get_data_handle(s->point_mem, &data));
-    DNNL_TRY(dnnl_memory_get_memory_desc(s->point_mem, &md));
-    observe(user, s->point, data, dnnl_memory_desc_get_size(md) / sizeof(float));
-fail:
-    return st;
-}
-
-rd_status_t plan_run_observed(plan_t *p, const float *input, float *logits,
-                              plan_observer_t observe, void *user, rd_error_t *err)
-{
-    rd_status_t st = RD_OK;
-    if (observe && p->int8)
-        return rd_error_set(err, RD_ERR_ARG, "only FP32 plans can be observed");
-    dnnl_stream_t stream = plan_ctx_stream(p->ctx);
-    if (p->bound_generation != plan_ctx_generation(p->ctx) && (st = bind(p, err)) != RD_OK)
-        return st;
-    /* oneDNN only reads the input; its C API takes a non-const handle. */
-    DNNL_TRY(dnnl_memory_set_data_handle(p->tensors[p->input_t].mem, (void *)(uintptr_t)input));
-    DNNL_TRY(dnnl_memory_set_data_handle(p->tensors[p->output_t].mem, logits));
-    if (observe)
-        observe(user, 0, input, dnnl_memory_desc_get_size(&p->tensors[p->input_t].md) / sizeof *input);
-    for (int i = 0; i < p->n_steps; i++) {
-        const step_t *s = &p->steps[i];
-        DNNL_TRY(dnnl_primitive_execute(s->prim, stream, s->n_args, s->args));
-        if (observe && s->point >= 0 && (st = observe_step(p, s, observe, user, err)) != RD_OK)
-            return st;
-    }
-    DNNL_TRY(dnnl_stream_wait(stream));
-fail:
-    return st;
-}
-
-int plan_batch(const plan_t *p) { return p->n_images; }
-
-void plan_free(plan_t *p)
-{
-    if (!p)
-        return;
-    for (int i = 0; i < p->n_steps; i++)
-        dnnl_primitive_destroy(p->steps[i].prim);
-    for (int i = 0; i < p->n_tensors; i++)
-        if (p->tensors[i].mem)
-            dnnl_memory_destroy(p->tensors[i].mem);
-    free(p->steps);
-    free(p->tensors);
-    free(p);
 }

@@ -11,6 +11,7 @@
 #define RESNETD_PLAN_H
 
 #include <dnnl.h>
+#include <dnnl_debug.h> /* dnnl_status2str, for DNNL_TRY */
 #include <stdbool.h>
 #include <stddef.h>
 
