@@ -3,7 +3,10 @@
  * fixed number of bins; when a larger value arrives its range doubles, pairs
  * of bins merging, so one pass over the images suffices and the bins stay at
  * least half as fine as the final range. Exact zeros (half of every ReLU
- * output) are left out: they quantize exactly whatever the range. */
+ * output) are left out: they quantize exactly whatever the range.
+ * Saving also measures how far the INT8 logits land from FP32's on the first
+ * CALIB_KEEP calibration images, which sets the INT8 recheck margin
+ * (engine_run.c). */
 #include "resnetd/calibrate.h"
 
 #include <math.h>
@@ -18,6 +21,7 @@
 
 #define HIST_BINS 2048
 #define PERCENTILE 0.9999
+#define CALIB_KEEP 64
 
 typedef struct {
     double width; /* of one bin; 0 until a nonzero value is seen */
@@ -30,6 +34,8 @@ struct calib {
     int n_points;
     hist_t *hist;
     int n_images;
+    float *kept; /* the first n_kept <= CALIB_KEEP inputs */
+    int n_kept;
 };
 
 static const char *const method_names[] = {
@@ -101,6 +107,26 @@ static void observe(void *user, int point, const float *data, size_t count)
     }
 }
 
+static size_t input_floats(const calib_t *c)
+{
+    const model_preproc_t *pp = &engine_info(c->eng)->preproc;
+    return (size_t)3 * (size_t)pp->input_h * (size_t)pp->input_w;
+}
+
+/* Copies inputs up to CALIB_KEEP images in all, for measure_rms. */
+static rd_status_t keep(calib_t *c, const float *input, int n_images, rd_error_t *err)
+{
+    int n = n_images < CALIB_KEEP - c->n_kept ? n_images : CALIB_KEEP - c->n_kept;
+    size_t per = input_floats(c);
+    if (n <= 0)
+        return RD_OK;
+    if (!c->kept && !(c->kept = malloc((size_t)CALIB_KEEP * per * sizeof *c->kept)))
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory keeping calibration images");
+    memcpy(c->kept + (size_t)c->n_kept * per, input, (size_t)n * per * sizeof *input);
+    c->n_kept += n;
+    return RD_OK;
+}
+
 rd_status_t calib_add(calib_t *c, const float *input, int n_images, rd_error_t *err)
 {
     if (n_images < 1)
@@ -113,7 +139,7 @@ rd_status_t calib_add(calib_t *c, const float *input, int n_images, rd_error_t *
     free(logits);
     if (st == RD_OK)
         c->n_images += n_images;
-    return st;
+    return st == RD_OK ? keep(c, input, n_images, err) : st;
 }
 
 int calib_images(const calib_t *c) { return c->n_images; }
@@ -169,22 +195,14 @@ static float choose_range(const hist_t *h, calib_method_t m, int is_signed)
     return (float)fmax(t, 1e-6);
 }
 
-rd_status_t calib_save(const calib_t *c, calib_method_t method, const char *model_path,
-                       const char *out_path, rd_error_t *err)
+/* Writes every tensor and metadata entry of model_path, the ranges, and the
+ * metadata note and (when not NULL) rms to out_path. */
+static rd_status_t write_model(const calib_t *c, const float *amax, const char *note,
+                               const char *rms, const char *model_path, const char *out_path,
+                               rd_error_t *err)
 {
-    if (c->n_images < 1)
-        return rd_error_set(err, RD_ERR_ARG, "no calibration images were added");
-    if (method < CALIB_MAX || method > CALIB_MSE)
-        return rd_error_set(err, RD_ERR_ARG, "calibration method %d: unknown", (int)method);
-    float *amax = malloc((size_t)c->n_points * sizeof *amax);
     safetensors_t *src = NULL;
     safetensors_writer_t *w = NULL;
-    if (!amax)
-        return rd_error_set(err, RD_ERR_NOMEM, "out of memory for %d ranges", c->n_points);
-    for (int p = 0; p < c->n_points; p++)
-        amax[p] = choose_range(&c->hist[p], method, engine_point_signed(c->eng, p));
-    char note[96];
-    snprintf(note, sizeof note, "%s over %d images", calib_method_name(method), c->n_images);
     rd_status_t st = safetensors_open(model_path, &src, err);
     if (st == RD_OK)
         st = safetensors_writer_create(&w, err);
@@ -194,10 +212,67 @@ rd_status_t calib_save(const calib_t *c, calib_method_t method, const char *mode
         st = safetensors_writer_add(w, QUANT_TENSOR, 1, (int64_t[]){c->n_points}, amax, err);
     if (st == RD_OK)
         st = safetensors_writer_meta(w, "calibration", note, err);
+    if (st == RD_OK && rms)
+        st = safetensors_writer_meta(w, CALIB_RMS_KEY, rms, err);
     if (st == RD_OK)
         st = safetensors_writer_save(w, out_path, err);
     safetensors_writer_free(w);
     safetensors_close(src);
+    return st;
+}
+
+/* The RMS difference between the logits of the INT8 model at path and of the
+ * FP32 engine, over the kept calibration images. */
+static rd_status_t measure_rms(const calib_t *c, const char *path, double *rms, rd_error_t *err)
+{
+    const model_info_t *mi = engine_info(c->eng);
+    engine_params_t p = engine_default_params();
+    p.n_threads = c->eng->n_threads;
+    p.input_h = mi->preproc.input_h;
+    p.input_w = mi->preproc.input_w;
+    p.precision = RD_INT8;
+    p.int8_recheck = -1;
+    size_t n = (size_t)c->n_kept * (size_t)mi->n_classes;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    engine_t *int8 = NULL;
+    rd_status_t st = a && b ? engine_load(path, &p, &int8, err)
+                            : rd_error_set(err, RD_ERR_NOMEM, "out of memory for logits");
+    if (st == RD_OK)
+        st = engine_run(c->eng, c->kept, c->n_kept, a, err);
+    if (st == RD_OK)
+        st = engine_run(int8, c->kept, c->n_kept, b, err);
+    double sum = 0;
+    for (size_t i = 0; st == RD_OK && i < n; i++)
+        sum += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    *rms = sqrt(sum / (double)n);
+    engine_free(int8);
+    free(a);
+    free(b);
+    return st;
+}
+
+rd_status_t calib_save(const calib_t *c, calib_method_t method, const char *model_path,
+                       const char *out_path, rd_error_t *err)
+{
+    if (c->n_images < 1)
+        return rd_error_set(err, RD_ERR_ARG, "no calibration images were added");
+    if (method < CALIB_MAX || method > CALIB_MSE)
+        return rd_error_set(err, RD_ERR_ARG, "calibration method %d: unknown", (int)method);
+    float *amax = malloc((size_t)c->n_points * sizeof *amax);
+    if (!amax)
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory for %d ranges", c->n_points);
+    for (int p = 0; p < c->n_points; p++)
+        amax[p] = choose_range(&c->hist[p], method, engine_point_signed(c->eng, p));
+    char note[96], rms_text[32];
+    snprintf(note, sizeof note, "%s over %d images", calib_method_name(method), c->n_images);
+    double rms = 0;
+    /* Written twice: the INT8 engine that measures the error loads the first. */
+    rd_status_t st = write_model(c, amax, note, NULL, model_path, out_path, err);
+    if (st == RD_OK)
+        st = measure_rms(c, out_path, &rms, err);
+    snprintf(rms_text, sizeof rms_text, "%.6g", rms);
+    if (st == RD_OK)
+        st = write_model(c, amax, note, rms_text, model_path, out_path, err);
     free(amax);
     return st;
 }
@@ -207,5 +282,6 @@ void calib_free(calib_t *c)
     if (!c)
         return;
     free(c->hist);
+    free(c->kept);
     free(c);
 }

@@ -1,61 +1,52 @@
-/* engine.c - the public engine (resnetd/engine.h): a loaded net_t, its
- * model_info_t, and one cached plan per batch size seen so far.
+/* engine.c - the public engine (resnetd/engine.h): loading a model into a
+ * net_t and its model_info_t (quantized for INT8), and freeing it. Running
+ * it is engine_run.c.
  *
- * THREADS: one engine_run at a time per engine (the plans share one
- * activation arena); engine_info is read-only after load. */
+ * THREADS: engine_info is read-only after load. */
 #include "resnetd/engine.h"
 
-#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "loader.h"
-#include "net.h"
 #include "engine_internal.h"
-#include "plan.h"
+#include "loader.h"
 #include "quant.h"
 #include "safetensors.h"
 
-/* Larger batches run as consecutive sub-batches of this many images, each with
- * the cached plan for its size. Per image, sub-batches of 2 to 32 ran equally
- * fast on the 2-core machines measured, 4 is where Winograd starts to pay
- * (plan.c), and activation memory grows with the sub-batch: ResNet-18 at
- * batch 32 peaks at ~180 MB instead of ~250 MB (docs/performance.md).
- * engine_params_t.sub_batch overrides it, for tuning on other machines. */
-#define ENGINE_SUB_BATCH 4
-#define ENGINE_SUB_BATCH_MAX 1024
-
-struct engine {
-    model_info_t info;
-    net_t *net;
-    plan_ctx_t *ctx;
-    plan_t **plans; /* one per batch size, in creation order */
-    int n_plans;
-    int n_threads;
-    int sub_batch;
-    unsigned plan_flags;
-};
-
 engine_params_t engine_default_params(void) { return (engine_params_t){0}; }
 
-/* OpenMP's thread count is per calling thread, so set it on every entry: plan
- * building (oneDNN sizes its blocking by it) and running. */
-static void set_threads(const engine_t *eng)
+/* The INT8 recheck margin: params->int8_recheck (0: the default) times the
+ * INT8 logit error that calibration measured; 0 (never) without one. */
+static rd_status_t load_recheck(const safetensors_t *file, const engine_params_t *params,
+                                engine_t *eng, rd_error_t *err)
 {
-    if (eng->n_threads > 0)
-        omp_set_num_threads(eng->n_threads);
+    const char *rms_text = safetensors_metadata(file, CALIB_RMS_KEY);
+    if (!rms_text || params->int8_recheck < 0)
+        return RD_OK;
+    char *end;
+    float rms = strtof(rms_text, &end);
+    if (*end || !(rms >= 0 && rms < 1e6f))
+        return rd_error_set(err, RD_ERR_FORMAT, "metadata %s: '%s' is not a number >= 0",
+                            CALIB_RMS_KEY, rms_text);
+    eng->recheck_margin = rms * (params->int8_recheck > 0 ? params->int8_recheck
+                                                          : ENGINE_RECHECK_DEFAULT);
+    return RD_OK;
 }
 
 /* Numbers the quantization points and, for INT8, quantizes the net with the
  * file's calibration. */
-static rd_status_t load_quant(const safetensors_t *file, rd_precision_t precision, engine_t *eng,
-                              rd_error_t *err)
+static rd_status_t load_quant(const safetensors_t *file, const engine_params_t *params,
+                              engine_t *eng, rd_error_t *err)
 {
+    rd_precision_t precision = params->precision;
     rd_status_t st = quant_number_points(eng->net, err);
     const safetensors_tensor_t *t = safetensors_find(file, QUANT_TENSOR);
     eng->info.calibrated = t != NULL;
     eng->info.precision = precision;
     if (st != RD_OK || precision != RD_INT8)
+        return st;
+    if ((st = load_recheck(file, params, eng, err)) != RD_OK)
         return st;
     if (!t)
         return rd_error_set(err, RD_ERR_FORMAT, "no INT8 calibration (tensor %s); make it with "
@@ -89,6 +80,9 @@ rd_status_t engine_load(const char *path, const engine_params_t *params, engine_
     if (params->sub_batch < 0 || params->sub_batch > ENGINE_SUB_BATCH_MAX)
         return rd_error_set(err, RD_ERR_ARG, "sub_batch %d: must be 0..%d", params->sub_batch,
                             ENGINE_SUB_BATCH_MAX);
+    if (!(params->int8_recheck < 1000))
+        return rd_error_set(err, RD_ERR_ARG, "int8_recheck %g: must be < 1000",
+                            (double)params->int8_recheck);
     if (params->precision != RD_FP32 && params->precision != RD_INT8)
         return rd_error_set(err, RD_ERR_ARG, "precision %d: unknown", (int)params->precision);
     engine_t *eng = calloc(1, sizeof *eng);
@@ -104,7 +98,7 @@ rd_status_t engine_load(const char *path, const engine_params_t *params, engine_
         /* The loader copies (and folds) every tensor, so the mapping can go. */
         st = loader_build(st_file, path, params, &eng->net, &eng->info, err);
         if (st == RD_OK)
-            st = load_quant(st_file, params->precision, eng, err);
+            st = load_quant(st_file, params, eng, err);
         safetensors_close(st_file);
     }
     if (st == RD_OK)
@@ -134,66 +128,15 @@ int engine_precision_parse(const char *s)
 
 const model_info_t *engine_info(const engine_t *eng) { return eng ? &eng->info : NULL; }
 
-static rd_status_t plan_for(engine_t *eng, int n_images, plan_t **out, rd_error_t *err)
-{
-    for (int i = 0; i < eng->n_plans; i++)
-        if (plan_batch(eng->plans[i]) == n_images) {
-            *out = eng->plans[i];
-            return RD_OK;
-        }
-    plan_t **plans = realloc(eng->plans, (size_t)(eng->n_plans + 1) * sizeof *plans);
-    if (!plans)
-        return rd_error_set(err, RD_ERR_NOMEM, "out of memory for a batch-%d plan", n_images);
-    eng->plans = plans;
-    rd_status_t st = plan_create(eng->ctx, eng->net, n_images, eng->info.preproc.input_h,
-                                 eng->info.preproc.input_w, eng->plan_flags, out, err);
-    if (st == RD_OK)
-        eng->plans[eng->n_plans++] = *out;
-    return st;
-}
-
-rd_status_t engine_run(engine_t *eng, const float *input, int n_images, float *logits,
-                       rd_error_t *err)
-{
-    return engine_run_observed(eng, input, n_images, logits, NULL, NULL, err);
-}
-
-int engine_n_points(const engine_t *eng) { return eng->net->n_points; }
-
-int engine_point_signed(const engine_t *eng, int p) { return eng->net->points[p].is_signed; }
-
-rd_status_t engine_run_observed(engine_t *eng, const float *input, int n_images, float *logits,
-                                plan_observer_t observe, void *user, rd_error_t *err)
-{
-    if (!eng || !input || !logits)
-        return rd_error_set(err, RD_ERR_ARG, "engine_run: NULL engine, input or logits");
-    if (n_images < 1)
-        return rd_error_set(err, RD_ERR_ARG, "engine_run: %d images (must be >= 1)", n_images);
-    set_threads(eng);
-    const model_info_t *mi = &eng->info;
-    size_t in_per = (size_t)3 * (size_t)mi->preproc.input_h * (size_t)mi->preproc.input_w;
-    for (int done = 0; done < n_images;) {
-        int n = n_images - done < eng->sub_batch ? n_images - done : eng->sub_batch;
-        plan_t *plan;
-        rd_status_t st = plan_for(eng, n, &plan, err);
-        if (st == RD_OK)
-            st = plan_run_observed(plan, input + (size_t)done * in_per,
-                                   logits + (size_t)done * (size_t)mi->n_classes, observe, user,
-                                   err);
-        if (st != RD_OK)
-            return st;
-        done += n;
-    }
-    return RD_OK;
-}
-
 void engine_free(engine_t *eng)
 {
     if (!eng)
         return;
     for (int i = 0; i < eng->n_plans; i++)
-        plan_free(eng->plans[i]);
+        plan_free(eng->plans[i].plan);
     free(eng->plans);
+    free(eng->recheck_in);
+    free(eng->recheck_logits);
     plan_ctx_free(eng->ctx);
     net_free(eng->net);
     model_info_clear(&eng->info);

@@ -1,10 +1,52 @@
-/* engine_internal.h - what the engine offers the calibrator (calibrate.c)
- * beyond the public engine.h: the quantization points of its FP32 plans. */
+/* engine_internal.h - the engine's insides, shared by engine.c (loading),
+ * engine_run.c (running) and calibrate.c (which observes the quantization
+ * points of FP32 plans). */
 #ifndef RESNETD_ENGINE_INTERNAL_H
 #define RESNETD_ENGINE_INTERNAL_H
 
+#include <stdatomic.h>
+
+#include "net.h"
 #include "plan.h"
 #include "resnetd/engine.h"
+#define ENGINE_SUB_BATCH_MAX 1024
+
+/* Larger batches run as consecutive sub-batches of this many images, each with
+ * the cached plan for its size. Per image, sub-batches of 2 to 32 ran equally
+ * fast on the 2-core machines measured, 4 is where Winograd starts to pay
+ * (plan.c), and activation memory grows with the sub-batch: ResNet-18 at
+ * batch 32 peaks at ~180 MB instead of ~250 MB (docs/performance.md).
+ * engine_params_t.sub_batch overrides it, for tuning on other machines. */
+#define ENGINE_SUB_BATCH 4
+
+/* The INT8 recheck margin in units of the calibrated INT8 logit error
+ * (README, INT8): 3 left no top-1 flip on the 227 evaluation photos. */
+#define ENGINE_RECHECK_DEFAULT 3.0f
+
+/* Metadata key of a calibrated file: the RMS difference between INT8 and
+ * FP32 logits over calibration images (calibrate.c). */
+#define CALIB_RMS_KEY "int8_logit_rms"
+
+typedef struct {
+    plan_t *plan;
+    unsigned flags; /* PLAN_* it was built with */
+} engine_plan_t;
+
+struct engine {
+    model_info_t info;
+    net_t *net;
+    plan_ctx_t *ctx;
+    engine_plan_t *plans; /* one per batch size and precision, in creation order */
+    int n_plans;
+    int n_threads;
+    int sub_batch;
+    unsigned plan_flags;
+    /* INT8 recheck (engine_run.c): images whose top two logits are closer
+     * than recheck_margin run again in FP32; 0 = never. */
+    float recheck_margin;
+    float *recheck_in, *recheck_logits; /* sub_batch images' worth, on first use */
+    atomic_uint_least64_t rechecked;
+};
 
 /* Number of quantization points (quant.h) of the engine's net. */
 int engine_n_points(const engine_t *eng);

@@ -25,6 +25,7 @@
 
 struct batcher {
     engine_t *engine;
+    uint64_t rechecked; /* engine_rechecked() after the last batch; worker only */
     batcher_params_t params;
     metrics_t *metrics;
     size_t image_floats; /* 3 * input_h * input_w */
@@ -159,6 +160,11 @@ static void run_batch(batcher_t *b, int n)
     metrics_observe(b->metrics, METRICS_H_BATCH_SIZE, n_run);
     if (s == RD_OK)
         metrics_count_images(b->metrics, (uint64_t)n_run);
+    if (b->engine) { /* only this thread runs the engine, so the delta is this batch's */
+        uint64_t rechecked = engine_rechecked(b->engine);
+        metrics_count_rechecked(b->metrics, rechecked - b->rechecked);
+        b->rechecked = rechecked;
+    }
     for (int i = 0; i < n_run; i++) {
         batcher_item_t *it = b->run[i];
         it->inference_ns = elapsed;

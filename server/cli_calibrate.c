@@ -32,7 +32,7 @@ static void usage(FILE *out)
             "  --images DIR    folder of .jpg/.jpeg photos like those the model will see (required)\n"
             "  --out FILE      calibrated model to write (required)\n"
             "  --count N       use the first N images (default 128)\n"
-            "  --method M      mse (default), percentile (99.99%%) or max: how each range is\n"
+            "  --method M      percentile (99.99%%, default), mse or max: how each range is\n"
             "                  chosen from the activations' histogram\n"
             "  --threads T     OpenMP threads (default 0 = one per core)\n"
             "  --help          this text\n");
@@ -46,7 +46,7 @@ static int parse_args(int argc, char **argv, calib_opts_t *o)
         {"out", required_argument, 0, 'o'},     {"count", required_argument, 0, 'c'},
         {"method", required_argument, 0, 'M'},  {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    *o = (calib_opts_t){.count = 128, .method = CALIB_MSE};
+    *o = (calib_opts_t){.count = 128, .method = CALIB_PERCENTILE};
     optind = 1;
     int c, li = 0;
     while ((c = getopt_long(argc, argv, "h", longs, &li)) != -1) {

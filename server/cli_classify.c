@@ -99,6 +99,9 @@ static int run(const config_t *cfg, char **paths, int n_paths)
             printf("%s\n", text);
         free(text);
         json_decref(doc);
+        if (c.mi->precision == RD_INT8)
+            fprintf(stderr, "resnetd classify: int8: %llu of %d images rechecked in fp32\n",
+                    (unsigned long long)engine_rechecked(c.engine), n_paths);
         rc = 0;
         for (int i = 0; i < n_paths; i++)
             if (status[i] != 200)

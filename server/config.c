@@ -55,12 +55,15 @@ static const key_def_t keys[] = {
     STR(labels, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
     {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8",
      "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate)"},
+    {"int8_recheck", K_FLOAT, F(int8_recheck), 0, 0, 0, 999, "X",
+     "int8: rerun in fp32 the images whose top two logits are within X times the calibrated "
+     "int8 logit error, so top-1 matches fp32; 0 = never"},
     {"input_size", K_SIZE2, F(input_h), F(input_w), 0, 1, 8192, "N|HxW",
      "network input size, e.g. 224 or 128x128; 0 = from the model"},
     INT(resize, 0, 16384, "N", "shorter side before the center crop, pixels; 0 = from the model"),
     {"channel_order", K_ORDER, F(channel_order), 0, FS(channel_order), 0, 0, "RGB|BGR",
      "input channel order; empty = from the model"},
-    {"scale", K_FLOAT, F(scale), 0, 0, 0, 0, "X", "pixel (0..255) multiplier; 0 = from the model"},
+    {"scale", K_FLOAT, F(scale), 0, 0, 0, 1000000, "X", "pixel (0..255) multiplier; 0 = from the model"},
     {"mean", K_FLOAT3, F(mean), F(has_mean), 0, 0, 0, "A,B,C",
      "per-channel mean subtracted after scaling, in channel order; empty = from the model"},
     {"std", K_FLOAT3, F(std), F(has_std), 0, 0, 0, "A,B,C",
@@ -115,6 +118,7 @@ config_t config_default_params(void)
     c.drain_timeout_s = 30;
     c.retry_after_s = 1;
     c.topk_default = 5;
+    c.int8_recheck = 3;
     c.log_level = LOG_INFO;
     c.access_log = true;
     return c;
@@ -180,7 +184,9 @@ static rd_status_t set_int(const key_def_t *k, int64_t v, config_t *cfg, rd_erro
 static rd_status_t set_float(const key_def_t *k, float v, config_t *cfg, rd_error_t *err)
 {
     if (!(v >= 0))
-        return rd_error_set(err, RD_ERR_ARG, "%s: %g must be >= 0 (0 = from the model)", k->key, v);
+        return rd_error_set(err, RD_ERR_ARG, "%s: %g must be >= 0", k->key, v);
+    if (!(v <= k->max))
+        return rd_error_set(err, RD_ERR_ARG, "%s: %g must be <= %lld", k->key, v, (long long)k->max);
     *(float *)field(cfg, k->off) = v;
     return RD_OK;
 }
@@ -689,6 +695,7 @@ engine_params_t config_engine_params(const config_t *cfg)
     p.input_w = cfg->input_w;
     p.labels_path = cfg->labels[0] ? cfg->labels : NULL;
     p.precision = cfg->precision;
+    p.int8_recheck = cfg->int8_recheck > 0 ? cfg->int8_recheck : -1;
     return p;
 }
 

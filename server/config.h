@@ -41,6 +41,7 @@ typedef struct {
     char model_name[128];          /* name in responses and KServe URLs; "" = the model's own name */
     char labels[CONFIG_STR_MAX];   /* labels file (JSON array or one per line); "" = from the model */
     rd_precision_t precision;      /* "fp32" (default) or "int8" (needs a calibrated model) */
+    float int8_recheck;            /* int8: FP32 rerun margin, in calibrated INT8 logit errors; 0 = never; default 3 */
     /* Preprocessing overrides; 0 / empty = what the model's metadata says */
     int input_h, input_w;          /* key input_size: "224" or "HxW" (pixels); 0 = from the model */
     int resize;                    /* shorter side before the center crop, pixels; 0 = from the model */

@@ -91,6 +91,7 @@ struct metrics {
     atomic_uint_least64_t images;
     atomic_uint_least64_t dropped[METRICS_N_DROP_REASONS];
     atomic_uint_least64_t connections_refused;
+    atomic_uint_least64_t rechecked;
     hist_t hist[METRICS_N_HISTOGRAMS];
     atomic_uint_least64_t gauges[METRICS_N_GAUGES]; /* doubles */
 };
@@ -163,6 +164,12 @@ void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n)
 {
     if (m && (unsigned)reason < METRICS_N_DROP_REASONS)
         atomic_fetch_add_explicit(&m->dropped[reason], n, memory_order_relaxed);
+}
+
+void metrics_count_rechecked(metrics_t *m, uint64_t n)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->rechecked, n, memory_order_relaxed);
 }
 
 void metrics_count_connection_refused(metrics_t *m)
@@ -282,6 +289,9 @@ static void render_counters(const metrics_t *m, FILE *f)
                "Connections over max_connections, answered 503 and closed.", "counter");
     fprintf(f, "resnetd_connections_refused_total %llu\n",
             (unsigned long long)load_u64(&m->connections_refused));
+    put_header(f, "resnetd_int8_rechecked_total",
+               "Images that INT8 inference recomputed in FP32 (int8_recheck).", "counter");
+    fprintf(f, "resnetd_int8_rechecked_total %llu\n", (unsigned long long)load_u64(&m->rechecked));
 }
 
 static void render_histogram(const metrics_t *m, FILE *f, int h)

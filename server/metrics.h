@@ -2,7 +2,8 @@
  * A fixed set of metrics, so the registry is a few arrays of atomics and
  * recording a value never allocates or locks:
  *   counters   resnetd_http_requests_total{endpoint,code}, resnetd_images_classified_total,
- *              resnetd_queue_dropped_total{reason}, resnetd_connections_refused_total
+ *              resnetd_queue_dropped_total{reason}, resnetd_connections_refused_total,
+ *              resnetd_int8_rechecked_total
  *   histograms resnetd_request_duration_seconds, resnetd_decode_duration_seconds,
  *              resnetd_queue_duration_seconds, resnetd_inference_duration_seconds,
  *              resnetd_batch_size
@@ -94,6 +95,9 @@ void metrics_count_images(metrics_t *m, uint64_t n);
 
 /* Adds n to resnetd_queue_dropped_total{reason}. The batcher calls this. */
 void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n);
+
+/* Adds n to resnetd_int8_rechecked_total. The batcher calls this. */
+void metrics_count_rechecked(metrics_t *m, uint64_t n);
 
 /* Adds 1 to resnetd_connections_refused_total: a connection accepted over
  * max_connections, to be answered 503 and closed. The HTTP daemon calls this. */

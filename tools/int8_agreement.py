@@ -17,6 +17,7 @@ that /v2/models/{name} and /metrics report the precision.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,18 +33,20 @@ def jpegs(folder):
                   if f.lower().endswith((".jpg", ".jpeg")) and not f.startswith("."))
 
 
-def classify(resnetd, model, precision, files):
-    """{basename: [top-5 class indices]} from `resnetd classify`."""
+def classify(resnetd, model, precision, files, recheck):
+    """{basename: [top-5 class indices]} from `resnetd classify`, and how many
+    images INT8 rechecked in FP32."""
     out = subprocess.run([resnetd, "classify", "--model", model, "--precision", precision,
-                          "--topk", "5"] + files,
+                          "--topk", "5", "--int8-recheck", str(recheck)] + files,
                          check=False, capture_output=True, text=True)
     doc = json.loads(out.stdout)
+    m = re.search(r"int8: (\d+) of \d+ images rechecked", out.stderr)
     got = {}
     for r in doc["results"]:
         if "predictions" not in r:
             sys.exit(f"int8_agreement: {precision}: {r.get('filename')}: {r.get('error')}")
         got[os.path.basename(r["filename"])] = [p["index"] for p in r["predictions"]]
-    return got
+    return got, int(m.group(1)) if m else 0
 
 
 def get(port, path, body=None, ctype=None):
@@ -90,8 +93,10 @@ def main():
     ap.add_argument("--calib", required=True, help="folder of calibration JPEGs")
     ap.add_argument("--eval", required=True, help="folder of evaluation JPEGs")
     ap.add_argument("--work", help="folder for the calibrated model (default: a temporary one)")
-    ap.add_argument("--method", default="mse")
+    ap.add_argument("--method", default="percentile")
     ap.add_argument("--count", type=int, default=1000, help="calibration images at most")
+    ap.add_argument("--int8-recheck", type=float, default=3,
+                    help="serve's int8_recheck (0 = pure INT8, no FP32 rechecks)")
     ap.add_argument("--min-top1", type=float, default=0.99)
     ap.add_argument("--min-top5", type=float, default=0.97)
     ap.add_argument("--report-only", action="store_true", help="print, never fail")
@@ -114,8 +119,8 @@ def main():
         subprocess.run([a.resnetd, "calibrate", "--model", a.model, "--images", a.calib,
                         "--count", str(a.count), "--method", a.method, "--out", calibrated],
                        check=True)
-        fp32 = classify(a.resnetd, calibrated, "fp32", evals)
-        int8 = classify(a.resnetd, calibrated, "int8", evals)
+        fp32, _ = classify(a.resnetd, calibrated, "fp32", evals, a.int8_recheck)
+        int8, rechecked = classify(a.resnetd, calibrated, "int8", evals, a.int8_recheck)
         served = not a.serve_check or serve_check(a.resnetd, calibrated, evals[0],
                                                   int8[os.path.basename(evals[0])][0], work)
 
@@ -125,9 +130,11 @@ def main():
     differ = sorted(k for k in fp32 if fp32[k][0] != int8[k][0])
     figures = {"model": a.model, "method": a.method, "calibration_images": min(len(calib), a.count),
                "evaluation_images": n, "top1_agree": top1, "top5_overlap_4of5": top5,
-               "top1_rate": top1 / n, "top5_rate": top5 / n, "top1_differ": differ}
+               "top1_rate": top1 / n, "top5_rate": top5 / n, "top1_differ": differ,
+               "int8_recheck": a.int8_recheck, "rechecked_in_fp32": rechecked}
     print(f"{name}: {a.method} calibration on {figures['calibration_images']} images, "
-          f"{n} evaluation images")
+          f"{n} evaluation images, int8_recheck {a.int8_recheck:g}: "
+          f"{rechecked} rechecked in FP32 ({100 * rechecked / n:.1f}%)")
     print(f"  top-1 agrees          {top1}/{n} = {100 * top1 / n:.1f}%  (need {100 * a.min_top1:g}%)")
     print(f"  top-5 shares >= 4     {top5}/{n} = {100 * top5 / n:.1f}%  (need {100 * a.min_top5:g}%)")
     if differ:

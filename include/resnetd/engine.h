@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "resnetd/error.h"
 #include "resnetd/model.h"
@@ -37,6 +38,9 @@ typedef struct {
     bool no_winograd;        /* never use Winograd 3x3 convolutions (by default basic-block nets
                                 use them where they measured faster) */
     rd_precision_t precision; /* RD_INT8 needs a calibrated file (resnetd calibrate) */
+    float int8_recheck;       /* INT8: images whose two highest logits are closer than this many
+                                 times the calibrated INT8 logit error run again in FP32, so
+                                 that top-1 answers match FP32's; 0 = the default (3), < 0 = never */
 } engine_params_t;
 
 /* Defaults for engine_load: every field 0/NULL. */
@@ -66,6 +70,9 @@ rd_status_t engine_run(engine_t *eng, const float *input, int n_images, float *l
 /* "fp32" or "int8"; and back (-1 when s names neither). */
 const char *engine_precision_name(rd_precision_t precision);
 int engine_precision_parse(const char *s);
+
+/* Images that INT8 runs recomputed in FP32 so far (int8_recheck). Any thread. */
+uint64_t engine_rechecked(const engine_t *eng);
 
 /* Frees the engine, its plans and its weights. NULL is a no-op. */
 void engine_free(engine_t *eng);

@@ -457,9 +457,11 @@ static float *random_images(int n, int h, int w, uint64_t seed)
     return x;
 }
 
-static engine_t *load(const char *path, int h, int w, rd_precision_t precision)
+static engine_t *load_recheck(const char *path, int h, int w, rd_precision_t precision,
+                              float recheck)
 {
     engine_params_t p = engine_default_params();
+    p.int8_recheck = recheck;
     p.input_h = h;
     p.input_w = w;
     p.n_threads = 2;
@@ -468,6 +470,12 @@ static engine_t *load(const char *path, int h, int w, rd_precision_t precision)
     rd_error_t err;
     ck_assert_msg(engine_load(path, &p, &eng, &err) == RD_OK, "engine_load: %s", err.msg);
     return eng;
+}
+
+/* Pure INT8 (no FP32 recheck) unless said otherwise. */
+static engine_t *load(const char *path, int h, int w, rd_precision_t precision)
+{
+    return load_recheck(path, h, w, precision, -1);
 }
 
 /* Calibrates the FP32 model at path on 12 seeded images into out. */
@@ -530,6 +538,22 @@ static void check_calibrated(const arch_t *a, int h, int w)
     engine_t *eng = load(out, h, w, RD_FP32);
     ck_assert(engine_info(eng)->calibrated);
     check_batch(eng, s, a, h, w, 2, 3);
+    ck_assert_uint_eq(engine_rechecked(eng), 0);
+    engine_free(eng);
+    /* A recheck margin beyond any logit gap sends every image to FP32, whose
+     * logits then match the reference as closely as an FP32 engine's. */
+    eng = load_recheck(out, h, w, RD_INT8, 999);
+    check_batch(eng, s, a, h, w, 6, 4);
+    ck_assert_uint_eq(engine_rechecked(eng), 6);
+    engine_free(eng);
+    /* The default margin (3 calibrated errors) rechecks some of 20 images
+     * of these 10-class random nets, not all. */
+    eng = load_recheck(out, h, w, RD_INT8, 0);
+    float *x = random_images(20, h, w, 11), got[20 * 16];
+    rd_error_t err;
+    ck_assert_int_eq(engine_run(eng, x, 20, got, &err), RD_OK);
+    ck_assert_uint_lt(engine_rechecked(eng), 20);
+    free(x);
     engine_free(eng);
     unlink(path);
     unlink(out);

@@ -121,6 +121,8 @@ START_TEST(fresh_registry_renders_every_family)
     ck_assert_double_eq(get(&expo, "resnetd_queue_dropped_total{reason=\"deadline\"}"), 0);
     ck_assert_str_eq(type_of(&expo, "resnetd_connections_refused_total"), "counter");
     ck_assert_double_eq(get(&expo, "resnetd_connections_refused_total"), 0);
+    ck_assert_str_eq(type_of(&expo, "resnetd_int8_rechecked_total"), "counter");
+    ck_assert_double_eq(get(&expo, "resnetd_int8_rechecked_total"), 0);
     for (int i = 0; i < expo.n; i++)
         ck_assert_msg(strncmp(expo.names[i], "resnetd_http_requests_total", 27) &&
                           strncmp(expo.names[i], "resnetd_model_info", 18),

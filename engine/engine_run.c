@@ -1,0 +1,137 @@
+/* engine_run.c - running an engine (resnetd/engine.h). A batch runs as
+ * consecutive sub-batches, each on the cached plan for its size. INT8 with a
+ * recheck margin: an image whose two highest INT8 logits are closer than the
+ * margin (a multiple of the INT8 logit error measured at calibration) runs
+ * again in FP32, so that INT8 answers the top-1 FP32 would; the FP32 plans
+ * are built on first use and share the arena with the INT8 ones.
+ *
+ * THREADS: one run at a time per engine (the plans share one activation
+ * arena); engine_rechecked may be read from any thread. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+/* OpenMP's thread count is per calling thread, so set it on every entry: plan
+ * building (oneDNN sizes its blocking by it) and running. */
+static void set_threads(const engine_t *eng)
+{
+    if (eng->n_threads > 0)
+        omp_set_num_threads(eng->n_threads);
+}
+
+static rd_status_t plan_for(engine_t *eng, int n_images, unsigned flags, plan_t **out,
+                            rd_error_t *err)
+{
+    for (int i = 0; i < eng->n_plans; i++)
+        if (plan_batch(eng->plans[i].plan) == n_images && eng->plans[i].flags == flags) {
+            *out = eng->plans[i].plan;
+            return RD_OK;
+        }
+    engine_plan_t *plans = realloc(eng->plans, (size_t)(eng->n_plans + 1) * sizeof *plans);
+    if (!plans)
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory for a batch-%d plan", n_images);
+    eng->plans = plans;
+    rd_status_t st = plan_create(eng->ctx, eng->net, n_images, eng->info.preproc.input_h,
+                                 eng->info.preproc.input_w, flags, out, err);
+    if (st == RD_OK)
+        eng->plans[eng->n_plans++] = (engine_plan_t){*out, flags};
+    return st;
+}
+
+static size_t input_floats(const engine_t *eng)
+{
+    return (size_t)3 * (size_t)eng->info.preproc.input_h * (size_t)eng->info.preproc.input_w;
+}
+
+/* Highest logit minus the second highest. */
+static float top2_gap(const float *logits, int n)
+{
+    float a = -INFINITY, b = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (logits[i] > a) {
+            b = a;
+            a = logits[i];
+        } else if (logits[i] > b) {
+            b = logits[i];
+        }
+    }
+    return a - b;
+}
+
+/* Reruns in FP32 the images of an INT8 sub-batch (n <= sub_batch) whose top
+ * two logits are within the margin, and replaces their logits. */
+static rd_status_t recheck(engine_t *eng, const float *input, int n, float *logits,
+                           rd_error_t *err)
+{
+    int c = eng->info.n_classes, k = 0, which[ENGINE_SUB_BATCH_MAX];
+    size_t per = input_floats(eng);
+    for (int i = 0; i < n; i++)
+        if (top2_gap(logits + (size_t)i * c, c) < eng->recheck_margin)
+            which[k++] = i;
+    if (!k)
+        return RD_OK;
+    if (!eng->recheck_in) {
+        eng->recheck_in = malloc((size_t)eng->sub_batch * per * sizeof(float));
+        eng->recheck_logits = malloc((size_t)eng->sub_batch * (size_t)c * sizeof(float));
+        if (!eng->recheck_in || !eng->recheck_logits)
+            return rd_error_set(err, RD_ERR_NOMEM, "out of memory for the INT8 recheck");
+    }
+    for (int j = 0; j < k; j++)
+        memcpy(eng->recheck_in + (size_t)j * per, input + (size_t)which[j] * per,
+               per * sizeof(float));
+    plan_t *plan;
+    rd_status_t st = plan_for(eng, k, eng->plan_flags & ~PLAN_INT8, &plan, err);
+    if (st == RD_OK)
+        st = plan_run(plan, eng->recheck_in, eng->recheck_logits, err);
+    if (st != RD_OK)
+        return st;
+    for (int j = 0; j < k; j++)
+        memcpy(logits + (size_t)which[j] * c, eng->recheck_logits + (size_t)j * c,
+               (size_t)c * sizeof(float));
+    atomic_fetch_add_explicit(&eng->rechecked, (uint64_t)k, memory_order_relaxed);
+    return RD_OK;
+}
+
+rd_status_t engine_run(engine_t *eng, const float *input, int n_images, float *logits,
+                       rd_error_t *err)
+{
+    return engine_run_observed(eng, input, n_images, logits, NULL, NULL, err);
+}
+
+rd_status_t engine_run_observed(engine_t *eng, const float *input, int n_images, float *logits,
+                                plan_observer_t observe, void *user, rd_error_t *err)
+{
+    if (!eng || !input || !logits)
+        return rd_error_set(err, RD_ERR_ARG, "engine_run: NULL engine, input or logits");
+    if (n_images < 1)
+        return rd_error_set(err, RD_ERR_ARG, "engine_run: %d images (must be >= 1)", n_images);
+    set_threads(eng);
+    size_t per = input_floats(eng), c = (size_t)eng->info.n_classes;
+    for (int done = 0; done < n_images;) {
+        int n = n_images - done < eng->sub_batch ? n_images - done : eng->sub_batch;
+        const float *in = input + (size_t)done * per;
+        float *out = logits + (size_t)done * c;
+        plan_t *plan;
+        rd_status_t st = plan_for(eng, n, eng->plan_flags, &plan, err);
+        if (st == RD_OK)
+            st = plan_run_observed(plan, in, out, observe, user, err);
+        if (st == RD_OK && eng->recheck_margin > 0)
+            st = recheck(eng, in, n, out, err);
+        if (st != RD_OK)
+            return st;
+        done += n;
+    }
+    return RD_OK;
+}
+
+uint64_t engine_rechecked(const engine_t *eng)
+{
+    return eng ? atomic_load_explicit(&eng->rechecked, memory_order_relaxed) : 0;
+}
+
+int engine_n_points(const engine_t *eng) { return eng->net->n_points; }
+
+int engine_point_signed(const engine_t *eng, int p) { return eng->net->points[p].is_signed; }
