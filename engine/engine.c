@@ -89,7 +89,9 @@ rd_status_t engine_load(const char *path, const engine_params_t *params, engine_
     if (!eng)
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory loading %s", path);
     eng->n_threads = params->n_threads;
-    eng->sub_batch = params->sub_batch ? params->sub_batch : ENGINE_SUB_BATCH;
+    eng->sub_batch = params->sub_batch                ? params->sub_batch
+                     : params->precision == RD_INT8 ? ENGINE_SUB_BATCH_INT8
+                                                    : ENGINE_SUB_BATCH;
     eng->plan_flags = (params->no_winograd ? 0 : PLAN_WINOGRAD) |
                       (params->precision == RD_INT8 ? PLAN_INT8 : 0);
     safetensors_t *st_file = NULL;

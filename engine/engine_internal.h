@@ -18,6 +18,9 @@
  * batch 32 peaks at ~180 MB instead of ~250 MB (docs/performance.md).
  * engine_params_t.sub_batch overrides it, for tuning on other machines. */
 #define ENGINE_SUB_BATCH 4
+/* INT8 plans: activations are 4x smaller and per-layer overheads weigh more
+ * against faster convolutions; 8 measured 6% faster than 4 (docs/performance.md). */
+#define ENGINE_SUB_BATCH_INT8 8
 
 /* The INT8 recheck margin in units of the calibrated INT8 logit error
  * (README, INT8): 3 left no top-1 flip on the 227 evaluation photos. */

@@ -28,6 +28,7 @@ typedef struct {
     int sub_batch;
     bool no_winograd;
     rd_precision_t precision;
+    double recheck;
 } bench_opts_t;
 
 static void usage(FILE *out)
@@ -45,6 +46,8 @@ static void usage(FILE *out)
             "  --sub-batch N   images per oneDNN plan; larger batches are split (default 4)\n"
             "  --no-winograd   direct convolutions only\n"
             "  --precision P   fp32 (default) or int8 (needs a calibrated model)\n"
+            "  --int8-recheck X  serve's int8_recheck: FP32 reruns of close calls (default 3;\n"
+            "                  0 = pure INT8). The random inputs make many close calls.\n"
             "  --help          this text\n\n"
             "OMP_PROC_BIND / OMP_PLACES are left to the environment.\n",
             MIN_ITERATIONS);
@@ -72,9 +75,9 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         {"seconds", required_argument, 0, 's'}, {"size", required_argument, 0, 'z'},
         {"threads", required_argument, 0, 't'}, {"warmup", required_argument, 0, 'w'},
         {"sub-batch", required_argument, 0, 'u'}, {"no-winograd", no_argument, 0, 'n'},
-        {"precision", required_argument, 0, 'p'},
+        {"precision", required_argument, 0, 'p'}, {"int8-recheck", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    *o = (bench_opts_t){.seconds = 10.0, .warmup = 3};
+    *o = (bench_opts_t){.seconds = 10.0, .warmup = 3, .recheck = 3};
     optind = 1;
     int c, li = 0;
     while ((c = getopt_long(argc, argv, "h", longs, &li)) != -1) {
@@ -98,6 +101,10 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
             o->precision = bad ? RD_FP32 : (rd_precision_t)p;
             break;
         }
+        case 'r':
+            o->recheck = strtod(optarg, &end);
+            bad = *end != 0 || !(o->recheck >= 0 && o->recheck < 1000);
+            break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -138,20 +145,22 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int print_result(const bench_opts_t *o, const model_info_t *mi, const double *ms, int n)
+static int print_result(const bench_opts_t *o, const engine_t *eng, const double *ms, int n)
 {
+    const model_info_t *mi = engine_info(eng);
     qsort((void *)ms, (size_t)n, sizeof *ms, cmp_double);
     double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
     int p90_i = (int)(0.9 * (n - 1) + 0.5);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f}",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:I}",
                           "model", mi->name, "arch", mi->arch, "precision",
                           engine_precision_name(mi->precision), "batch", o->batch, "input_h",
                           mi->preproc.input_h, "input_w", mi->preproc.input_w, "threads",
                           o->threads, "iterations", n, "images_per_second",
                           o->batch * 1000.0 / median, "ms_per_batch", median, "ms_per_batch_p90",
-                          ms[p90_i], "peak_rss_mb", (double)ru.ru_maxrss / 1024.0);
+                          ms[p90_i], "peak_rss_mb", (double)ru.ru_maxrss / 1024.0,
+                          "rechecked_in_fp32", (json_int_t)engine_rechecked(eng));
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
     if (s)
         printf("%s\n", s);
@@ -184,7 +193,7 @@ static int run_bench(const bench_opts_t *o, engine_t *eng)
             goto fail;
         ms[n++] = now_ms() - t0;
     }
-    rc = print_result(o, mi, ms, n);
+    rc = print_result(o, eng, ms, n);
     goto done;
 fail:
     fprintf(stderr, "resnetd bench: %s\n", err.msg);
@@ -206,6 +215,7 @@ int cli_bench(int argc, char **argv)
     params.sub_batch = o.sub_batch;
     params.no_winograd = o.no_winograd;
     params.precision = o.precision;
+    params.int8_recheck = o.recheck > 0 ? (float)o.recheck : -1;
     params.input_h = o.input_h;
     params.input_w = o.input_w;
     engine_t *eng;

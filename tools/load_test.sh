@@ -7,7 +7,10 @@
 # same model at batch 1 and at the batch sizes the server ended up using.
 #
 #   tools/load_test.sh [--model FILE] [--bin build/server/resnetd] [--duration 20s]
-#                      [--concurrency "1 4 16 64"] [--bench-seconds 10] [-- SERVE_OPTIONS...]
+#                      [--concurrency "1 4 16 64"] [--bench-seconds 10] [--precision fp32|int8]
+#                      [-- SERVE_OPTIONS...]
+# --precision goes to both serve and bench; with int8 it also reports how many
+# images the server rechecked in FP32 (resnetd_int8_rechecked_total).
 #
 # Needs wrk (Debian package). Uses 2 wrk threads (the machine is small; wrk's own
 # CPU use is part of what the server competes with, so say so with the figures).
@@ -18,6 +21,7 @@ bin=build/server/resnetd
 duration=20s
 concurrency="1 4 16 64"
 bench_seconds=10
+precision=fp32
 photos="/usr/share/darknet/data/dog.jpg /usr/share/darknet/data/eagle.jpg /usr/share/darknet/data/giraffe.jpg /usr/share/darknet/data/horses.jpg /usr/share/darknet/data/kite.jpg /usr/share/darknet/data/person.jpg /usr/share/darknet/data/scream.jpg"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -27,8 +31,9 @@ while [ $# -gt 0 ]; do
     --concurrency) concurrency=$2; shift 2 ;;
     --bench-seconds) bench_seconds=$2; shift 2 ;;
     --photos) photos=$2; shift 2 ;;
+    --precision) precision=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "load_test.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -66,7 +71,7 @@ done = function(summary, latency, requests)
 end
 LUA
 
-"$bin" serve --model "$model" --port 0 --access-log false "$@" 2>"$work/server.log" &
+"$bin" serve --model "$model" --port 0 --access-log false --precision "$precision" "$@" 2>"$work/server.log" &
 server_pid=$!
 port=
 for _ in $(seq 1 600); do
@@ -98,6 +103,10 @@ for c in $concurrency; do
     echo "$line" | awk -v c="$c" -v m="$mean" '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c, $2, $3, $4, $5, $6, $7, m }'
     batches="$batches $(awk -v m="$mean" 'BEGIN { if (m == "-") print 1; else printf "%d", m + 0.5 }')"
 done
+if [ "$precision" = int8 ]; then
+    echo
+    echo "Rechecked in FP32 (int8_recheck): $(metric resnetd_int8_rechecked_total) of $(metric resnetd_images_classified_total) images"
+fi
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 
 echo
@@ -106,7 +115,7 @@ echo
 echo "| batch | img/s | ms/batch (median) |"
 echo "|---:|---:|---:|"
 for b in $(echo 1 $batches | tr ' ' '\n' | sort -n | uniq); do
-    "$bin" bench --model "$model" --batch "$b" --seconds "$bench_seconds" |
+    "$bin" bench --model "$model" --precision "$precision" --int8-recheck 0 --batch "$b" --seconds "$bench_seconds" |
         awk -v b="$b" '{
             ips = $0; sub(/.*"images_per_second": */, "", ips); sub(/[,}].*/, "", ips)
             ms = $0; sub(/.*"ms_per_batch": */, "", ms); sub(/[,}].*/, "", ms)

@@ -34,7 +34,8 @@ typedef struct {
     int input_h, input_w;    /* network input size; 0 = from the model's metadata (default 224) */
     const char *labels_path; /* JSON array or one-label-per-line text file; NULL = from the metadata */
     int sub_batch;           /* larger batches run as consecutive sub-batches of at most this many
-                                images, each with its cached plan; 0 = 4 (see docs/performance.md) */
+                                images, each with its cached plan; 0 = 4 (8 for INT8; see
+                                docs/performance.md) */
     bool no_winograd;        /* never use Winograd 3x3 convolutions (by default basic-block nets
                                 use them where they measured faster) */
     rd_precision_t precision; /* RD_INT8 needs a calibrated file (resnetd calibrate) */
