@@ -8,7 +8,8 @@ how often the top-1 classes agree and how often the top-5 sets share at least
 --min-top5), so that it serves as a test; the photo sets must be disjoint.
 With --serve-check it then serves the calibrated model with --precision int8
 on 127.0.0.1 and checks that POST /classify gives classify's INT8 answer and
-that /v2/models/{name} and /metrics report the precision.
+that /v2/models/{name} and /metrics report the precision, and that calibrate
+and INT8 without calibration fail as documented (MODEL must be uncalibrated).
 
   tools/int8_agreement.py --resnetd build/server/resnetd --model models/resnet50.safetensors \\
       --calib PHOTOS/calib --eval PHOTOS/eval [--work DIR] [--method mse] [--count N]
@@ -86,6 +87,27 @@ def serve_check(resnetd, model, photo, want_top1, work):
         srv.kill()
 
 
+def cli_checks(resnetd, model, work):
+    """Usage errors of calibrate (exit 2), an empty folder (1), and INT8 on a
+    model without calibration (1, pointing at resnetd calibrate)."""
+    empty = os.path.join(work, "empty")
+    os.makedirs(empty, exist_ok=True)
+    cases = [([resnetd, "calibrate", "--model", model], 2, "required"),
+             ([resnetd, "calibrate", "--model", model, "--images", empty, "--out",
+               os.path.join(work, "x.safetensors")], 1, "no .jpg or .jpeg files"),
+             ([resnetd, "calibrate", "--model", model, "--images", empty, "--out", "x",
+               "--method", "kl"], 2, "bad value 'kl' for --method"),
+             ([resnetd, "classify", "--model", model, "--precision", "int8", "x.jpg"], 1,
+              "resnetd calibrate")]
+    problems = []
+    for cmd, want_rc, want_text in cases:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if r.returncode != want_rc or want_text not in r.stderr:
+            problems.append(f"{' '.join(cmd[1:3])}: exit {r.returncode}, stderr {r.stderr.strip()!r}")
+    print("  command-line errors: " + ("; ".join(problems) if problems else "as documented"))
+    return not problems
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--resnetd", required=True)
@@ -121,8 +143,9 @@ def main():
                        check=True)
         fp32, _ = classify(a.resnetd, calibrated, "fp32", evals, a.int8_recheck)
         int8, rechecked = classify(a.resnetd, calibrated, "int8", evals, a.int8_recheck)
-        served = not a.serve_check or serve_check(a.resnetd, calibrated, evals[0],
-                                                  int8[os.path.basename(evals[0])][0], work)
+        served = not a.serve_check or (
+            serve_check(a.resnetd, calibrated, evals[0], int8[os.path.basename(evals[0])][0], work)
+            and cli_checks(a.resnetd, a.model, work))
 
     n = len(fp32)
     top1 = sum(fp32[k][0] == int8[k][0] for k in fp32)
