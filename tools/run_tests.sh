@@ -30,7 +30,8 @@ fi
 if [ "${RESNETD_SKIP_VALGRIND:-0}" != 1 ]; then
     # libjpeg-turbo's SIMD upsampler reads row padding that valgrind cannot know
     # is initialised (odd-width 4:4:0 images); the C code paths give the same pixels.
-    JSIMD_FORCENONE=1 meson test -C build --suite unit --print-errorlogs --num-processes 2 --timeout-multiplier 10 \
+    # The INT8 engine tests take 20-60 s each under valgrind: check timeouts x5.
+    JSIMD_FORCENONE=1 CK_TIMEOUT_MULTIPLIER=5 meson test -C build --suite unit --print-errorlogs --num-processes 2 --timeout-multiplier 10 \
         --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet'
 fi
 if [ "${RESNETD_SKIP_FUZZ:-0}" != 1 ]; then

@@ -6,7 +6,7 @@
  *     calib_t *c; rd_error_t err;
  *     calib_create(engine, &c, &err);               // an FP32 engine
  *     calib_add(c, inputs, n, &err);                // as often as needed
- *     calib_save(c, CALIB_MSE, "m.safetensors", "m-int8.safetensors", &err);
+ *     calib_save(c, CALIB_PERCENTILE, "m.safetensors", "m-int8.safetensors", &err);
  *     calib_free(c);
  *
  * THREADS: a calib_t drives its engine; one thread at a time. */
@@ -41,8 +41,11 @@ const char *calib_method_name(calib_method_t m);
 int calib_method_parse(const char *s);
 
 /* Writes out_path: every tensor and metadata entry of model_path (the file the
- * engine was loaded from), the chosen ranges, and metadata "calibration"
- * saying how they were made. Fails with RD_ERR_ARG before any image was added. */
+ * engine was loaded from), the chosen ranges, metadata "calibration" saying
+ * how they were made, and "int8_logit_rms": the RMS difference between INT8
+ * and FP32 logits on the first 64 images added (an INT8 engine is loaded from
+ * out_path to measure it), which scales the INT8 recheck (engine.h). Fails
+ * with RD_ERR_ARG before any image was added. */
 rd_status_t calib_save(const calib_t *c, calib_method_t method, const char *model_path,
                        const char *out_path, rd_error_t *err);
 
