@@ -1,7 +1,7 @@
-/* config.c - resnetd serve's configuration. One table (keys[] below) lists
- * every key with its type, range and help text; the JSON file loader, the
- * --flag parser, the RESNETD_* environment reader, validation, --help and the
- * README listing all walk that table, so a key is added in one place. */
+/* config.c - reading resnetd serve's configuration: the JSON file, --flags and
+ * RESNETD_* variables, each value parsed and range-checked against its entry
+ * in the key table (config_keys.c), then validated as a whole. Writing it
+ * back out (JSON, --help, the README table) is config_print.c. */
 #include "config.h"
 
 #include "auth.h"
@@ -15,123 +15,15 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum {
-    K_INT,      /* int */
-    K_I64,      /* int64_t */
-    K_BOOL,     /* bool */
-    K_STR,      /* char[size] */
-    K_FLOAT,    /* float, >= min, finite */
-    K_FLOAT3,   /* float[3] at off, bool "given" at off2 */
-    K_SIZE2,    /* input_size: int h at off, int w at off2 */
-    K_ORDER,    /* channel_order: char[4], "", "RGB" or "BGR" */
-    K_LOGLEVEL, /* log_level_t */
-    K_PRECISION, /* rd_precision_t */
-    K_SECRET,   /* char[size] like K_STR, but config_to_json masks it */
-} kind_t;
-
-typedef struct {
-    const char *key;
-    kind_t kind;
-    size_t off, off2, size;
-    int64_t min, max;
-    const char *metavar; /* for --help: --port N */
-    const char *help;
-} key_def_t;
-
-#define F(field) offsetof(config_t, field)
-#define FS(field) sizeof(((config_t *)0)->field)
-#define INT(k, lo, hi, mv, h) {#k, K_INT, F(k), 0, 0, lo, hi, mv, h}
-#define I64(k, lo, hi, mv, h) {#k, K_I64, F(k), 0, 0, lo, hi, mv, h}
-#define STR(k, mv, h) {#k, K_STR, F(k), 0, FS(k), 0, 0, mv, h}
-
-static const key_def_t keys[] = {
-    INT(port, 0, 65535, "N", "TCP port to listen on; 0 = any free port (logged at start)"),
-    STR(bind, "ADDR", "address to listen on (IPv4 or IPv6); 0.0.0.0 = every interface"),
-    INT(http_threads, 1, 1024, "N", "libmicrohttpd worker threads; they also decode and preprocess JPEGs"),
-    INT(inference_threads, 0, 1024, "N",
-        "oneDNN/OpenMP threads of the one inference worker; 0 = one per core"),
-    STR(model, "PATH", "safetensors model file"),
-    STR(model_name, "NAME", "model name in responses and KServe URLs; empty = the model's own name"),
-    STR(labels, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
-    {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8",
-     "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate)"},
-    {"int8_recheck", K_FLOAT, F(int8_recheck), 0, 0, 0, 999, "X",
-     "int8: rerun in fp32 the images whose top two logits are within X times the calibrated "
-     "int8 logit error, so top-1 matches fp32; 0 = never"},
-    {"input_size", K_SIZE2, F(input_h), F(input_w), 0, 1, 8192, "N|HxW",
-     "network input size, e.g. 224 or 128x128; 0 = from the model"},
-    INT(resize, 0, 16384, "N", "shorter side before the center crop, pixels; 0 = from the model"),
-    {"channel_order", K_ORDER, F(channel_order), 0, FS(channel_order), 0, 0, "RGB|BGR",
-     "input channel order; empty = from the model"},
-    {"scale", K_FLOAT, F(scale), 0, 0, 0, 1000000, "X", "pixel (0..255) multiplier; 0 = from the model"},
-    {"mean", K_FLOAT3, F(mean), F(has_mean), 0, 0, 0, "A,B,C",
-     "per-channel mean subtracted after scaling, in channel order; empty = from the model"},
-    {"std", K_FLOAT3, F(std), F(has_std), 0, 0, 0, "A,B,C",
-     "per-channel divisor (> 0), in channel order; empty = from the model"},
-    INT(max_batch_size, 1, 1024, "N", "most images per engine run"),
-    I64(max_queue_delay_us, 0, 60000000, "US",
-        "how long the oldest queued image waits for more to batch with, microseconds"),
-    INT(max_queue_length, 1, 1000000, "N", "images waiting in the queue before requests get 503"),
-    I64(request_timeout_ms, 1, 86400000, "MS",
-        "deadline of a request, counting time queued; images still queued after it get 504"),
-    I64(max_body_bytes, 1, 17179869184LL, "BYTES", "largest request body (413 beyond)"),
-    I64(max_pixels, 1, 1000000000000LL, "N",
-        "largest width*height of one image, checked from the JPEG header before decoding (413 beyond)"),
-    INT(max_images_per_request, 1, 4096, "N", "most images in one request (413 beyond); at most max_queue_length"),
-    INT(max_connections, 1, 1000000, "N", "concurrent connections; more are refused"),
-    INT(connection_timeout_s, 0, 86400, "S", "idle connection timeout, seconds; 0 = none"),
-    INT(drain_timeout_s, 0, 86400, "S",
-        "on SIGTERM/SIGINT, seconds to answer accepted requests before exiting"),
-    INT(retry_after_s, 0, 3600, "S", "Retry-After header value on 503 (queue full, draining), seconds"),
-    INT(topk_default, 1, 100000, "K", "classes per image when the request gives no topk"),
-    {"log_level", K_LOGLEVEL, F(log_level), 0, 0, 0, 0, "LEVEL", "error, warn, info or debug"},
-    {"access_log", K_BOOL, F(access_log), 0, 0, 0, 0, "BOOL",
-     "one JSON line per request on stderr"},
-    {"auth_token", K_SECRET, F(auth_token), 0, FS(auth_token), 0, 0, "TOKEN",
-     "bearer token required on every endpoint except /healthz and /readyz (401 without it); "
-     "empty = no auth; env alias RESNETD_TOKEN"},
-    STR(tls_cert, "PATH",
-        "PEM certificate file (leaf first, then any chain) to serve HTTPS with; empty = plain HTTP; "
-        "needs tls_key"),
-    STR(tls_key, "PATH", "PEM private key file of tls_cert (unencrypted); empty = plain HTTP"),
-};
-#define N_KEYS (sizeof keys / sizeof keys[0])
-_Static_assert(sizeof(((config_t *)0)->auth_token) == AUTH_TOKEN_MAX, "auth_token size");
-
-config_t config_default_params(void)
-{
-    config_t c;
-    memset(&c, 0, sizeof c);
-    c.port = 8080;
-    strcpy(c.bind, "127.0.0.1");
-    c.http_threads = 2;
-    strcpy(c.model, "models/resnet50.safetensors");
-    c.max_batch_size = 8;
-    c.max_queue_delay_us = 2000;
-    c.max_queue_length = 64;
-    c.request_timeout_ms = 10000;
-    c.max_body_bytes = 16 << 20;
-    c.max_pixels = 40000000;
-    c.max_images_per_request = 32;
-    c.max_connections = 256;
-    c.connection_timeout_s = 30;
-    c.drain_timeout_s = 30;
-    c.retry_after_s = 1;
-    c.topk_default = 5;
-    c.int8_recheck = 3;
-    c.log_level = LOG_INFO;
-    c.access_log = true;
-    return c;
-}
+#include "config_keys.h"
 
 static void *field(config_t *cfg, size_t off) { return (char *)cfg + off; }
-static const void *cfield(const config_t *cfg, size_t off) { return (const char *)cfg + off; }
 
 static const key_def_t *find_key(const char *name, size_t len)
 {
-    for (size_t i = 0; i < N_KEYS; i++)
-        if (strlen(keys[i].key) == len && !strncmp(keys[i].key, name, len))
-            return &keys[i];
+    for (size_t i = 0; i < config_n_keys; i++)
+        if (strlen(config_keys[i].key) == len && !strncmp(config_keys[i].key, name, len))
+            return &config_keys[i];
     return NULL;
 }
 
@@ -478,19 +370,6 @@ rd_status_t config_apply_args(int argc, char **argv, config_t *cfg, rd_error_t *
     return config_apply_args_rest(argc, argv, cfg, NULL, NULL, err);
 }
 
-static void env_name(const key_def_t *k, char *out, size_t size)
-{
-    size_t n = (size_t)snprintf(out, size, "RESNETD_%s", k->key);
-    for (size_t i = 0; i < n && i < size; i++)
-        out[i] = (char)toupper((unsigned char)out[i]);
-}
-
-static void flag_name(const key_def_t *k, char *out, size_t size)
-{
-    size_t n = (size_t)snprintf(out, size, "--%s", k->key);
-    for (size_t i = 0; i < n && i < size; i++)
-        out[i] = out[i] == '_' ? '-' : out[i];
-}
 
 rd_status_t config_apply_env(config_t *cfg, rd_error_t *err)
 {
@@ -498,11 +377,11 @@ rd_status_t config_apply_env(config_t *cfg, rd_error_t *err)
     const char *alias = getenv("RESNETD_TOKEN");
     if (alias && set_from_text(find_key("auth_token", 10), alias, cfg, err) != RD_OK)
         return rd_error_prefix(err, "environment RESNETD_TOKEN");
-    for (size_t i = 0; i < N_KEYS; i++) {
+    for (size_t i = 0; i < config_n_keys; i++) {
         char name[80];
-        env_name(&keys[i], name, sizeof name);
+        config_env_name(&config_keys[i], name, sizeof name);
         const char *v = getenv(name);
-        if (v && set_from_text(&keys[i], v, cfg, err) != RD_OK)
+        if (v && set_from_text(&config_keys[i], v, cfg, err) != RD_OK)
             return rd_error_prefix(err, "environment %s", name);
     }
     return RD_OK;
@@ -521,10 +400,10 @@ static rd_status_t check_float3(const char *key, const float *v, bool positive, 
 
 rd_status_t config_validate(const config_t *cfg, rd_error_t *err)
 {
-    for (size_t i = 0; i < N_KEYS; i++) {
-        const key_def_t *k = &keys[i];
-        int64_t v = k->kind == K_INT ? *(const int *)cfield(cfg, k->off)
-                  : k->kind == K_I64 ? *(const int64_t *)cfield(cfg, k->off) : k->min;
+    for (size_t i = 0; i < config_n_keys; i++) {
+        const key_def_t *k = &config_keys[i];
+        int64_t v = k->kind == K_INT ? *(const int *)config_cfield(cfg, k->off)
+                  : k->kind == K_I64 ? *(const int64_t *)config_cfield(cfg, k->off) : k->min;
         if (check_range(k, v, err) != RD_OK)
             return RD_ERR_ARG;
     }
@@ -592,99 +471,6 @@ rd_status_t config_load_rest(int argc, char **argv, config_t *cfg, char **rest, 
 rd_status_t config_load(int argc, char **argv, config_t *cfg, rd_error_t *err)
 {
     return config_load_rest(argc, argv, cfg, NULL, NULL, err);
-}
-
-/* ---- output: JSON, --help, README ---- */
-
-static json_t *value_json(const key_def_t *k, const config_t *cfg)
-{
-    const void *p = cfield(cfg, k->off);
-    char buf[32];
-    switch (k->kind) {
-    case K_INT: return json_integer(*(const int *)p);
-    case K_I64: return json_integer(*(const int64_t *)p);
-    case K_BOOL: return json_boolean(*(const bool *)p);
-    case K_STR:
-    case K_ORDER: return json_string(p);
-    case K_FLOAT: return json_real(*(const float *)p);
-    case K_LOGLEVEL: return json_string(log_level_name(*(const log_level_t *)p));
-    case K_PRECISION: return json_string(engine_precision_name(*(const rd_precision_t *)p));
-    case K_SECRET: return json_string(*(const char *)p ? "<redacted>" : "");
-    case K_SIZE2:
-        if (cfg->input_h == cfg->input_w)
-            return json_integer(cfg->input_h);
-        snprintf(buf, sizeof buf, "%dx%d", cfg->input_h, cfg->input_w);
-        return json_string(buf);
-    case K_FLOAT3:
-        if (!*(const bool *)cfield(cfg, k->off2))
-            return json_string("");
-        const float *f = p;
-        return json_pack("[fff]", (double)f[0], (double)f[1], (double)f[2]);
-    }
-    return json_null();
-}
-
-char *config_to_json(const config_t *cfg)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; o && i < N_KEYS; i++)
-        if (json_object_set_new(o, keys[i].key, value_json(&keys[i], cfg))) {
-            json_decref(o);
-            return NULL;
-        }
-    char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7)) : NULL;
-    json_decref(o);
-    return s;
-}
-
-/* The default of key k as text: 8080, "127.0.0.1", (from the model). */
-static void default_text(const key_def_t *k, char *out, size_t size)
-{
-    config_t d = config_default_params();
-    json_t *v = value_json(k, &d);
-    bool zero = json_is_string(v) ? !*json_string_value(v) : json_number_value(v) == 0;
-    bool model_kind = k->kind == K_SIZE2 || k->kind == K_FLOAT || k->kind == K_FLOAT3 ||
-                      k->kind == K_ORDER || !strcmp(k->key, "resize");
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(7));
-    snprintf(out, size, "%s", zero && model_kind ? "(from the model)" : s ? s : "?");
-    free(s);
-    json_decref(v);
-}
-
-void config_print_keys(FILE *out)
-{
-    fprintf(out, "  %-30s %s\n  %-30s %s\n", "--config FILE", "env RESNETD_CONFIG",
-                 "", "JSON config file; flags override it and RESNETD_* variables override flags");
-    for (size_t i = 0; i < N_KEYS; i++) {
-        char flag[64], env[80], def[64], left[96];
-        flag_name(&keys[i], flag, sizeof flag);
-        env_name(&keys[i], env, sizeof env);
-        default_text(&keys[i], def, sizeof def);
-        snprintf(left, sizeof left, "%s %s", flag, keys[i].metavar);
-        fprintf(out, "  %-30s env %s, default %s\n  %-30s %s\n", left, env, def, "", keys[i].help);
-    }
-    fprintf(out, "  %-30s %s\n", "--topk K", "same as --topk-default");
-}
-
-void config_print_keys_markdown(FILE *out)
-{
-    fprintf(out, "| key | default | flag | environment | meaning |\n|---|---|---|---|---|\n"
-                 "| | | `--config FILE` | `RESNETD_CONFIG` | the JSON config file to read first |\n");
-    for (size_t i = 0; i < N_KEYS; i++) {
-        char flag[64], env[80], def[64], metavar[32];
-        flag_name(&keys[i], flag, sizeof flag);
-        env_name(&keys[i], env, sizeof env);
-        default_text(&keys[i], def, sizeof def);
-        size_t n = 0; /* a '|' would end the table cell: GFM wants it escaped */
-        for (const char *p = keys[i].metavar; *p && n + 2 < sizeof metavar; p++) {
-            if (*p == '|')
-                metavar[n++] = '\\';
-            metavar[n++] = *p;
-        }
-        metavar[n] = 0;
-        fprintf(out, "| `%s` | `%s` | `%s %s` | `%s` | %s |\n", keys[i].key, def, flag, metavar, env,
-                keys[i].help);
-    }
 }
 
 engine_params_t config_engine_params(const config_t *cfg)
