@@ -2,8 +2,8 @@
 """test_deploy_manifests.py - checks deploy/ (Kubernetes manifests, compose,
 nginx, Prometheus, Dockerfile) against what resnetd really serves: the env
 names and defaults from `resnetd serve --help` (generated from config.c's key
-table), the routes from server/routes.c's table, the metric names from
-server/metrics.c, and config files validated by the real binary.
+table), the routes from server/api/routes.c's table, the metric names from
+server/core/metrics.c, and config files validated by the real binary.
 
     /usr/bin/python3 tests/integration/test_deploy_manifests.py RESNETD_BIN
 Needs python3-yaml."""
@@ -44,11 +44,11 @@ class Server:
         self.keys = {f[2:].replace("-", "_") for f in re.findall(r"^\s+(--[a-z0-9-]+)", out, re.M)}
         self.keys.discard("config")
         self.defaults = dict(re.findall(r"env RESNETD_([A-Z0-9_]+), default (\S+)", out))
-        table = read(os.path.join(SRC, "server", "routes.c"))
+        table = read(os.path.join(SRC, "server", "api", "routes.c"))
         self.routes = {}
         for path, methods in re.findall(r'\{"(/[^"]*)",\s*([A-Z_| ]+),', table):
             self.routes[path] = {m.strip() for m in methods.split("|")}
-        self.metrics = set(re.findall(r'"(resnetd_[a-z_]+)"', read(os.path.join(SRC, "server", "metrics.c"))))
+        self.metrics = set(re.findall(r'"(resnetd_[a-z_]+)"', read(os.path.join(SRC, "server", "core", "metrics.c"))))
 
     def default_int(self, key):
         return int(self.defaults[key.upper()])

@@ -105,8 +105,15 @@ struct http_request {
     bool queued;                 /* the answer was handed to libmicrohttpd */
 };
 
+/* The routing table's lookup (server/api/routes.c's routes_find), handed in
+ * so that this layer does not depend on the routes above it. */
+typedef const http_route_t *(*http_find_route_fn)(const char *path, const char *method,
+                                                  metrics_endpoint_t *endpoint, char *param,
+                                                  size_t param_size, const char **allow);
+
 typedef struct {
     http_deps_t deps;
+    http_find_route_fn find_route;
     const char *bind;       /* IPv4 or IPv6 literal, or a host name */
     int port;               /* 0 = any free port (see http_port) */
     int threads;            /* libmicrohttpd worker threads, >= 1 */

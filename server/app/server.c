@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "resnetd/engine.h"
+#include "routes.h"
 
 struct server {
     config_t cfg;
@@ -73,6 +74,7 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
 {
     http_params_t hp = {
         .deps = {.cfg = &srv->cfg, .metrics = srv->metrics, .log = srv->log},
+        .find_route = routes_find,
         .bind = srv->cfg.bind,
         .port = srv->cfg.port,
         .threads = srv->cfg.http_threads,

@@ -44,12 +44,12 @@
 #include "auth.h"
 #include "http_error.h"
 #include "http_tls.h"
-#include "routes.h"
 
 struct http {
     struct MHD_Daemon *daemon;
     http_deps_t deps;        /* as created: the model fields may be NULL */
     http_deps_t loaded;      /* deps with the model, once http_set_model ran */
+    http_find_route_fn find_route;
     _Atomic(const http_deps_t *) live; /* &loaded after http_set_model, else NULL */
     auth_t auth;             /* cfg->auth_token, padded for the constant-time check */
     int port;
@@ -224,7 +224,7 @@ static bool auth_stage(http_request_t *req)
 static bool header_stage(http_request_t *req, const char *url)
 {
     const char *allow = NULL;
-    req->route = routes_find(url, req->method, &req->endpoint, req->param, sizeof req->param,
+    req->route = req->http->find_route(url, req->method, &req->endpoint, req->param, sizeof req->param,
                              &allow);
     if (over_limit(req->conn)) { /* before auth: it reveals nothing but the limit */
         req->route = NULL;
@@ -575,6 +575,7 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
         return rd_error_set(err, RD_ERR_NOMEM, "http: out of memory");
     }
     h->deps = params->deps;
+    h->find_route = params->find_route;
     auth_init(&h->auth, params->deps.cfg ? params->deps.cfg->auth_token : NULL);
     pthread_mutex_init(&h->drain_lock, NULL);
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
