@@ -1,39 +1,11 @@
-/* classify_result.c - softmax, top-k and the /classify JSON (see the header). */
+/* classify_result.c - the /classify JSON (see the header). */
 #include "classify_result.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #include "http_error.h"
-
-void classify_softmax(const float *logits, int n, float *probs)
-{
-    float max = logits[0];
-    for (int i = 1; i < n; i++)
-        if (logits[i] > max)
-            max = logits[i];
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += exp((double)logits[i] - max);
-    for (int i = 0; i < n; i++)
-        probs[i] = (float)(exp((double)logits[i] - max) / sum);
-}
-
-void classify_topk(const float *probs, int n, int k, int *idx)
-{
-    /* k is small (<= n_classes, usually 5): insertion into a sorted prefix */
-    int have = 0;
-    for (int i = 0; i < n; i++) {
-        if (have == k && !(probs[i] > probs[idx[k - 1]]))
-            continue;
-        int j = have < k ? have++ : k - 1;
-        while (j > 0 && probs[i] > probs[idx[j - 1]]) {
-            idx[j] = idx[j - 1];
-            j--;
-        }
-        idx[j] = i;
-    }
-}
+#include "scores.h"
 
 static json_t *entry(int position, const char *filename)
 {
@@ -82,8 +54,8 @@ json_t *classify_result_json(const model_info_t *mi, int position, const char *f
         json_decref(e);
         return NULL;
     }
-    classify_softmax(logits, n, probs);
-    classify_topk(probs, n, k, idx);
+    scores_softmax(logits, n, probs);
+    scores_topk(probs, n, k, idx);
     for (int i = 0; i < k; i++)
         json_array_append_new(preds, json_pack("{s:i, s:s, s:f}", "index", idx[i], "label",
                                                mi->labels[idx[i]], "probability",

@@ -1,4 +1,4 @@
-/* classify_result.h - logits -> probabilities -> top-k -> the JSON that both
+/* classify_result.h - logits -> probabilities -> top-k (scores.h) -> the JSON that both
  * POST /classify and `resnetd classify` print, so the two never differ:
  *
  *   {"model":"resnet50",
@@ -23,13 +23,6 @@
 typedef struct {
     double decode_ms, queue_ms, inference_ms;
 } classify_timings_t;
-
-/* probs[i] = exp(logits[i] - max) / sum, accumulated in double. n >= 1. */
-void classify_softmax(const float *logits, int n, float *probs);
-
-/* Writes the indices of the k largest probs into idx[0..k), largest first;
- * equal values keep the lower index first. 1 <= k <= n. */
-void classify_topk(const float *probs, int n, int k, int *idx);
 
 /* One image's success entry: {"index":position,["filename":..,]"predictions":[top k],
  * "timings_ms":{...}}. filename may be NULL. k is clamped to 1..n_classes.

@@ -8,12 +8,14 @@
 #include "http_error.h"
 #include "image.h"
 
-rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, int n, rd_error_t *err)
+rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, int n, float *inputs,
+                           rd_error_t *err)
 {
-    const model_preproc_t *pp = req->deps->preproc;
-    *job = (infer_job_t){.req = req, .n = n, .n_classes = req->deps->model->n_classes};
+    const http_deps_t *deps = http_request_deps(req);
+    const model_preproc_t *pp = deps->preproc;
+    *job = (infer_job_t){.req = req, .n = n, .n_classes = deps->model->n_classes};
     job->in_floats = (size_t)3 * (size_t)pp->input_h * (size_t)pp->input_w;
-    job->inputs = calloc((size_t)n * job->in_floats, sizeof *job->inputs);
+    job->inputs = inputs ? inputs : calloc((size_t)n * job->in_floats, sizeof *job->inputs);
     job->logits = calloc((size_t)n * (size_t)job->n_classes, sizeof *job->logits);
     job->items = calloc((size_t)n, sizeof *job->items);
     job->status = calloc((size_t)n, sizeof *job->status);
@@ -37,16 +39,17 @@ void infer_job_fail(infer_job_t *job, int i, int http_status, const char *messag
 
 int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
 {
-    const config_t *cfg = job->req->deps->cfg;
+    const http_deps_t *deps = http_request_deps(job->req);
+    const config_t *cfg = deps->cfg;
     image_limits_t lim = image_default_limits();
     lim.max_pixels = cfg->max_pixels > 0 ? (uint64_t)cfg->max_pixels : 0;
     rd_error_t err = {0};
     int64_t t0 = batcher_now_ns();
-    rd_status_t st = image_to_tensor(jpeg, len, job->req->deps->preproc, &lim,
+    rd_status_t st = image_to_tensor(jpeg, len, deps->preproc, &lim,
                                      job->inputs + (size_t)i * job->in_floats, &err);
     job->decode_ms[i] = (double)(batcher_now_ns() - t0) / 1e6;
-    metrics_observe(job->req->deps->metrics, METRICS_H_DECODE, job->decode_ms[i] / 1e3);
-    job->req->decode_ms += job->decode_ms[i];
+    metrics_observe(deps->metrics, METRICS_H_DECODE, job->decode_ms[i] / 1e3);
+    http_request_add_timings(job->req, job->decode_ms[i], -1, -1);
     if (st != RD_OK) {
         char msg[INFER_JOB_MSG_MAX];
         snprintf(msg, sizeof msg, "image %d: %s", i, err.msg);
@@ -68,14 +71,15 @@ static bool client_gone(void *ctx)
     return http_client_gone(job->req);
 }
 
-int infer_job_submit(infer_job_t *job)
+rd_status_t infer_job_submit(infer_job_t *job, rd_error_t *err)
 {
     http_request_t *req = job->req;
+    const http_deps_t *deps = http_request_deps(req);
     batcher_item_t **queue = malloc((size_t)job->n * sizeof *queue);
     if (!queue)
-        return 503;
-    int64_t timeout_ms = req->deps->cfg->request_timeout_ms;
-    int64_t deadline = timeout_ms > 0 ? req->start_ns + timeout_ms * 1000000 : 0;
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory queueing %d images", job->n);
+    int64_t timeout_ms = deps->cfg->request_timeout_ms;
+    int64_t deadline = timeout_ms > 0 ? http_request_start_ns(req) + timeout_ms * 1000000 : 0;
     int n = 0;
     for (int i = 0; i < job->n; i++) {
         if (job->status[i] != 0)
@@ -86,20 +90,15 @@ int infer_job_submit(infer_job_t *job)
         job->items[i].gone = client_gone;
         queue[n++] = &job->items[i];
     }
-    if (n == 0) {
-        free(queue);
-        return 200;
+    rd_status_t st = RD_OK;
+    if (n > 0) {
+        http_request_expect(req, n);
+        st = batcher_submit_many(deps->batcher, queue, n, err);
+        if (st != RD_OK)
+            http_request_expect(req, 0);
     }
-    http_request_expect(req, n);
-    rd_error_t err = {0};
-    rd_status_t st = batcher_submit_many(req->deps->batcher, queue, n, &err);
     free(queue);
-    if (st != RD_OK) {
-        http_request_expect(req, 0);
-        return 503;
-    }
-    job->n_submitted = n;
-    return 0;
+    return st;
 }
 
 static void outcome_status(infer_job_t *job, int i)
@@ -112,7 +111,7 @@ static void outcome_status(infer_job_t *job, int i)
         return;
     case BATCHER_EXPIRED:
         snprintf(msg, sizeof msg, "image %d: request_timeout_ms (%lld ms) passed while queued", i,
-                 (long long)job->req->deps->cfg->request_timeout_ms);
+                 (long long)http_request_deps(job->req)->cfg->request_timeout_ms);
         infer_job_fail(job, i, 504, msg);
         return;
     case BATCHER_CANCELLED:
@@ -132,17 +131,12 @@ static void outcome_status(infer_job_t *job, int i)
 
 void infer_job_collect(infer_job_t *job)
 {
-    http_request_t *req = job->req;
     for (int i = 0; i < job->n; i++) {
         if (job->status[i] != 0)
             continue;
         outcome_status(job, i);
-        double q = (double)job->items[i].queue_ns / 1e6;
-        double inf = (double)job->items[i].inference_ns / 1e6;
-        if (q > req->queue_ms)
-            req->queue_ms = q;
-        if (inf > req->inference_ms)
-            req->inference_ms = inf;
+        http_request_add_timings(job->req, -1, (double)job->items[i].queue_ns / 1e6,
+                                 (double)job->items[i].inference_ns / 1e6);
     }
 }
 

@@ -4,9 +4,10 @@
  * cancellation and the outcome -> status mapping are written once.
  *
  * Life of a job (all on the request's HTTP thread except the done() hook):
- *   infer_job_init(job, req, n)      allocate for n images
- *   infer_job_decode(job, i, ...)    JPEG -> job->inputs + i (or fill inputs directly)
- *   infer_job_submit(job)            queue every image whose status is still 0
+ *   infer_job_init(job, req, n, NULL) allocate for n images (or adopt a tensor)
+ *   infer_job_decode(job, i, ...)    JPEG -> job->inputs + i: the one place where
+ *                                    every route's images are decoded
+ *   infer_job_submit(job, &err)      queue every image whose status is still 0
  *     ... the batcher's worker calls done() per item -> http_request_item_done
  *   infer_job_collect(job)           in the route's finish(): outcomes -> status[i]
  *   infer_job_free(job)              in the route's cleanup()
@@ -34,12 +35,15 @@ typedef struct {
     int *status;          /* per image: 0 = to run, 200 = done, else the HTTP error status */
     char (*message)[INFER_JOB_MSG_MAX]; /* per image error message */
     double *decode_ms;    /* per image; -1 when not decoded here */
-    int n_submitted;
 } infer_job_t;
 
 /* Allocates for n images (n >= 1) at the request's model size; zero-filled.
- * RD_ERR_NOMEM on failure (job is then empty; infer_job_free is safe). */
-rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, int n, rd_error_t *err);
+ * inputs, when not NULL, is an already preprocessed [n][3][H][W] tensor
+ * (malloc'd) that the job adopts instead of allocating its own; it is freed
+ * with the job even on failure. RD_ERR_NOMEM on failure (job is then empty;
+ * infer_job_free is safe). */
+rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, int n, float *inputs,
+                           rd_error_t *err);
 
 /* Decodes and preprocesses JPEG i into inputs[i], with the configured pixel
  * limit, timing it. On failure sets status[i] and message[i] (prefixed
@@ -50,10 +54,12 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len);
 void infer_job_fail(infer_job_t *job, int i, int http_status, const char *message);
 
 /* Queues every image whose status is 0, all or none, with the request's
- * deadline. Returns 0 when items were queued (return HTTP_PENDING), 200 when
- * there was nothing to queue (answer at once), or 503 when the queue is full
- * or draining (answer 503 at once; nothing was queued). */
-int infer_job_submit(infer_job_t *job);
+ * deadline. RD_OK when they were queued, or when there was nothing to queue
+ * (either way the route returns HTTP_PENDING: finish() runs when the last is
+ * done, or at once). Else nothing was queued: RD_ERR_LIMIT with the batcher's
+ * reason (queue full, draining), RD_ERR_NOMEM; answer
+ * http_error_status(st, HTTP_CTX_QUEUE) with err's message. */
+rd_status_t infer_job_submit(infer_job_t *job, rd_error_t *err);
 
 /* Turns each queued item's outcome into status[i]/message[i] and adds the
  * timings to the request's access-log record. Call in finish(). */

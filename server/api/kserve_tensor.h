@@ -1,41 +1,92 @@
-/* kserve_tensor.h - reading a KServe v2 inference request (REST, JSON, with
- * the binary-data extension) into an infer_job_t, and writing the response.
- * The model declares two alternative inputs - "input" FP32 [N,3,H,W], already
- * preprocessed, or "image" BYTES [N] of JPEG files - and two outputs -
- * "probabilities" (default) and "logits", both FP32 [N,n_classes].
- * Errors carry an HTTP status (400 malformed request, 413 too many images,
- * 422 a tensor with the wrong name, dtype, shape, size or a NaN/Inf value) and
- * a message for KServe's {"error": "..."} body. */
+/* kserve_tensor.h - the KServe v2 inference codec (REST, JSON, with the
+ * binary-data extension), on bytes alone: it knows nothing of HTTP, the
+ * batcher or decoding. The model declares two alternative inputs - "input"
+ * FP32 [N,3,H,W], already preprocessed, or "image" BYTES [N] of JPEG files -
+ * and two outputs - "probabilities" (default) and "logits", both FP32
+ * [N,n_classes].
+ *
+ *     kserve_limits_t lim = {.max_images = 4, .input_h = 224, .input_w = 224};
+ *     kserve_request_t kr;
+ *     if (kserve_parse(body, len, header_len, &lim, &kr, &err) != RD_OK)
+ *         -> http_error_status(st, HTTP_CTX_TENSOR), err.msg
+ *     ... decode kr.images (JPEG spans), or take kr.tensor (floats)
+ *     kserve_check_tail(&kr, &err)                  (same mapping)
+ *     ... inference -> logits
+ *     kserve_encode(&kr, model_name, logits, n_classes, &out, &err);
+ *     kserve_request_free(&kr); kserve_response_free(&out);
+ *
+ * Errors: RD_ERR_FORMAT a malformed request (400), RD_ERR_LIMIT too many
+ * images (413), RD_ERR_SHAPE a tensor with the wrong name, dtype, shape, size
+ * or a NaN/Inf value (422), RD_ERR_NOMEM. Pure; thread-safe. */
 #ifndef RESNETD_KSERVE_TENSOR_H
 #define RESNETD_KSERVE_TENSOR_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "http.h"
-#include "infer_job.h"
+#include "resnetd/error.h"
 
 typedef enum { KSERVE_OUT_PROBABILITIES = 0, KSERVE_OUT_LOGITS = 1 } kserve_output_t;
+
+typedef struct {
+    int max_images;      /* max_images_per_request */
+    int input_h, input_w; /* the model's input size, for FP32 tensors */
+} kserve_limits_t;
+
+/* One JPEG of a BYTES input: a span of the body, or of `owned` (base64). */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    uint8_t *owned; /* NULL when data points into the body */
+} kserve_image_t;
 
 typedef struct {
     int n_outputs;                /* 1 or 2 */
     kserve_output_t outputs[2];   /* in request order */
     bool binary[2];               /* per output: binary_data */
     json_t *id;                   /* the request's "id" (a reference) or NULL */
-    bool bytes_input;             /* images were JPEGs (BYTES) */
+    int n_images;                 /* N */
+    kserve_image_t *images;       /* BYTES input: N JPEGs (they may point into the body,
+                                     which must outlive them); else NULL */
+    float *tensor;                /* FP32 input: [N][3][H][W], owned; else NULL */
+    rd_status_t tail_status;      /* see kserve_check_tail */
+    rd_error_t tail_err;
 } kserve_request_t;
 
-/* Parses req's body into *kr and job (initialised here for the N images; on
- * success every image is ready to submit). Returns 0, or an HTTP status with
- * msg filled; job may then be partly initialised (infer_job_free it). */
-int kserve_parse_request(http_request_t *req, infer_job_t *job, kserve_request_t *kr, char *msg,
-                         size_t msg_size);
+/* The encoded answer: body[0..len), JSON then (when json_len < len) the
+ * binary outputs; json_len goes in Inference-Header-Content-Length. */
+typedef struct {
+    char *body; /* malloc'd */
+    size_t len;
+    size_t json_len;
+    bool binary; /* some output is binary: application/octet-stream */
+} kserve_response_t;
 
-/* Builds the response for a job whose images all succeeded: sets req's answer
- * (JSON, or JSON + binary tail with Inference-Header-Content-Length). */
-void kserve_respond(http_request_t *req, const infer_job_t *job, const kserve_request_t *kr);
+/* Parses body[0..len). header_len is the Inference-Header-Content-Length
+ * value (NULL when absent): the JSON's length, the binary tail after it. On
+ * failure *out is empty (nothing to free). */
+rd_status_t kserve_parse(const uint8_t *body, size_t len, const char *header_len,
+                         const kserve_limits_t *lim, kserve_request_t *out, rd_error_t *err);
 
-/* Releases kr->id. */
+/* The checks of the binary tail that KServe answers only after the images
+ * have decoded (a bad JPEG is reported before a binary_data_size that does
+ * not add up, or bytes left over): RD_ERR_SHAPE, RD_ERR_FORMAT or RD_OK. Call
+ * after decoding kr's images. */
+rd_status_t kserve_check_tail(const kserve_request_t *kr, rd_error_t *err);
+
+/* Encodes the response to kr for logits [kr->n_images][n_classes]: model_name
+ * and version "1", the id echoed, the outputs asked for (probabilities by the
+ * shared softmax), JSON or binary. RD_ERR_NOMEM; *out is empty then. */
+rd_status_t kserve_encode(const kserve_request_t *kr, const char *model_name,
+                          const float *logits, int n_classes, kserve_response_t *out,
+                          rd_error_t *err);
+
+/* Frees what kserve_parse allocated and empties kr. NULL-safe. */
 void kserve_request_free(kserve_request_t *kr);
+
+/* Frees out->body and empties out. NULL-safe. */
+void kserve_response_free(kserve_response_t *out);
 
 #endif

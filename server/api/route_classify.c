@@ -1,5 +1,6 @@
 /* route_classify.c - POST /classify: a raw JPEG body (Content-Type image/jpeg)
- * or multipart/form-data with one image per part; topk from the query or, for
+ * or multipart/form-data with one image per part, read by multipart.c as the
+ * body streams in (body() below); topk from the query or, for
  * multipart, from a plain (non-file) form field "topk", the query winning, so
  * that HTML forms and `curl -F topk=3` work too. Decodes every
  * image on this HTTP thread, queues the good ones as one all-or-none batcher
@@ -18,10 +19,50 @@
 
 typedef struct {
     infer_job_t job;
+    multipart_reader_t *reader; /* multipart bodies, while they stream in */
+    rd_status_t begin_status;   /* why multipart_begin refused the body */
+    rd_error_t begin_err;
     multipart_t mp;
     int topk;
     char topk_field[24]; /* the "topk" form field's value; "" when absent */
 } classify_state_t;
+
+static bool is_multipart(const char *ct)
+{
+    return ct && !strncasecmp(ct, "multipart/form-data", 19);
+}
+
+/* The route's state, made on first use (the first body chunk, or start()). */
+static classify_state_t *state_of(http_request_t *req)
+{
+    classify_state_t *s = http_request_state(req);
+    if (!s && (s = calloc(1, sizeof *s)))
+        http_request_set_state(req, s);
+    return s;
+}
+
+/* Opens the multipart reader; allows one part more than images, for a topk field. */
+static void begin_multipart(http_request_t *req, classify_state_t *s, const char *ct)
+{
+    int max_images = http_request_deps(req)->cfg->max_images_per_request;
+    s->begin_status = multipart_begin(ct, max_images + 1, &s->reader, &s->begin_err);
+}
+
+/* Multipart bodies go to the reader chunk by chunk; others are buffered. */
+static http_body_t classify_body(http_request_t *req, const uint8_t *data, size_t size)
+{
+    const char *ct = http_header(req, "Content-Type");
+    if (!is_multipart(ct))
+        return HTTP_BODY_BUFFER;
+    classify_state_t *s = state_of(req);
+    if (!s)
+        return HTTP_BODY_FAIL;
+    if (!s->reader && s->begin_status == RD_OK)
+        begin_multipart(req, s, ct);
+    if (s->reader)
+        multipart_feed(s->reader, data, size);
+    return HTTP_BODY_TAKEN;
+}
 
 static bool is_jpeg_type(const char *ct)
 {
@@ -39,12 +80,13 @@ static bool is_jpeg_type(const char *ct)
  * the configured default. */
 static bool parse_topk(http_request_t *req, const char *field, int *topk)
 {
-    int n_classes = req->deps->model->n_classes;
+    const http_deps_t *deps = http_request_deps(req);
+    int n_classes = deps->model->n_classes;
     const char *q = http_query(req, "topk");
     if (!q && *field)
         q = field;
     if (!q) {
-        int k = req->deps->cfg->topk_default;
+        int k = deps->cfg->topk_default;
         *topk = k < 1 ? 1 : k > n_classes ? n_classes : k;
         return true;
     }
@@ -87,15 +129,32 @@ static void take_topk_field(classify_state_t *s)
     mp->n_parts = kept;
 }
 
+/* The multipart body's parts, once it has all arrived. */
+static rd_status_t finish_multipart(http_request_t *req, classify_state_t *s, const char *ct,
+                                    rd_error_t *err)
+{
+    if (!s->reader && s->begin_status == RD_OK) /* an empty body: no chunk came */
+        begin_multipart(req, s, ct);
+    if (!s->reader) {
+        *err = s->begin_err;
+        return s->begin_status;
+    }
+    rd_status_t st = multipart_finish(s->reader, &s->mp, err);
+    multipart_reader_free(s->reader);
+    s->reader = NULL;
+    return st;
+}
+
 /* Splits the body into images: n and their bytes. Answers and returns false on failure. */
 static bool split_images(http_request_t *req, classify_state_t *s, int *n)
 {
     const char *ct = http_header(req, "Content-Type");
-    int max_images = req->deps->cfg->max_images_per_request;
-    if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
+    int max_images = http_request_deps(req)->cfg->max_images_per_request;
+    size_t body_len;
+    http_request_body(req, &body_len);
+    if (is_multipart(ct)) {
         rd_error_t err = {0};
-        rd_status_t st = multipart_parse(req->conn, req->body, req->body_len, max_images + 1,
-                                         &s->mp, &err); /* + 1: room for a topk field */
+        rd_status_t st = finish_multipart(req, s, ct, &err);
         if (st == RD_OK)
             take_topk_field(s);
         if (st == RD_ERR_LIMIT || (st == RD_OK && s->mp.n_parts > max_images))
@@ -118,7 +177,7 @@ static bool split_images(http_request_t *req, classify_state_t *s, int *n)
         http_respond_error(req, 415, msg);
         return false;
     }
-    if (req->body_len == 0) {
+    if (body_len == 0) {
         http_respond_error(req, 400, "empty body: expected a JPEG image");
         return false;
     }
@@ -128,29 +187,30 @@ static bool split_images(http_request_t *req, classify_state_t *s, int *n)
 
 static http_step_t classify_start(http_request_t *req)
 {
-    classify_state_t *s = calloc(1, sizeof *s);
+    classify_state_t *s = state_of(req);
     if (!s) {
         http_respond_error(req, 503, "out of memory");
         return HTTP_DONE;
     }
-    req->route_data = s;
     int n = 0;
     if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk))
         return HTTP_DONE;
     rd_error_t err = {0};
-    if (infer_job_init(&s->job, req, n, &err) != RD_OK) {
+    if (infer_job_init(&s->job, req, n, NULL, &err) != RD_OK) {
         http_respond_error(req, 503, err.msg);
         return HTTP_DONE;
     }
-    req->images = n;
+    http_request_set_images(req, n);
+    size_t body_len;
+    const uint8_t *body = http_request_body(req, &body_len);
     for (int i = 0; i < n; i++) {
-        const uint8_t *data = s->mp.n_parts ? s->mp.parts[i].data : req->body;
-        size_t len = s->mp.n_parts ? s->mp.parts[i].len : req->body_len;
+        const uint8_t *data = s->mp.n_parts ? s->mp.parts[i].data : body;
+        size_t len = s->mp.n_parts ? s->mp.parts[i].len : body_len;
         infer_job_decode(&s->job, i, data, len);
     }
-    int st = infer_job_submit(&s->job);
-    if (st == 503) {
-        http_respond_error(req, 503, "queue full (max_queue_length) or server draining; retry later");
+    rd_status_t st = infer_job_submit(&s->job, &err);
+    if (st != RD_OK) {
+        http_respond_error(req, http_error_status(st, HTTP_CTX_QUEUE), err.msg);
         return HTTP_DONE;
     }
     return HTTP_PENDING; /* finish() runs at once when nothing was queued */
@@ -158,7 +218,8 @@ static http_step_t classify_start(http_request_t *req)
 
 static void classify_finish(http_request_t *req)
 {
-    classify_state_t *s = req->route_data;
+    classify_state_t *s = http_request_state(req);
+    const http_deps_t *deps = http_request_deps(req);
     infer_job_t *job = &s->job;
     infer_job_collect(job);
     json_t *results = json_array();
@@ -168,7 +229,7 @@ static void classify_finish(http_request_t *req)
         if (job->status[i] == 200) {
             classify_timings_t t;
             infer_job_timings(job, i, &t.decode_ms, &t.queue_ms, &t.inference_ms);
-            e = classify_result_json(req->deps->model, i, filename,
+            e = classify_result_json(deps->model, i, filename,
                                      job->logits + (size_t)i * (size_t)job->n_classes, s->topk, &t);
         } else {
             e = classify_error_json(i, filename, job->status[i], job->message[i]);
@@ -184,24 +245,25 @@ static void classify_finish(http_request_t *req)
     }
     int status = classify_request_status(job->status, job->n);
     http_respond_json(req, status,
-                      classify_document(req->deps->model_name, results, status,
+                      classify_document(deps->model_name, results, status,
                                         http_request_elapsed_ms(req)));
     http_set_retry_after(req, status);
 }
 
 static void classify_cancel(http_request_t *req)
 {
-    classify_state_t *s = req->route_data;
+    classify_state_t *s = http_request_state(req);
     if (s)
         infer_job_cancel(&s->job);
 }
 
 static void classify_cleanup(http_request_t *req)
 {
-    classify_state_t *s = req->route_data;
+    classify_state_t *s = http_request_state(req);
     if (!s)
         return;
     infer_job_free(&s->job);
+    multipart_reader_free(s->reader);
     multipart_free(&s->mp);
     free(s);
 }
@@ -211,6 +273,7 @@ const http_route_t route_classify = {
     .takes_body = true,
     .feeds_batcher = true,
     .needs_model = true,
+    .body = classify_body,
     .start = classify_start,
     .finish = classify_finish,
     .cleanup = classify_cleanup,

@@ -14,8 +14,8 @@ static http_step_t healthz_start(http_request_t *req)
 
 static http_step_t readyz_start(http_request_t *req)
 {
-    const char *status = http_draining(req->http) ? "draining"
-                         : http_ready(req->http)   ? "ready"
+    const char *status = http_draining(http_request_server(req)) ? "draining"
+                         : http_ready(http_request_server(req))   ? "ready"
                                                    : "loading";
     http_respond_json(req, strcmp(status, "ready") ? 503 : 200,
                       json_pack("{s:s}", "status", status));
@@ -30,7 +30,7 @@ static http_step_t v2_live_start(http_request_t *req)
 
 static http_step_t v2_ready_start(http_request_t *req)
 {
-    bool ready = http_ready(req->http);
+    bool ready = http_ready(http_request_server(req));
     http_respond_json(req, ready ? 200 : 503, json_pack("{s:b}", "ready", ready));
     return HTTP_DONE;
 }

@@ -1,8 +1,9 @@
 /* route_kserve.c - the KServe v2 REST protocol (the "Open Inference
  * Protocol"): server metadata, model metadata and readiness, and infer. The
- * request/response tensors are kserve_tensor.c's business; this file routes,
- * checks the model name, queues the images and answers. Errors use KServe's
- * flat {"error": "message"} body with the status http_error.h would give. */
+ * request/response tensors are kserve_tensor.c's business (on bytes); this
+ * file routes, checks the model name, decodes and queues the images and
+ * answers. Errors use KServe's flat {"error": "message"} body with the status
+ * http_error.h gives. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,11 @@ typedef struct {
 /* False (after answering 404) when the URL names another model. */
 static bool model_matches(http_request_t *req)
 {
-    if (!strcmp(req->param, req->deps->model_name))
+    if (!strcmp(http_request_param(req), http_request_deps(req)->model_name))
         return true;
     char msg[256];
     snprintf(msg, sizeof msg, "model '%.100s' is not served here (this server serves '%.100s')",
-             req->param, req->deps->model_name);
+             http_request_param(req), http_request_deps(req)->model_name);
     http_respond_kserve_error(req, 404, msg);
     return false;
 }
@@ -41,19 +42,19 @@ static http_step_t model_meta_start(http_request_t *req)
 {
     if (!model_matches(req))
         return HTTP_DONE;
-    const model_preproc_t *pp = req->deps->preproc;
-    int c = req->deps->model->n_classes;
+    const model_preproc_t *pp = http_request_deps(req)->preproc;
+    int c = http_request_deps(req)->model->n_classes;
     http_respond_json(
         req, 200,
         json_pack("{s:s, s:[s], s:s, s:[{s:s, s:s, s:[i,i,i,i]}, {s:s, s:s, s:[i]}],"
                   " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}], s:{s:s, s:s}}",
-                  "name", req->deps->model_name, "versions", "1", "platform", "resnetd",
+                  "name", http_request_deps(req)->model_name, "versions", "1", "platform", "resnetd",
                   "inputs", "name", "input", "datatype", "FP32", "shape", -1, 3, pp->input_h,
                   pp->input_w, "name", "image", "datatype", "BYTES", "shape", -1, "outputs",
                   "name", "probabilities", "datatype", "FP32", "shape", -1, c, "name", "logits",
                   "datatype", "FP32", "shape", -1, c, "parameters", "arch",
-                  req->deps->model->arch, "precision",
-                  engine_precision_name(req->deps->model->precision)));
+                  http_request_deps(req)->model->arch, "precision",
+                  engine_precision_name(http_request_deps(req)->model->precision)));
     return HTTP_DONE;
 }
 
@@ -61,10 +62,33 @@ static http_step_t model_ready_start(http_request_t *req)
 {
     if (!model_matches(req))
         return HTTP_DONE;
-    bool ready = http_ready(req->http);
+    bool ready = http_ready(http_request_server(req));
     http_respond_json(req, ready ? 200 : 503,
-                      json_pack("{s:s, s:b}", "name", req->deps->model_name, "ready", ready));
+                      json_pack("{s:s, s:b}", "name", http_request_deps(req)->model_name, "ready", ready));
     return HTTP_DONE;
+}
+
+/* The parsed request's images into the job: JPEGs decoded, or the FP32
+ * tensor adopted. False after answering. */
+static bool fill_job(http_request_t *req, kserve_state_t *s)
+{
+    kserve_request_t *kr = &s->kr;
+    rd_error_t err = {0};
+    float *tensor = kr->tensor;
+    kr->tensor = NULL; /* the job owns it now, even if init fails */
+    if (infer_job_init(&s->job, req, kr->n_images, tensor, &err) != RD_OK) {
+        http_respond_kserve_error(req, 503, err.msg);
+        return false;
+    }
+    http_request_set_images(req, s->job.n);
+    for (int i = 0; kr->images && i < kr->n_images; i++) {
+        int st = infer_job_decode(&s->job, i, kr->images[i].data, kr->images[i].len);
+        if (st) {
+            http_respond_kserve_error(req, st, s->job.message[i]);
+            return false;
+        }
+    }
+    return true;
 }
 
 static http_step_t infer_start(http_request_t *req)
@@ -76,16 +100,28 @@ static http_step_t infer_start(http_request_t *req)
         http_respond_kserve_error(req, 503, "out of memory");
         return HTTP_DONE;
     }
-    req->route_data = s;
-    char msg[INFER_JOB_MSG_MAX + 64];
-    int st = kserve_parse_request(req, &s->job, &s->kr, msg, sizeof msg);
-    if (st) {
-        http_respond_kserve_error(req, st, msg);
+    http_request_set_state(req, s);
+    const http_deps_t *deps = http_request_deps(req);
+    kserve_limits_t lim = {.max_images = deps->cfg->max_images_per_request,
+                           .input_h = deps->preproc->input_h,
+                           .input_w = deps->preproc->input_w};
+    size_t len;
+    const uint8_t *body = http_request_body(req, &len);
+    rd_error_t err = {0};
+    rd_status_t st = kserve_parse(body, len, http_header(req, "Inference-Header-Content-Length"),
+                                  &lim, &s->kr, &err);
+    if (st != RD_OK) {
+        http_respond_kserve_error(req, http_error_status(st, HTTP_CTX_TENSOR), err.msg);
         return HTTP_DONE;
     }
-    req->images = s->job.n;
-    if (infer_job_submit(&s->job) == 503) {
-        http_respond_kserve_error(req, 503, "queue full (max_queue_length) or server draining; retry later");
+    if (!fill_job(req, s))
+        return HTTP_DONE;
+    if ((st = kserve_check_tail(&s->kr, &err)) != RD_OK) {
+        http_respond_kserve_error(req, http_error_status(st, HTTP_CTX_TENSOR), err.msg);
+        return HTTP_DONE;
+    }
+    if ((st = infer_job_submit(&s->job, &err)) != RD_OK) {
+        http_respond_kserve_error(req, http_error_status(st, HTTP_CTX_QUEUE), err.msg);
         return HTTP_DONE;
     }
     return HTTP_PENDING;
@@ -93,26 +129,39 @@ static http_step_t infer_start(http_request_t *req)
 
 static void infer_finish(http_request_t *req)
 {
-    kserve_state_t *s = req->route_data;
+    kserve_state_t *s = http_request_state(req);
     infer_job_collect(&s->job);
     for (int i = 0; i < s->job.n; i++)
         if (s->job.status[i] != 200) {
             http_respond_kserve_error(req, s->job.status[i], s->job.message[i]);
             return;
         }
-    kserve_respond(req, &s->job, &s->kr);
+    kserve_response_t out;
+    rd_error_t err = {0};
+    if (kserve_encode(&s->kr, http_request_deps(req)->model_name, s->job.logits, s->job.n_classes,
+                      &out, &err) != RD_OK) {
+        http_respond(req, 503, "application/json", strdup("{\"error\":\"out of memory\"}"), 25);
+        return;
+    }
+    if (out.binary) {
+        char v[24];
+        snprintf(v, sizeof v, "%zu", out.json_len);
+        http_set_header(req, "Inference-Header-Content-Length", v);
+    }
+    http_respond(req, 200, out.binary ? "application/octet-stream" : "application/json", out.body,
+                 out.len);
 }
 
 static void infer_cancel(http_request_t *req)
 {
-    kserve_state_t *s = req->route_data;
+    kserve_state_t *s = http_request_state(req);
     if (s)
         infer_job_cancel(&s->job);
 }
 
 static void infer_cleanup(http_request_t *req)
 {
-    kserve_state_t *s = req->route_data;
+    kserve_state_t *s = http_request_state(req);
     if (!s)
         return;
     infer_job_free(&s->job);

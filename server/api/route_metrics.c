@@ -6,7 +6,7 @@ static http_step_t metrics_start(http_request_t *req)
     char *text = NULL;
     size_t len = 0;
     rd_error_t err = {0};
-    if (metrics_render(req->deps->metrics, &text, &len, &err) != RD_OK) {
+    if (metrics_render(http_request_deps(req)->metrics, &text, &len, &err) != RD_OK) {
         http_respond_error(req, 503, err.msg);
         return HTTP_DONE;
     }

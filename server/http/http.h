@@ -1,23 +1,23 @@
-/* http.h - resnetd's HTTP front end on libmicrohttpd: the daemon, the routing
- * table, per-request state and the helpers that route handlers (route_*.c)
- * use to read a request and answer it. Handlers never call libmicrohttpd to
- * answer; they fill req->response and http.c queues it.
+/* http.h - resnetd's HTTP front end on libmicrohttpd: the daemon, and the
+ * opaque request that route handlers (server/api/route_*.c) read and answer
+ * through the accessors below. Nothing outside server/http/ includes
+ * microhttpd.h or touches a connection: handlers fill the request's answer
+ * (http_respond*) and http_request.c queues it.
  *
  * A route handler runs when the whole body has arrived (bodies are buffered up
  * to max_body_bytes). It either answers at once (returns HTTP_DONE after
  * http_respond*) or submits batcher items and returns HTTP_PENDING after
  * calling http_request_expect(req, n); each item's done() callback then calls
- * http_request_item_done(req), and when the last one has, http.c calls the
- * route's finish() on an HTTP thread to build the answer.
+ * http_request_item_done(req), and when the last one has, the route's
+ * finish() runs on an HTTP thread to build the answer.
  *
- * THREADS: see the paragraph at the top of http.c. Everything in
- * http_request_t belongs to one request and is touched by one HTTP thread at a
- * time, except `lock`/`pending`/`suspended`/`closed`, which the batcher's
- * worker also touches through http_request_item_done. */
+ * THREADS and the request's lifecycle: see the top of http_request.c. A
+ * handler's calls on its request are made on the request's HTTP thread; only
+ * http_request_item_done and http_client_gone may be called from the
+ * batcher's worker. */
 #ifndef RESNETD_HTTP_H
 #define RESNETD_HTTP_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,8 +31,6 @@
 #include "metrics.h"
 #include "resnetd/error.h"
 #include "resnetd/model.h"
-
-struct MHD_Connection;
 
 typedef struct http http_t;
 typedef struct http_request http_request_t;
@@ -53,57 +51,27 @@ typedef struct {
 
 typedef enum { HTTP_DONE = 0, HTTP_PENDING = 1 } http_step_t;
 
+/* What a route's body() hook did with a chunk. */
+typedef enum {
+    HTTP_BODY_TAKEN = 0,  /* consumed (streamed into the route's own state) */
+    HTTP_BODY_BUFFER = 1, /* not wanted streamed: buffer it for http_request_body */
+    HTTP_BODY_FAIL = 2,   /* out of memory: the connection is dropped */
+} http_body_t;
+
 typedef struct {
     const char *name;                          /* for logs */
     bool takes_body;                           /* POST routes: body buffered, 411 without length */
     bool feeds_batcher;                        /* submits images: counts as a batcher producer
                                                   from its headers until start() returns */
     bool needs_model;                          /* 503 until http_set_model */
+    /* optional: sees each body chunk as it arrives (within max_body_bytes), so
+     * that a route can parse a body without it being buffered first */
+    http_body_t (*body)(http_request_t *req, const uint8_t *data, size_t size);
     http_step_t (*start)(http_request_t *req); /* body complete; answer or go pending */
     void (*finish)(http_request_t *req);       /* after the last item is done; must answer */
-    void (*cleanup)(http_request_t *req);      /* frees req->route_data; NULL = free() */
+    void (*cleanup)(http_request_t *req);      /* frees the route state; NULL = free() */
     void (*cancel)(http_request_t *req);       /* cancels queued items (client gone); may be NULL */
 } http_route_t;
-
-struct http_request {
-    /* set by http.c */
-    http_t *http;
-    const http_deps_t *deps;
-    struct MHD_Connection *conn;
-    int fd;                      /* the connection's socket (http_client_gone), or -1 */
-    const char *method;          /* "GET", "POST", ... (libmicrohttpd's string) */
-    char path[256];              /* URL path, truncated (logs) */
-    char param[128];             /* the {name} segment of a KServe URL, else "" */
-    const http_route_t *route;   /* NULL while unrouted */
-    metrics_endpoint_t endpoint;
-    int64_t start_ns;            /* CLOCK_MONOTONIC at the first callback */
-    uint8_t *body;               /* request body (NUL-terminated), owned by http.c */
-    size_t body_len;
-    size_t body_cap;
-    int64_t bytes_in;            /* body bytes received (counted past the limit too) */
-    bool body_too_large;
-    bool producing;              /* between batcher_producer_enter and _leave (feeds_batcher) */
-    void *route_data;            /* the route's state; freed by route->cleanup */
-    /* the answer, filled by http_respond*; status 0 = none yet */
-    int status;
-    char *response;              /* malloc'd body, handed to libmicrohttpd */
-    size_t response_len;
-    const char *content_type;
-    int retry_after_s;           /* > 0 adds Retry-After */
-    const char *allow;           /* non-NULL adds Allow (405) */
-    char header_name[48];        /* one extra response header when non-empty */
-    char header_value[48];
-    /* the access log record's per-image figures, filled by routes */
-    int images;
-    double decode_ms, queue_ms, inference_ms;
-    /* completion handshake with the batcher's worker (see http.c) */
-    pthread_mutex_t lock;
-    int pending;                 /* items submitted and not yet done */
-    bool suspended;              /* the connection is suspended waiting for them */
-    bool closed;                 /* libmicrohttpd has completed the request */
-    bool finished;               /* route->finish ran */
-    bool queued;                 /* the answer was handed to libmicrohttpd */
-};
 
 /* The routing table's lookup (server/api/routes.c's routes_find), handed in
  * so that this layer does not depend on the routes above it. */
@@ -142,13 +110,6 @@ void http_begin_drain(http_t *h);
 /* True once http_begin_drain has been called. Thread-safe. */
 bool http_draining(const http_t *h);
 
-/* True when the request's client can no longer receive its answer: the
- * request has completed, or the peer has closed its side of the connection
- * (an orderly shutdown or a reset; libmicrohttpd treats a half-close as
- * gone too). libmicrohttpd does not watch suspended connections, so the
- * batcher asks this before spending compute on a queued image. A non-blocking
- * peek at the socket; thread-safe (takes req->lock). */
-bool http_client_gone(http_request_t *req);
 
 /* Publishes the loaded model to the routes: requests that arrive afterwards
  * see these deps (cfg, metrics and log as given to http_create). Call once,
@@ -171,6 +132,46 @@ int http_inflight(const http_t *h);
 void http_destroy(http_t *h);
 
 /* --- for route handlers --- */
+
+/* What the request's route may use (borrowed, valid for the request's life). */
+const http_deps_t *http_request_deps(const http_request_t *req);
+
+/* The daemon serving the request (for http_ready / http_draining). */
+const http_t *http_request_server(const http_request_t *req);
+
+/* The complete request body (NUL-terminated, so a JSON parser may read it as
+ * text); *len excludes the NUL. Empty for routes without takes_body, and
+ * without the chunks a body() hook took. */
+const uint8_t *http_request_body(const http_request_t *req, size_t *len);
+
+/* The {name} segment of a KServe URL, else "". */
+const char *http_request_param(const http_request_t *req);
+
+/* The route's own state: set once in start(), freed by the route's cleanup()
+ * (free() when it has none) when the request is freed. */
+void *http_request_state(const http_request_t *req);
+void http_request_set_state(http_request_t *req, void *state);
+
+/* The access log record's per-image figures: images in the request, and one
+ * image's timings (decode adds up; queue and inference keep the largest). A
+ * negative timing is ignored. */
+void http_request_set_images(http_request_t *req, int n);
+void http_request_add_timings(http_request_t *req, double decode_ms, double queue_ms,
+                              double inference_ms);
+
+/* CLOCK_MONOTONIC at the request's first byte (deadlines count from it). */
+int64_t http_request_start_ns(const http_request_t *req);
+
+/* Adds one response header (name and value up to 47 bytes). */
+void http_set_header(http_request_t *req, const char *name, const char *value);
+
+/* True when the request's client can no longer receive its answer: the
+ * request has completed, or the peer has closed its side of the connection
+ * (an orderly shutdown or a reset; libmicrohttpd treats a half-close as
+ * gone too). libmicrohttpd does not watch suspended connections, so the
+ * batcher asks this before spending compute on a queued image. A non-blocking
+ * peek at the socket; thread-safe (takes the request's lock). */
+bool http_client_gone(http_request_t *req);
 
 /* A request header (case-insensitive name) or NULL. */
 const char *http_header(const http_request_t *req, const char *name);
@@ -198,13 +199,16 @@ void http_respond_kserve_error(http_request_t *req, int status, const char *mess
  * retryable (503, 429). */
 void http_set_retry_after(http_request_t *req, int status);
 
-/* Declares that n items are about to be submitted. Call before the submit;
- * call again with 0 if the submit fails (no done() will come). */
+/* Declares that n items are about to be submitted: each takes a reference on
+ * the request, so it stays allocated until the last done(). Call before the
+ * submit; call again with 0 if the submit fails (no done() will come; the
+ * references are dropped). */
 void http_request_expect(http_request_t *req, int n);
 
 /* An item of req is done; call from the item's done() callback (the batcher's
  * worker thread). When it was the last, the request is resumed and its route's
- * finish() runs on an HTTP thread. Thread-safe. */
+ * finish() runs on an HTTP thread. Drops the item's reference (which may free
+ * the request, when its client has gone). Thread-safe. */
 void http_request_item_done(http_request_t *req);
 
 /* Milliseconds since the request's first byte. */

@@ -1,0 +1,99 @@
+/* http_internal.h - the daemon and request structs, private to server/http/
+ * (http.c runs the daemon, http_request.c owns a request's life,
+ * http_respond.c builds answers). Who may touch each field is written beside
+ * it; the rules are explained at the top of http_request.c. */
+#ifndef RESNETD_HTTP_INTERNAL_H
+#define RESNETD_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "auth.h"
+#include "http.h"
+
+struct http {
+    struct MHD_Daemon *daemon;
+    http_deps_t deps;        /* as created: the model fields may be NULL */
+    http_deps_t loaded;      /* deps with the model, once http_set_model ran */
+    _Atomic(const http_deps_t *) live; /* &loaded after http_set_model, else NULL */
+    http_find_route_fn find_route;
+    auth_t auth;             /* cfg->auth_token, padded for the constant-time check */
+    int port;
+    atomic_bool draining;
+    atomic_int inflight;
+    pthread_mutex_t drain_lock; /* makes http_begin_drain idempotent */
+    bool quiesced;
+    int max_connections;         /* above it a connection is answered 503 and closed */
+    atomic_int connections;      /* open connections, the refused ones included */
+    _Atomic int64_t refused_warn_ns; /* the last over-limit warning, for its rate limit */
+    atomic_long refused_unlogged;    /* refusals since that warning */
+};
+
+/* The stages of a request, in on_request's order (see http_request.c). */
+typedef enum {
+    RQ_RECEIVING = 0, /* routed; body chunks (if any) are being appended */
+    RQ_REFUSED,       /* answered at the header stage; any body is discarded */
+    RQ_WAITING,       /* suspended until its queued items are done */
+    RQ_SENT,          /* the answer was handed to libmicrohttpd */
+} http_state_t;
+
+struct http_request {
+    /* set at creation, then read-only */
+    http_t *http;
+    const http_deps_t *deps;
+    struct MHD_Connection *conn;
+    int fd;                      /* the connection's socket (http_client_gone), or -1 */
+    const char *method;          /* "GET", "POST", ... (libmicrohttpd's string) */
+    char path[256];              /* URL path, truncated (logs) */
+    int64_t start_ns;            /* CLOCK_MONOTONIC at the first callback */
+
+    /* the request's HTTP thread only (one at a time: libmicrohttpd calls a
+     * connection's callbacks on its own thread) */
+    http_state_t state;
+    char param[128];             /* the {name} segment of a KServe URL, else "" */
+    const http_route_t *route;   /* NULL while unrouted */
+    metrics_endpoint_t endpoint;
+    uint8_t *body;               /* request body (NUL-terminated) */
+    size_t body_len;
+    size_t body_cap;
+    int64_t bytes_in;            /* body bytes received (counted past the limit too) */
+    bool body_too_large;
+    bool producing;              /* between batcher_producer_enter and _leave (feeds_batcher) */
+    void *route_data;            /* the route's state; freed by route->cleanup */
+    /* the answer, filled by http_respond*; status 0 = none yet */
+    int status;
+    char *response;              /* malloc'd body, handed to libmicrohttpd */
+    size_t response_len;
+    const char *content_type;
+    int retry_after_s;           /* > 0 adds Retry-After */
+    const char *allow;           /* non-NULL adds Allow (405) */
+    char header_name[48];        /* one extra response header when non-empty */
+    char header_value[48];
+    /* the access log record's per-image figures, filled by routes */
+    int images;
+    double decode_ms, queue_ms, inference_ms;
+
+    /* guarded by lock: the handshake with the batcher's worker */
+    pthread_mutex_t lock;
+    int pending;                 /* items submitted and not yet done */
+    bool suspended;              /* the connection is suspended waiting for them */
+    bool closed;                 /* libmicrohttpd has completed the request */
+
+    atomic_int refs;             /* libmicrohttpd's one + one per pending item */
+};
+
+/* libmicrohttpd's callbacks for a request (http_request.c). */
+enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version,
+                                const char *upload_data, size_t *upload_data_size,
+                                void **con_cls);
+void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                       enum MHD_RequestTerminationCode toe);
+
+/* The socket context that http.c's connection callback gives a connection
+ * accepted over max_connections, and the test for it. */
+extern char http_over_limit_tag;
+bool http_over_limit(struct MHD_Connection *conn);
+
+#endif

@@ -1,0 +1,472 @@
+/* http_request.c - one HTTP request's life, from libmicrohttpd's first
+ * callback to the one place that frees it.
+ *
+ * STATES: on_request is called by libmicrohttpd once for the headers, once per
+ * body chunk, once when the body is complete, and again after each resume.
+ * The request's state says which stage it is in, so every call does one thing:
+ *
+ *   (first call) -- headers --> RQ_RECEIVING   routed, body chunks appended
+ *                           \-> RQ_REFUSED     answered at the header stage
+ *                                              (bad route, 401, 411, 413, 503);
+ *                                              the body, if any, is discarded
+ *                           \-> RQ_SENT        the same, answer queued at once
+ *   RQ_RECEIVING -- body complete: route->start() --> RQ_WAITING  (items queued)
+ *                                                \-> RQ_SENT      (answered)
+ *   RQ_REFUSED   -- next call --> RQ_SENT
+ *   RQ_WAITING   -- resumed, every item done: route->finish() --> RQ_SENT
+ *   RQ_SENT      -- (body chunks discarded; libmicrohttpd completes it)
+ *
+ * OWNERSHIP: a request is reference counted. libmicrohttpd holds one
+ * reference from the first callback until its completion callback
+ * (on_completed); each image queued on the batcher holds one, from
+ * http_request_expect until its http_request_item_done. request_release drops
+ * one, and the last one frees the request and its route state there, in
+ * request_free, and nowhere else. So a request whose client went away while
+ * its images are still queued (possible only when a drain times out) lives
+ * until the worker has completed the last of them.
+ *
+ * THREADS: libmicrohttpd calls a connection's callbacks on the one HTTP
+ * thread that owns it, one at a time, so the fields under "the request's HTTP
+ * thread only" in http_internal.h need no lock, even though a suspended
+ * request may resume on a later call. The batcher's worker calls
+ * http_request_item_done and http_client_gone; they touch only `pending`,
+ * `suspended` and `closed` (under req->lock), the socket, and the reference
+ * count (atomic). req->lock orders "suspend" before "resume": the handler
+ * suspends only while items are pending, under the lock, and the worker
+ * resumes only a suspended request, after dropping the lock
+ * (MHD_resume_connection is thread-safe; the connection stays valid because a
+ * suspended connection is not completed before the daemon stops, which the
+ * server does only after the batcher has drained).
+ * A request on a feeds_batcher route is a batcher "producer" from its headers
+ * until its route's start() has submitted, or until it completes without
+ * getting that far, so the worker waits for company only while some request
+ * may still bring it. */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_error.h"
+#include "http_internal.h"
+
+static void request_free(http_request_t *req)
+{
+    if (req->route && req->route->cleanup)
+        req->route->cleanup(req);
+    else
+        free(req->route_data);
+    pthread_mutex_destroy(&req->lock);
+    free(req->body);
+    free(req->response);
+    free(req);
+}
+
+/* Drops one reference; the last one frees the request (the only free site). */
+static void request_release(http_request_t *req)
+{
+    if (atomic_fetch_sub(&req->refs, 1) == 1)
+        request_free(req);
+}
+
+static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const char *url,
+                                   const char *method)
+{
+    http_request_t *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    if (pthread_mutex_init(&req->lock, NULL) != 0) {
+        free(req);
+        return NULL;
+    }
+    atomic_init(&req->refs, 1); /* libmicrohttpd's, until on_completed */
+    req->http = h;
+    const http_deps_t *live = atomic_load_explicit(&h->live, memory_order_acquire);
+    req->deps = live ? live : &h->deps;
+    req->conn = conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    req->fd = ci ? ci->connect_fd : -1;
+    req->method = method;
+    snprintf(req->path, sizeof req->path, "%s", url);
+    req->endpoint = METRICS_EP_OTHER;
+    req->start_ns = batcher_now_ns();
+    req->state = RQ_RECEIVING;
+    return req;
+}
+
+/* The socket context of a connection accepted over max_connections (http.c). */
+bool http_over_limit(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci && ci->socket_context == &http_over_limit_tag;
+}
+
+static enum MHD_Result queue_answer(http_request_t *req)
+{
+    if (req->state == RQ_SENT)
+        return MHD_YES;
+    req->state = RQ_SENT;
+    if (!req->status)
+        http_respond_error(req, 500, "internal error: the route gave no answer");
+    struct MHD_Response *resp;
+    if (req->response)
+        resp = MHD_create_response_from_buffer_with_free_callback(req->response_len, req->response,
+                                                                  free);
+    else
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    req->response = NULL; /* libmicrohttpd frees it now */
+    if (req->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);
+    if (req->retry_after_s > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", req->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+    }
+    if (req->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
+    if (req->header_name[0])
+        MHD_add_response_header(resp, req->header_name, req->header_value);
+    if (atomic_load(&req->http->draining) || http_over_limit(req->conn))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    double seconds = (double)(batcher_now_ns() - req->start_ns) / 1e9;
+    metrics_count_request(req->deps->metrics, req->endpoint, req->status);
+    metrics_observe(req->deps->metrics, METRICS_H_REQUEST, seconds);
+    return ret;
+}
+
+/* --- the header stage: routing and early refusals --- */
+
+/* An early refusal in the error shape of the path's protocol. */
+static void refuse(http_request_t *req, int status, const char *message)
+{
+    if (!strncmp(req->path, "/v2", 3) && (req->path[3] == '/' || !req->path[3]))
+        http_respond_kserve_error(req, status, message);
+    else
+        http_respond_error(req, status, message);
+}
+
+/* The bearer token check, on headers alone: a refused client's body is
+ * discarded unread, so it can make the server neither buffer nor decode.
+ * /healthz and /readyz stay open for probes (any method: they answer 405 to
+ * POST as usual); every other path, unknown ones included, needs the token,
+ * so routes are not revealed to strangers. False after answering 401. */
+static bool auth_stage(http_request_t *req)
+{
+    if (req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ)
+        return true;
+    auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
+    if (a == AUTH_OK)
+        return true;
+    snprintf(req->header_name, sizeof req->header_name, "%s", MHD_HTTP_HEADER_WWW_AUTHENTICATE);
+    snprintf(req->header_value, sizeof req->header_value, "Bearer realm=\"resnetd\"%s",
+             a == AUTH_INVALID ? ", error=\"invalid_token\"" : "");
+    const char *msg = a == AUTH_INVALID ? "invalid bearer token"
+                                        : "this endpoint needs an Authorization: Bearer token";
+    refuse(req, 401, msg);
+    return false;
+}
+
+static bool header_stage(http_request_t *req, const char *url)
+{
+    const char *allow = NULL;
+    req->route = req->http->find_route(url, req->method, &req->endpoint, req->param,
+                                       sizeof req->param, &allow);
+    if (http_over_limit(req->conn)) { /* before auth: it reveals nothing but the limit */
+        req->route = NULL;
+        char msg[128];
+        snprintf(msg, sizeof msg, "too many connections (max_connections %d); retry later",
+                 req->http->max_connections);
+        refuse(req, 503, msg);
+        return false;
+    }
+    if (!auth_stage(req)) {
+        req->route = NULL; /* no route ran, so none cleans up */
+        return false;
+    }
+    if (!req->route) {
+        if (allow) {
+            req->allow = allow;
+            char msg[160];
+            snprintf(msg, sizeof msg, "method %s not allowed on %.80s (allowed: %s)",
+                     req->method, req->path, allow);
+            http_respond_error(req, 405, msg);
+        } else {
+            http_respond_error(req, 404, "no such endpoint");
+        }
+        return false;
+    }
+    if (req->route->needs_model && !req->deps->model) {
+        refuse(req, 503, "the model is still loading; try again shortly");
+        return false;
+    }
+    if (!req->route->takes_body)
+        return true;
+    const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (!len && !te) {
+        refuse(req, 411, "a body with Content-Length (or chunked encoding) is required");
+        return false;
+    }
+    int64_t max = req->deps->cfg->max_body_bytes;
+    if (len && strtoll(len, NULL, 10) > max) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "body of %.20s bytes exceeds max_body_bytes %lld", len,
+                 (long long)max);
+        refuse(req, 413, msg);
+        return false;
+    }
+    return true;
+}
+
+/* libmicrohttpd closes the connection after an answer queued at the header
+ * stage, as it cannot know that no body follows. A request that declares no
+ * body loses nothing by waiting for the next call (made at once), so a 401,
+ * 404 or 405 to it keeps the connection open for the client's next, perhaps
+ * pipelined, request. The rest still close: 411 and 413 may have unread bytes
+ * behind them, and a 503 refusal is there to shed connections. */
+static enum MHD_Result early_answer(http_request_t *req)
+{
+    const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    bool body = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (len && strcmp(len, "0"));
+    req->state = RQ_REFUSED;
+    if (!body && (req->status == 401 || req->status == 404 || req->status == 405))
+        return MHD_YES; /* the next call queues it */
+    return queue_answer(req);
+}
+
+/* The first call: a new request, routed and checked on its headers. */
+static enum MHD_Result on_headers(http_t *h, struct MHD_Connection *conn, const char *url,
+                                  const char *method, void **con_cls)
+{
+    http_request_t *req = request_new(h, conn, url, method);
+    if (!req)
+        return MHD_NO;
+    *con_cls = req;
+    atomic_fetch_add(&h->inflight, 1);
+    metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
+    if (!header_stage(req, url))
+        return early_answer(req);
+    if (req->route->feeds_batcher && req->deps->batcher) {
+        req->producing = true;
+        batcher_producer_enter(req->deps->batcher);
+    }
+    return MHD_YES;
+}
+
+/* --- the body stage --- */
+
+/* Appends a chunk to the buffered body (kept NUL-terminated). */
+static bool buffer_body(http_request_t *req, const char *data, size_t size)
+{
+    if (req->body_len + size + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 65536;
+        while (cap < req->body_len + size + 1)
+            cap *= 2;
+        uint8_t *p = realloc(req->body, cap);
+        if (!p)
+            return false;
+        req->body = p;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, size);
+    req->body_len += size;
+    req->body[req->body_len] = 0;
+    return true;
+}
+
+/* A chunk of a wanted body: counted against max_body_bytes, then handed to
+ * the route's body() hook or buffered. */
+static bool take_body(http_request_t *req, const char *data, size_t size)
+{
+    req->bytes_in += (int64_t)size;
+    if (req->body_too_large) /* discarding up to twice the limit, then hanging up */
+        return req->bytes_in <= 2 * req->deps->cfg->max_body_bytes;
+    if (req->bytes_in > req->deps->cfg->max_body_bytes) {
+        req->body_too_large = true;
+        free(req->body);
+        req->body = NULL;
+        req->body_len = req->body_cap = 0;
+        return true;
+    }
+    http_body_t b = req->route->body ? req->route->body(req, (const uint8_t *)data, size)
+                                     : HTTP_BODY_BUFFER;
+    if (b == HTTP_BODY_BUFFER)
+        return buffer_body(req, data, size);
+    return b == HTTP_BODY_TAKEN;
+}
+
+static enum MHD_Result on_body_chunk(http_request_t *req, const char *data, size_t size)
+{
+    if (req->state == RQ_RECEIVING && req->route->takes_body)
+        return take_body(req, data, size) ? MHD_YES : MHD_NO;
+    req->bytes_in += (int64_t)size; /* a body nobody wants: discard */
+    /* ... but not forever: past twice the limit, drop the connection */
+    return req->bytes_in > 2 * req->http->deps.cfg->max_body_bytes ? MHD_NO : MHD_YES;
+}
+
+/* Ends the request's producer span; idempotent, so every exit path may call it. */
+static void producer_leave(http_request_t *req)
+{
+    if (!req->producing)
+        return;
+    req->producing = false;
+    batcher_producer_leave(req->deps->batcher);
+}
+
+/* Runs the route once the body is complete. Returns true when the connection
+ * was suspended (state RQ_WAITING: the answer comes later). */
+static bool run_route(http_request_t *req)
+{
+    if (req->body_too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "body exceeds max_body_bytes %lld",
+                 (long long)req->deps->cfg->max_body_bytes);
+        refuse(req, 413, msg);
+        return false;
+    }
+    if (req->route->takes_body && !req->body && !buffer_body(req, "", 0)) {
+        refuse(req, 503, "out of memory");
+        return false;
+    }
+    if (req->route->start(req) == HTTP_PENDING) {
+        pthread_mutex_lock(&req->lock);
+        bool wait = req->pending > 0;
+        if (wait) {
+            req->suspended = true;
+            req->state = RQ_WAITING;
+            MHD_suspend_connection(req->conn);
+        }
+        pthread_mutex_unlock(&req->lock);
+        if (wait)
+            return true;
+        req->route->finish(req);
+    }
+    return false;
+}
+
+static enum MHD_Result on_body_complete(http_request_t *req)
+{
+    bool suspended = run_route(req);
+    producer_leave(req); /* after start()'s submit, so its items wait for other producers */
+    return suspended ? MHD_YES : queue_answer(req);
+}
+
+/* A call on a suspended request: after the resume, or a spurious one before. */
+static enum MHD_Result on_resumed(http_request_t *req)
+{
+    pthread_mutex_lock(&req->lock);
+    int pending = req->pending;
+    pthread_mutex_unlock(&req->lock);
+    if (pending > 0)
+        return MHD_YES;
+    req->route->finish(req);
+    return queue_answer(req);
+}
+
+enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version,
+                                const char *upload_data, size_t *upload_data_size,
+                                void **con_cls)
+{
+    (void)version;
+    http_request_t *req = *con_cls;
+    if (!req)
+        return on_headers(cls, conn, url, method, con_cls);
+    if (*upload_data_size > 0) {
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        return on_body_chunk(req, upload_data, size);
+    }
+    switch (req->state) {
+    case RQ_RECEIVING:
+        return on_body_complete(req);
+    case RQ_REFUSED:
+        return queue_answer(req);
+    case RQ_WAITING:
+        return on_resumed(req);
+    case RQ_SENT:
+        break;
+    }
+    return MHD_YES;
+}
+
+void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                       enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    http_t *h = cls;
+    http_request_t *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    producer_leave(req); /* the client went away before start(), or an early answer */
+    log_access_t rec = {
+        .method = req->method,
+        .path = req->path,
+        .status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || req->status ? req->status : 499,
+        .bytes_in = req->bytes_in,
+        .bytes_out = (int64_t)req->response_len,
+        .images = req->images,
+        .decode_ms = req->images ? req->decode_ms : -1,
+        .queue_ms = req->images ? req->queue_ms : -1,
+        .inference_ms = req->images ? req->inference_ms : -1,
+        .total_ms = http_request_elapsed_ms(req),
+    };
+    if (rec.status == 0)
+        rec.status = 499;
+    log_access(h->deps.log, &rec);
+    atomic_fetch_sub(&h->inflight, 1);
+    metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, -1);
+
+    pthread_mutex_lock(&req->lock);
+    req->closed = true;
+    bool orphaned = req->pending > 0;
+    pthread_mutex_unlock(&req->lock);
+    if (orphaned && req->route->cancel)
+        req->route->cancel(req); /* under libmicrohttpd's reference: req is still ours */
+    request_release(req);
+}
+
+/* --- the handshake with the batcher's worker --- */
+
+bool http_client_gone(http_request_t *req)
+{
+    pthread_mutex_lock(&req->lock);
+    bool gone = req->closed;
+    if (!gone && req->fd >= 0) {
+        /* the socket stays open while the request is not closed: a suspended
+         * connection is neither read nor closed by libmicrohttpd */
+        struct pollfd p = {.fd = req->fd, .events = POLLRDHUP};
+        gone = poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    }
+    pthread_mutex_unlock(&req->lock);
+    return gone;
+}
+
+void http_request_expect(http_request_t *req, int n)
+{
+    pthread_mutex_lock(&req->lock);
+    int before = req->pending;
+    req->pending = n;
+    pthread_mutex_unlock(&req->lock);
+    /* called on the HTTP thread under libmicrohttpd's reference, so a drop to
+     * 0 pending items never frees the request here */
+    atomic_fetch_add(&req->refs, n - before);
+}
+
+void http_request_item_done(http_request_t *req)
+{
+    pthread_mutex_lock(&req->lock);
+    bool last = --req->pending == 0;
+    bool resume = last && req->suspended && !req->closed;
+    struct MHD_Connection *conn = req->conn;
+    pthread_mutex_unlock(&req->lock);
+    if (resume)
+        MHD_resume_connection(conn); /* still suspended, so conn is valid */
+    request_release(req);            /* this item's reference */
+}
