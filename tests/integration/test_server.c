@@ -822,6 +822,7 @@ END_TEST
 
 typedef struct {
     int ok, full, other, full_without_retry_after;
+    char reason[256]; /* the message of the last 503 */
 } queue_client_t;
 
 static void *queue_client(void *arg)
@@ -835,6 +836,11 @@ static void *queue_client(void *arg)
         else if (r.status == 503) {
             c->full++;
             c->full_without_retry_after += !harness_has_header(&r, "Retry-After");
+            json_t *doc = harness_json(&r);
+            const char *m = json_string_value(
+                json_object_get(json_object_get(doc, "error"), "message"));
+            snprintf(c->reason, sizeof c->reason, "%s", m ? m : "");
+            json_decref(doc);
         } else
             c->other++;
         harness_resp_free(&r);
@@ -913,6 +919,27 @@ START_TEST(queue_full_gets_503)
     harness_resp_t r = post_jpeg("/classify", PHOTOS "dog.jpg");
     expect_status(r, 200, "after the storm");
     harness_resp_free(&r);
+}
+END_TEST
+
+/* The 503 of a full queue says what the batcher said: how full, of what
+ * limit, not a generic "queue full or draining". */
+START_TEST(queue_full_503_gives_the_batchers_reason)
+{
+    enum { N = 8 };
+    pthread_t th[N];
+    queue_client_t cl[N] = {{0}};
+    for (int i = 0; i < N; i++)
+        pthread_create(&th[i], NULL, queue_client, &cl[i]);
+    const char *reason = NULL;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (cl[i].full)
+            reason = cl[i].reason;
+    }
+    ck_assert_msg(reason, "no 503 from a full queue");
+    ck_assert_msg(strstr(reason, "queue full: ") && strstr(reason, " of 2 images queued"),
+                  "503 message '%s' is not the batcher's", reason);
 }
 END_TEST
 
@@ -1364,6 +1391,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase("queue_full", start_tiny_queue, 300);
     tcase_add_test(tc, queue_full_gets_503);
+    tcase_add_test(tc, queue_full_503_gives_the_batchers_reason);
     suite_add_tcase(s, tc);
     tc = tcase("auth", start_auth, 300);
     tcase_add_test(tc, auth_refuses_without_the_token);
