@@ -8,12 +8,12 @@
 #include "http_error.h"
 #include "image.h"
 
-rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, int n, float *inputs,
-                           rd_error_t *err)
+rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
+                           float *inputs, rd_error_t *err)
 {
-    const http_deps_t *deps = http_request_deps(req);
-    const model_preproc_t *pp = deps->preproc;
-    *job = (infer_job_t){.req = req, .n = n, .n_classes = deps->model->n_classes};
+    const model_preproc_t *pp = served_model_preproc(model);
+    *job = (infer_job_t){.req = req, .model = model, .n = n,
+                         .n_classes = served_model_info(model)->n_classes};
     job->in_floats = (size_t)3 * (size_t)pp->input_h * (size_t)pp->input_w;
     job->inputs = inputs ? inputs : calloc((size_t)n * job->in_floats, sizeof *job->inputs);
     job->logits = calloc((size_t)n * (size_t)job->n_classes, sizeof *job->logits);
@@ -40,12 +40,11 @@ void infer_job_fail(infer_job_t *job, int i, int http_status, const char *messag
 int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
 {
     const http_deps_t *deps = http_request_deps(job->req);
-    const config_t *cfg = deps->cfg;
     image_limits_t lim = image_default_limits();
-    lim.max_pixels = cfg->max_pixels > 0 ? (uint64_t)cfg->max_pixels : 0;
+    lim.max_pixels = deps->limits->max_pixels > 0 ? (uint64_t)deps->limits->max_pixels : 0;
     rd_error_t err = {0};
     int64_t t0 = batcher_now_ns();
-    rd_status_t st = image_to_tensor(jpeg, len, deps->preproc, &lim,
+    rd_status_t st = image_to_tensor(jpeg, len, served_model_preproc(job->model), &lim,
                                      job->inputs + (size_t)i * job->in_floats, &err);
     job->decode_ms[i] = (double)(batcher_now_ns() - t0) / 1e6;
     metrics_observe(deps->metrics, METRICS_H_DECODE, job->decode_ms[i] / 1e3);
@@ -74,11 +73,11 @@ static bool client_gone(void *ctx)
 rd_status_t infer_job_submit(infer_job_t *job, rd_error_t *err)
 {
     http_request_t *req = job->req;
-    const http_deps_t *deps = http_request_deps(req);
+    const http_limits_t *lim = http_request_deps(req)->limits;
     batcher_item_t **queue = malloc((size_t)job->n * sizeof *queue);
     if (!queue)
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory queueing %d images", job->n);
-    int64_t timeout_ms = deps->cfg->request_timeout_ms;
+    int64_t timeout_ms = lim->request_timeout_ms;
     int64_t deadline = timeout_ms > 0 ? http_request_start_ns(req) + timeout_ms * 1000000 : 0;
     int n = 0;
     for (int i = 0; i < job->n; i++) {
@@ -93,7 +92,7 @@ rd_status_t infer_job_submit(infer_job_t *job, rd_error_t *err)
     rd_status_t st = RD_OK;
     if (n > 0) {
         http_request_expect(req, n);
-        st = batcher_submit_many(deps->batcher, queue, n, err);
+        st = served_model_submit(job->model, queue, n, err);
         if (st != RD_OK)
             http_request_expect(req, 0);
     }
@@ -111,7 +110,7 @@ static void outcome_status(infer_job_t *job, int i)
         return;
     case BATCHER_EXPIRED:
         snprintf(msg, sizeof msg, "image %d: request_timeout_ms (%lld ms) passed while queued", i,
-                 (long long)http_request_deps(job->req)->cfg->request_timeout_ms);
+                 (long long)http_request_deps(job->req)->limits->request_timeout_ms);
         infer_job_fail(job, i, 504, msg);
         return;
     case BATCHER_CANCELLED:

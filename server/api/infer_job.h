@@ -4,7 +4,8 @@
  * cancellation and the outcome -> status mapping are written once.
  *
  * Life of a job (all on the request's HTTP thread except the done() hook):
- *   infer_job_init(job, req, n, NULL) allocate for n images (or adopt a tensor)
+ *   infer_job_init(job, req, model, n, NULL)  allocate for n images of model
+ *                                    (or adopt a tensor)
  *   infer_job_decode(job, i, ...)    JPEG -> job->inputs + i: the one place where
  *                                    every route's images are decoded
  *   infer_job_submit(job, &err)      queue every image whose status is still 0
@@ -21,11 +22,13 @@
 
 #include "batcher.h"
 #include "http.h"
+#include "served_model.h"
 
 #define INFER_JOB_MSG_MAX (RD_ERROR_MSG_MAX + 64)
 
 typedef struct {
     http_request_t *req;
+    served_model_t *model; /* where the images go */
     int n;                /* images */
     size_t in_floats;     /* 3 * input_h * input_w */
     int n_classes;
@@ -37,13 +40,13 @@ typedef struct {
     double *decode_ms;    /* per image; -1 when not decoded here */
 } infer_job_t;
 
-/* Allocates for n images (n >= 1) at the request's model size; zero-filled.
+/* Allocates for n images (n >= 1) at model's input size; zero-filled.
  * inputs, when not NULL, is an already preprocessed [n][3][H][W] tensor
  * (malloc'd) that the job adopts instead of allocating its own; it is freed
  * with the job even on failure. RD_ERR_NOMEM on failure (job is then empty;
  * infer_job_free is safe). */
-rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, int n, float *inputs,
-                           rd_error_t *err);
+rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
+                           float *inputs, rd_error_t *err);
 
 /* Decodes and preprocesses JPEG i into inputs[i], with the configured pixel
  * limit, timing it. On failure sets status[i] and message[i] (prefixed

@@ -44,7 +44,7 @@ static classify_state_t *state_of(http_request_t *req)
 /* Opens the multipart reader; allows one part more than images, for a topk field. */
 static void begin_multipart(http_request_t *req, classify_state_t *s, const char *ct)
 {
-    int max_images = http_request_deps(req)->cfg->max_images_per_request;
+    int max_images = http_request_deps(req)->limits->max_images_per_request;
     s->begin_status = multipart_begin(ct, max_images + 1, &s->reader, &s->begin_err);
 }
 
@@ -81,12 +81,12 @@ static bool is_jpeg_type(const char *ct)
 static bool parse_topk(http_request_t *req, const char *field, int *topk)
 {
     const http_deps_t *deps = http_request_deps(req);
-    int n_classes = deps->model->n_classes;
+    int n_classes = served_model_info(http_request_model(req))->n_classes;
     const char *q = http_query(req, "topk");
     if (!q && *field)
         q = field;
     if (!q) {
-        int k = deps->cfg->topk_default;
+        int k = deps->limits->topk_default;
         *topk = k < 1 ? 1 : k > n_classes ? n_classes : k;
         return true;
     }
@@ -149,7 +149,7 @@ static rd_status_t finish_multipart(http_request_t *req, classify_state_t *s, co
 static bool split_images(http_request_t *req, classify_state_t *s, int *n)
 {
     const char *ct = http_header(req, "Content-Type");
-    int max_images = http_request_deps(req)->cfg->max_images_per_request;
+    int max_images = http_request_deps(req)->limits->max_images_per_request;
     size_t body_len;
     http_request_body(req, &body_len);
     if (is_multipart(ct)) {
@@ -196,7 +196,7 @@ static http_step_t classify_start(http_request_t *req)
     if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk))
         return HTTP_DONE;
     rd_error_t err = {0};
-    if (infer_job_init(&s->job, req, n, NULL, &err) != RD_OK) {
+    if (infer_job_init(&s->job, req, http_request_model(req), n, NULL, &err) != RD_OK) {
         http_respond_error(req, 503, err.msg);
         return HTTP_DONE;
     }
@@ -219,7 +219,7 @@ static http_step_t classify_start(http_request_t *req)
 static void classify_finish(http_request_t *req)
 {
     classify_state_t *s = http_request_state(req);
-    const http_deps_t *deps = http_request_deps(req);
+    const served_model_t *model = s->job.model;
     infer_job_t *job = &s->job;
     infer_job_collect(job);
     json_t *results = json_array();
@@ -229,7 +229,7 @@ static void classify_finish(http_request_t *req)
         if (job->status[i] == 200) {
             classify_timings_t t;
             infer_job_timings(job, i, &t.decode_ms, &t.queue_ms, &t.inference_ms);
-            e = classify_result_json(deps->model, i, filename,
+            e = classify_result_json(served_model_info(model), i, filename,
                                      job->logits + (size_t)i * (size_t)job->n_classes, s->topk, &t);
         } else {
             e = classify_error_json(i, filename, job->status[i], job->message[i]);
@@ -245,7 +245,7 @@ static void classify_finish(http_request_t *req)
     }
     int status = classify_request_status(job->status, job->n);
     http_respond_json(req, status,
-                      classify_document(deps->model_name, results, status,
+                      classify_document(served_model_name(model), results, status,
                                         http_request_elapsed_ms(req)));
     http_set_retry_after(req, status);
 }

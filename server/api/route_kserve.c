@@ -19,16 +19,18 @@ typedef struct {
     kserve_request_t kr;
 } kserve_state_t;
 
-/* False (after answering 404) when the URL names another model. */
-static bool model_matches(http_request_t *req)
+/* The model the URL names, or NULL after answering 404. */
+static served_model_t *model_matches(http_request_t *req)
 {
-    if (!strcmp(http_request_param(req), http_request_deps(req)->model_name))
-        return true;
+    served_model_t *m = http_request_model(req);
+    if (m)
+        return m;
     char msg[256];
     snprintf(msg, sizeof msg, "model '%.100s' is not served here (this server serves '%.100s')",
-             http_request_param(req), http_request_deps(req)->model_name);
+             http_request_param(req),
+             served_model_name(registry_default(http_request_deps(req)->registry)));
     http_respond_kserve_error(req, 404, msg);
-    return false;
+    return NULL;
 }
 
 static http_step_t server_meta_start(http_request_t *req)
@@ -40,31 +42,33 @@ static http_step_t server_meta_start(http_request_t *req)
 
 static http_step_t model_meta_start(http_request_t *req)
 {
-    if (!model_matches(req))
+    const served_model_t *m = model_matches(req);
+    if (!m)
         return HTTP_DONE;
-    const model_preproc_t *pp = http_request_deps(req)->preproc;
-    int c = http_request_deps(req)->model->n_classes;
+    const model_preproc_t *pp = served_model_preproc(m);
+    const model_info_t *mi = served_model_info(m);
+    int c = mi->n_classes;
     http_respond_json(
         req, 200,
         json_pack("{s:s, s:[s], s:s, s:[{s:s, s:s, s:[i,i,i,i]}, {s:s, s:s, s:[i]}],"
                   " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}], s:{s:s, s:s}}",
-                  "name", http_request_deps(req)->model_name, "versions", "1", "platform", "resnetd",
+                  "name", served_model_name(m), "versions", "1", "platform", "resnetd",
                   "inputs", "name", "input", "datatype", "FP32", "shape", -1, 3, pp->input_h,
                   pp->input_w, "name", "image", "datatype", "BYTES", "shape", -1, "outputs",
                   "name", "probabilities", "datatype", "FP32", "shape", -1, c, "name", "logits",
                   "datatype", "FP32", "shape", -1, c, "parameters", "arch",
-                  http_request_deps(req)->model->arch, "precision",
-                  engine_precision_name(http_request_deps(req)->model->precision)));
+                  mi->arch, "precision", engine_precision_name(mi->precision)));
     return HTTP_DONE;
 }
 
 static http_step_t model_ready_start(http_request_t *req)
 {
-    if (!model_matches(req))
+    const served_model_t *m = model_matches(req);
+    if (!m)
         return HTTP_DONE;
     bool ready = http_ready(http_request_server(req));
     http_respond_json(req, ready ? 200 : 503,
-                      json_pack("{s:s, s:b}", "name", http_request_deps(req)->model_name, "ready", ready));
+                      json_pack("{s:s, s:b}", "name", served_model_name(m), "ready", ready));
     return HTTP_DONE;
 }
 
@@ -76,7 +80,8 @@ static bool fill_job(http_request_t *req, kserve_state_t *s)
     rd_error_t err = {0};
     float *tensor = kr->tensor;
     kr->tensor = NULL; /* the job owns it now, even if init fails */
-    if (infer_job_init(&s->job, req, kr->n_images, tensor, &err) != RD_OK) {
+    if (infer_job_init(&s->job, req, http_request_model(req), kr->n_images, tensor, &err) !=
+        RD_OK) {
         http_respond_kserve_error(req, 503, err.msg);
         return false;
     }
@@ -93,7 +98,8 @@ static bool fill_job(http_request_t *req, kserve_state_t *s)
 
 static http_step_t infer_start(http_request_t *req)
 {
-    if (!model_matches(req))
+    const served_model_t *m = model_matches(req);
+    if (!m)
         return HTTP_DONE;
     kserve_state_t *s = calloc(1, sizeof *s);
     if (!s) {
@@ -101,10 +107,11 @@ static http_step_t infer_start(http_request_t *req)
         return HTTP_DONE;
     }
     http_request_set_state(req, s);
-    const http_deps_t *deps = http_request_deps(req);
-    kserve_limits_t lim = {.max_images = deps->cfg->max_images_per_request,
-                           .input_h = deps->preproc->input_h,
-                           .input_w = deps->preproc->input_w};
+    kserve_limits_t lim = {
+        .max_images = http_request_deps(req)->limits->max_images_per_request,
+        .input_h = served_model_preproc(m)->input_h,
+        .input_w = served_model_preproc(m)->input_w,
+    };
     size_t len;
     const uint8_t *body = http_request_body(req, &len);
     rd_error_t err = {0};
@@ -138,7 +145,7 @@ static void infer_finish(http_request_t *req)
         }
     kserve_response_t out;
     rd_error_t err = {0};
-    if (kserve_encode(&s->kr, http_request_deps(req)->model_name, s->job.logits, s->job.n_classes,
+    if (kserve_encode(&s->kr, served_model_name(s->job.model), s->job.logits, s->job.n_classes,
                       &out, &err) != RD_OK) {
         http_respond(req, 503, "application/json", strdup("{\"error\":\"out of memory\"}"), 25);
         return;

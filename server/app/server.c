@@ -14,6 +14,7 @@
 
 #include "batcher.h"
 #include "http.h"
+#include "registry.h"
 #include "log.h"
 #include "metrics.h"
 #include "resnetd/engine.h"
@@ -21,12 +22,13 @@
 
 struct server {
     config_t cfg;
+    http_limits_t limits; /* from cfg, for the routes */
     log_t *log;
     metrics_t *metrics;
-    engine_t *engine;
+    engine_t *engine;     /* loaded, until the served model takes it */
     model_preproc_t preproc;
     char model_name[128];
-    batcher_t *batcher;
+    registry_t *registry; /* the served models (one); published to the routes when ready */
     http_t *http;
     bool drained;
 };
@@ -51,13 +53,21 @@ static rd_status_t load_engine(server_t *srv, rd_error_t *err)
     return RD_OK;
 }
 
-static rd_status_t start_batcher(server_t *srv, rd_error_t *err)
+/* The loaded engine becomes a served model (with its batcher) in the registry. */
+static rd_status_t start_model(server_t *srv, rd_error_t *err)
 {
     batcher_params_t bp = batcher_default_params();
     bp.max_batch_size = srv->cfg.max_batch_size;
     bp.max_queue_delay_us = srv->cfg.max_queue_delay_us;
     bp.max_queue_length = srv->cfg.max_queue_length;
-    return batcher_create(srv->engine, &bp, srv->metrics, &srv->batcher, err);
+    if (!(srv->registry = registry_create()))
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory");
+    served_model_t *m;
+    engine_t *engine = srv->engine;
+    srv->engine = NULL; /* the model owns it now, even on failure */
+    rd_status_t st = served_model_create(engine, srv->model_name, &srv->preproc, &bp,
+                                         srv->metrics, &m, err);
+    return st == RD_OK ? registry_add(srv->registry, m, err) : st;
 }
 
 /* "HOST:PORT" of the daemon, with brackets for IPv6. */
@@ -72,8 +82,10 @@ static void listen_address(const server_t *srv, char *out, size_t size)
  * answer 503 (see http_set_model). */
 static rd_status_t start_http(server_t *srv, rd_error_t *err)
 {
+    srv->limits = http_limits_of(&srv->cfg);
     http_params_t hp = {
-        .deps = {.cfg = &srv->cfg, .metrics = srv->metrics, .log = srv->log},
+        .deps = {.limits = &srv->limits, .metrics = srv->metrics, .log = srv->log},
+        .cfg = &srv->cfg,
         .find_route = routes_find,
         .bind = srv->cfg.bind,
         .port = srv->cfg.port,
@@ -97,10 +109,11 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
  * on HOST:PORT" is the ready line that scripts and tests wait for. */
 static void go_ready(server_t *srv)
 {
-    const model_info_t *mi = engine_info(srv->engine);
-    metrics_set_model(srv->metrics, srv->model_name, mi->arch,
+    const served_model_t *m = registry_default(srv->registry);
+    const model_info_t *mi = served_model_info(m);
+    metrics_set_model(srv->metrics, served_model_name(m), mi->arch,
                       engine_precision_name(mi->precision));
-    http_set_model(srv->http, mi, &srv->preproc, srv->model_name, srv->batcher);
+    http_set_registry(srv->http, srv->registry);
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     char addr[300];
     listen_address(srv, addr, sizeof addr);
@@ -125,7 +138,7 @@ rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
     if (st == RD_OK)
         st = load_engine(srv, err);
     if (st == RD_OK)
-        st = start_batcher(srv, err);
+        st = start_model(srv, err);
     if (st == RD_OK)
         go_ready(srv);
     if (st != RD_OK) {
@@ -167,11 +180,15 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     int64_t deadline = batcher_now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 0);
     http_begin_drain(srv->http);
+    served_model_t *m = registry_default(srv->registry);
     log_msg(srv->log, LOG_INFO, "draining: %d requests in flight, %d images queued",
-            http_inflight(srv->http), batcher_queue_depth(srv->batcher));
+            http_inflight(srv->http), m ? served_model_queue_depth(m) : 0);
     bool idle = wait_idle(srv, deadline);
     rd_error_t berr = {0};
-    rd_status_t st = batcher_drain(srv->batcher, ms_left(deadline), &berr);
+    rd_status_t st = RD_OK;
+    for (int i = 0; i < registry_count(srv->registry); i++)
+        if (served_model_drain(registry_at(srv->registry, i), ms_left(deadline), &berr) != RD_OK)
+            st = berr.code;
     /* answers to items completed by the drain still have to be written */
     if (!wait_idle(srv, batcher_now_ns() + 1000000000LL + ms_left(deadline) * 1000000))
         idle = false;
@@ -189,13 +206,13 @@ void server_destroy(server_t *srv)
 {
     if (!srv)
         return;
-    if (srv->batcher) {
+    for (int i = 0; i < registry_count(srv->registry); i++) {
         rd_error_t err;
-        batcher_drain(srv->batcher, 0, &err);
+        served_model_drain(registry_at(srv->registry, i), 0, &err);
     }
-    http_destroy(srv->http);
-    batcher_destroy(srv->batcher);
-    engine_free(srv->engine);
+    http_destroy(srv->http); /* no connection is suspended now: every item is done */
+    registry_destroy(srv->registry);
+    engine_free(srv->engine); /* loaded but not yet served (a failed start) */
     metrics_destroy(srv->metrics);
     log_destroy(srv->log);
     free(srv);

@@ -1,5 +1,5 @@
 /* http.c - the libmicrohttpd daemon: start-up (address, TLS, thread pool,
- * connection limit), connection counting, drain, publishing the loaded model,
+ * connection limit), connection counting, drain, publishing the loaded models,
  * stop. A request's own life is http_request.c's.
  *
  * THREADS: libmicrohttpd runs an internal pool of `threads` worker threads
@@ -11,7 +11,7 @@
  * engine is only ever touched by the batcher's worker.
  * Shared across threads: the `draining` flag, the `inflight` and `connections`
  * counters and the over-limit warning's rate limit (atomics),
- * and the `live` deps pointer, published once by http_set_model with release
+ * and the `live` deps pointer, published once by http_set_registry with release
  * ordering after the model has loaded; each request keeps the deps it saw at its
  * first callback, so a request never sees half a model. */
 #include "http.h"
@@ -99,7 +99,7 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     rd_status_t st = resolve(params->bind, params->port, &ss, err);
     if (st != RD_OK)
         return st;
-    const config_t *cfg = params->deps.cfg;
+    const config_t *cfg = params->cfg;
     tls_pem_t tls = {0};
     if (cfg && cfg->tls_cert[0] && (st = tls_load(cfg, &tls, err)) != RD_OK)
         return st;
@@ -110,7 +110,7 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     }
     h->deps = params->deps;
     h->find_route = params->find_route;
-    auth_init(&h->auth, params->deps.cfg ? params->deps.cfg->auth_token : NULL);
+    auth_init(&h->auth, cfg ? cfg->auth_token : NULL);
     pthread_mutex_init(&h->drain_lock, NULL);
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
@@ -182,14 +182,22 @@ bool http_draining(const http_t *h)
     return atomic_load(&h->draining);
 }
 
-void http_set_model(http_t *h, const model_info_t *model, const model_preproc_t *preproc,
-                    const char *model_name, batcher_t *batcher)
+http_limits_t http_limits_of(const config_t *cfg)
+{
+    return (http_limits_t){
+        .max_body_bytes = cfg->max_body_bytes,
+        .max_images_per_request = cfg->max_images_per_request,
+        .max_pixels = cfg->max_pixels,
+        .request_timeout_ms = cfg->request_timeout_ms,
+        .topk_default = cfg->topk_default,
+        .retry_after_s = cfg->retry_after_s,
+    };
+}
+
+void http_set_registry(http_t *h, const registry_t *registry)
 {
     h->loaded = h->deps;
-    h->loaded.model = model;
-    h->loaded.preproc = preproc;
-    h->loaded.model_name = model_name;
-    h->loaded.batcher = batcher;
+    h->loaded.registry = registry;
     atomic_store_explicit(&h->live, &h->loaded, memory_order_release);
 }
 

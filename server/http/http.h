@@ -25,26 +25,35 @@
 
 #include <jansson.h>
 
-#include "batcher.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "registry.h"
 #include "resnetd/error.h"
 #include "resnetd/model.h"
 
 typedef struct http http_t;
 typedef struct http_request http_request_t;
 
-/* What the routes need from the rest of the server. All borrowed; they must
- * outlive the http_t. The model fields may be NULL at http_create, so that
- * the server answers probes while the model loads; http_set_model fills them
- * in, and routes with needs_model are refused with 503 until then. */
+/* The request limits and defaults the routes apply, derived once from the
+ * config (http_limits_of), so that routes never see the config itself (which
+ * holds the token and the TLS paths). */
 typedef struct {
-    const config_t *cfg;         /* limits, timeouts, topk default, retry_after_s */
-    const model_info_t *model;   /* classes and labels; NULL until loaded */
-    const model_preproc_t *preproc; /* effective preprocessing (config overrides applied) */
-    const char *model_name;      /* name in responses and KServe URLs */
-    batcher_t *batcher;
+    int64_t max_body_bytes;      /* request body bytes (413 beyond) */
+    int max_images_per_request;  /* images in one request (413 beyond) */
+    int64_t max_pixels;          /* width*height per image (413 beyond); 0 = no limit */
+    int64_t request_timeout_ms;  /* deadline from the request's start; 0 = none */
+    int topk_default;            /* top-k when the request gives none */
+    int retry_after_s;           /* Retry-After on 503/429 */
+} http_limits_t;
+
+/* What the routes need from the rest of the server. All borrowed; they must
+ * outlive the http_t. The registry is NULL at http_create, so that the server
+ * answers probes while the model loads; http_set_registry fills it in, and
+ * routes with needs_model are refused with 503 until then. */
+typedef struct {
+    const http_limits_t *limits;
+    const registry_t *registry;  /* the models served; NULL until loaded */
     metrics_t *metrics;          /* may be NULL */
     const log_t *log;            /* may be NULL */
 } http_deps_t;
@@ -63,7 +72,7 @@ typedef struct {
     bool takes_body;                           /* POST routes: body buffered, 411 without length */
     bool feeds_batcher;                        /* submits images: counts as a batcher producer
                                                   from its headers until start() returns */
-    bool needs_model;                          /* 503 until http_set_model */
+    bool needs_model;                          /* 503 until http_set_registry */
     /* optional: sees each body chunk as it arrives (within max_body_bytes), so
      * that a route can parse a body without it being buffered first */
     http_body_t (*body)(http_request_t *req, const uint8_t *data, size_t size);
@@ -81,6 +90,7 @@ typedef const http_route_t *(*http_find_route_fn)(const char *path, const char *
 
 typedef struct {
     http_deps_t deps;
+    const config_t *cfg;    /* the daemon's own settings: auth_token, tls_cert, tls_key */
     http_find_route_fn find_route;
     const char *bind;       /* IPv4 or IPv6 literal, or a host name */
     int port;               /* 0 = any free port (see http_port) */
@@ -92,7 +102,7 @@ typedef struct {
 /* Creates and starts the daemon: listening when it returns RD_OK. Fails with
  * RD_ERR_ARG (bad bind address), RD_ERR_IO (cannot bind/listen; the message
  * names the address), RD_ERR_NOMEM. *out is NULL on failure.
- * With deps.cfg->tls_cert set it serves HTTPS only: both PEM files are read
+ * With cfg->tls_cert set it serves HTTPS only: both PEM files are read
  * here (RD_ERR_IO naming the unreadable one, RD_ERR_FORMAT for a malformed
  * file or a key that is not the certificate's; RD_ERR_ARG when libmicrohttpd
  * lacks TLS), and the key text is wiped once libmicrohttpd has loaded it. */
@@ -111,13 +121,15 @@ void http_begin_drain(http_t *h);
 bool http_draining(const http_t *h);
 
 
-/* Publishes the loaded model to the routes: requests that arrive afterwards
- * see these deps (cfg, metrics and log as given to http_create). Call once,
- * from the thread that loaded the model; everything must outlive the http_t.
- * Thread-safe with respect to requests in progress (they keep the deps they
- * started with). */
-void http_set_model(http_t *h, const model_info_t *model, const model_preproc_t *preproc,
-                    const char *model_name, batcher_t *batcher);
+/* The limits routes apply, from cfg. */
+http_limits_t http_limits_of(const config_t *cfg);
+
+/* Publishes the loaded models to the routes: requests that arrive afterwards
+ * see deps with this registry (limits, metrics and log as given to
+ * http_create). Call once, from the thread that loaded the models, with a
+ * registry that is complete and outlives the http_t. Thread-safe with respect
+ * to requests in progress (they keep the deps they started with). */
+void http_set_registry(http_t *h, const registry_t *registry);
 
 /* True when the model is loaded and the server is not draining: /readyz.
  * Thread-safe. */
@@ -138,6 +150,10 @@ const http_deps_t *http_request_deps(const http_request_t *req);
 
 /* The daemon serving the request (for http_ready / http_draining). */
 const http_t *http_request_server(const http_request_t *req);
+
+/* The model the request is for: the one its URL names ({name}), else the
+ * registry's default; NULL when no such model is served (or none is loaded). */
+served_model_t *http_request_model(const http_request_t *req);
 
 /* The complete request body (NUL-terminated, so a JSON parser may read it as
  * text); *len excludes the NUL. Empty for routes without takes_body, and

@@ -14,9 +14,9 @@
 
 struct http {
     struct MHD_Daemon *daemon;
-    http_deps_t deps;        /* as created: the model fields may be NULL */
-    http_deps_t loaded;      /* deps with the model, once http_set_model ran */
-    _Atomic(const http_deps_t *) live; /* &loaded after http_set_model, else NULL */
+    http_deps_t deps;        /* as created: no registry yet */
+    http_deps_t loaded;      /* deps with the registry, once http_set_registry ran */
+    _Atomic(const http_deps_t *) live; /* &loaded after http_set_registry, else NULL */
     http_find_route_fn find_route;
     auth_t auth;             /* cfg->auth_token, padded for the constant-time check */
     int port;
@@ -59,7 +59,8 @@ struct http_request {
     size_t body_cap;
     int64_t bytes_in;            /* body bytes received (counted past the limit too) */
     bool body_too_large;
-    bool producing;              /* between batcher_producer_enter and _leave (feeds_batcher) */
+    served_model_t *producing;   /* the model between served_model_producer_enter and _leave
+                                    (feeds_batcher routes), else NULL */
     void *route_data;            /* the route's state; freed by route->cleanup */
     /* the answer, filled by http_respond*; status 0 = none yet */
     int status;

@@ -200,7 +200,7 @@ static bool header_stage(http_request_t *req, const char *url)
         }
         return false;
     }
-    if (req->route->needs_model && !req->deps->model) {
+    if (req->route->needs_model && !req->deps->registry) {
         refuse(req, 503, "the model is still loading; try again shortly");
         return false;
     }
@@ -212,7 +212,7 @@ static bool header_stage(http_request_t *req, const char *url)
         refuse(req, 411, "a body with Content-Length (or chunked encoding) is required");
         return false;
     }
-    int64_t max = req->deps->cfg->max_body_bytes;
+    int64_t max = req->deps->limits->max_body_bytes;
     if (len && strtoll(len, NULL, 10) > max) {
         char msg[128];
         snprintf(msg, sizeof msg, "body of %.20s bytes exceeds max_body_bytes %lld", len,
@@ -251,10 +251,8 @@ static enum MHD_Result on_headers(http_t *h, struct MHD_Connection *conn, const 
     metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
     if (!header_stage(req, url))
         return early_answer(req);
-    if (req->route->feeds_batcher && req->deps->batcher) {
-        req->producing = true;
-        batcher_producer_enter(req->deps->batcher);
-    }
+    if (req->route->feeds_batcher && (req->producing = http_request_model(req)))
+        served_model_producer_enter(req->producing);
     return MHD_YES;
 }
 
@@ -285,8 +283,8 @@ static bool take_body(http_request_t *req, const char *data, size_t size)
 {
     req->bytes_in += (int64_t)size;
     if (req->body_too_large) /* discarding up to twice the limit, then hanging up */
-        return req->bytes_in <= 2 * req->deps->cfg->max_body_bytes;
-    if (req->bytes_in > req->deps->cfg->max_body_bytes) {
+        return req->bytes_in <= 2 * req->deps->limits->max_body_bytes;
+    if (req->bytes_in > req->deps->limits->max_body_bytes) {
         req->body_too_large = true;
         free(req->body);
         req->body = NULL;
@@ -306,7 +304,7 @@ static enum MHD_Result on_body_chunk(http_request_t *req, const char *data, size
         return take_body(req, data, size) ? MHD_YES : MHD_NO;
     req->bytes_in += (int64_t)size; /* a body nobody wants: discard */
     /* ... but not forever: past twice the limit, drop the connection */
-    return req->bytes_in > 2 * req->http->deps.cfg->max_body_bytes ? MHD_NO : MHD_YES;
+    return req->bytes_in > 2 * req->http->deps.limits->max_body_bytes ? MHD_NO : MHD_YES;
 }
 
 /* Ends the request's producer span; idempotent, so every exit path may call it. */
@@ -314,8 +312,8 @@ static void producer_leave(http_request_t *req)
 {
     if (!req->producing)
         return;
-    req->producing = false;
-    batcher_producer_leave(req->deps->batcher);
+    served_model_producer_leave(req->producing);
+    req->producing = NULL;
 }
 
 /* Runs the route once the body is complete. Returns true when the connection
@@ -325,7 +323,7 @@ static bool run_route(http_request_t *req)
     if (req->body_too_large) {
         char msg[96];
         snprintf(msg, sizeof msg, "body exceeds max_body_bytes %lld",
-                 (long long)req->deps->cfg->max_body_bytes);
+                 (long long)req->deps->limits->max_body_bytes);
         refuse(req, 413, msg);
         return false;
     }

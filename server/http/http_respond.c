@@ -18,6 +18,13 @@ const http_t *http_request_server(const http_request_t *req)
     return req->http;
 }
 
+served_model_t *http_request_model(const http_request_t *req)
+{
+    if (req->param[0])
+        return registry_find(req->deps->registry, req->param);
+    return registry_default(req->deps->registry);
+}
+
 const uint8_t *http_request_body(const http_request_t *req, size_t *len)
 {
     static const uint8_t empty[1] = {0};
@@ -107,7 +114,8 @@ void http_respond_json(http_request_t *req, int status, json_t *doc)
 void http_set_retry_after(http_request_t *req, int status)
 {
     if (http_error_retryable(status))
-        req->retry_after_s = req->deps->cfg->retry_after_s > 0 ? req->deps->cfg->retry_after_s : 1;
+        req->retry_after_s = req->deps->limits->retry_after_s > 0 ? req->deps->limits->retry_after_s
+                                                                   : 1;
 }
 
 void http_respond_error(http_request_t *req, int status, const char *message)
