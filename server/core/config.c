@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include "auth.h"
+#include "batcher.h"
+#include "image.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -174,7 +176,7 @@ static rd_status_t parse_float3(const key_def_t *k, const char *s, config_t *cfg
     return RD_OK;
 }
 
-static rd_status_t set_from_text(const key_def_t *k, const char *s, config_t *cfg, rd_error_t *err)
+rd_status_t config_set_text(const key_def_t *k, const char *s, config_t *cfg, rd_error_t *err)
 {
     int64_t i = 0;
     float f = 0;
@@ -237,7 +239,7 @@ static rd_status_t set_from_json(const key_def_t *k, json_t *v, config_t *cfg, r
     if (json_is_string(v))
         return k->kind == K_BOOL
                    ? rd_error_set(err, RD_ERR_FORMAT, "%s: expected true or false", k->key)
-                   : set_from_text(k, json_string_value(v), cfg, err);
+                   : config_set_text(k, json_string_value(v), cfg, err);
     switch (k->kind) {
     case K_INT:
     case K_I64:
@@ -301,6 +303,29 @@ static rd_status_t apply_parsed(json_t *root, const json_error_t *jerr, const ch
     return s;
 }
 
+/* The defaults: each key's own from its row of the key table, and the queue
+ * and image limits from the components that own them, so no value is typed
+ * twice. */
+config_t config_default_params(void)
+{
+    config_t c;
+    memset(&c, 0, sizeof c);
+    for (size_t i = 0; i < config_n_keys; i++) {
+        rd_error_t err;
+        if (config_keys[i].def)
+            (void)config_set_text(&config_keys[i], config_keys[i].def, &c, &err);
+    }
+    batcher_params_t bp = batcher_default_params();
+    c.max_batch_size = bp.max_batch_size;
+    c.max_queue_delay_us = bp.max_queue_delay_us;
+    c.max_queue_length = bp.max_queue_length;
+    c.max_pixels = (int64_t)image_default_limits().max_pixels;
+    /* engine_default_params() says "0 = default" for this one; its value is
+     * ENGINE_RECHECK_DEFAULT, private to the engine */
+    c.int8_recheck = 3;
+    return c;
+}
+
 rd_status_t config_load_file(const char *path, config_t *cfg, rd_error_t *err)
 {
     json_error_t jerr;
@@ -359,7 +384,7 @@ rd_status_t config_apply_args_rest(int argc, char **argv, config_t *cfg, char **
             return rd_error_set(err, RD_ERR_ARG, "option '%s' needs a value", a);
         if (!eq)
             i++;
-        if (k && set_from_text(k, value, cfg, err) != RD_OK)
+        if (k && config_set_text(k, value, cfg, err) != RD_OK)
             return rd_error_prefix(err, "option --%.*s", (int)len, name);
     }
     return RD_OK;
@@ -375,13 +400,13 @@ rd_status_t config_apply_env(config_t *cfg, rd_error_t *err)
 {
     /* the name for the token; applied first so RESNETD_AUTH_TOKEN wins */
     const char *alias = getenv("RESNETD_TOKEN");
-    if (alias && set_from_text(find_key("auth_token", 10), alias, cfg, err) != RD_OK)
+    if (alias && config_set_text(find_key("auth_token", 10), alias, cfg, err) != RD_OK)
         return rd_error_prefix(err, "environment RESNETD_TOKEN");
     for (size_t i = 0; i < config_n_keys; i++) {
         char name[80];
         config_env_name(&config_keys[i], name, sizeof name);
         const char *v = getenv(name);
-        if (v && set_from_text(&config_keys[i], v, cfg, err) != RD_OK)
+        if (v && config_set_text(&config_keys[i], v, cfg, err) != RD_OK)
             return rd_error_prefix(err, "environment %s", name);
     }
     return RD_OK;

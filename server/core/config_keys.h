@@ -30,10 +30,16 @@ typedef struct {
     int64_t min, max;
     const char *metavar; /* for --help: --port N */
     const char *help;
+    const char *def;     /* the default, as a flag would give it; NULL = zero/empty, or the
+                            default of the component that owns the setting (the batcher's,
+                            the image decoder's: see config_default_params) */
 } key_def_t;
 
 extern const key_def_t config_keys[];
 extern const size_t config_n_keys;
+
+/* Sets key k from its text form (a flag's or an environment variable's). */
+rd_status_t config_set_text(const key_def_t *k, const char *text, config_t *cfg, rd_error_t *err);
 
 /* A key's environment variable (RESNETD_PORT) and flag (--max-batch-size). */
 void config_env_name(const key_def_t *k, char *out, size_t size);

@@ -59,7 +59,12 @@ static void default_text(const key_def_t *k, char *out, size_t size)
     bool model_kind = k->kind == K_SIZE2 || k->kind == K_FLOAT || k->kind == K_FLOAT3 ||
                       k->kind == K_ORDER || !strcmp(k->key, "resize");
     char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(7));
-    snprintf(out, size, "%s", zero && model_kind ? "(from the model)" : s ? s : "?");
+    if (zero && model_kind)
+        snprintf(out, size, "(from the model)");
+    else if (json_is_real(v)) /* 3, not jansson's 3.0 */
+        snprintf(out, size, "%g", json_real_value(v));
+    else
+        snprintf(out, size, "%s", s ? s : "?");
     free(s);
     json_decref(v);
 }
@@ -95,7 +100,8 @@ void config_print_keys_markdown(FILE *out)
             metavar[n++] = *p;
         }
         metavar[n] = 0;
-        fprintf(out, "| `%s` | `%s` | `%s %s` | `%s` | %s |\n", config_keys[i].key, def, flag, metavar, env,
-                config_keys[i].help);
+        bool quote = def[0] != '('; /* "(from the model)" is words, not a value */
+        fprintf(out, "| `%s` | %s%s%s | `%s %s` | `%s` | %s |\n", config_keys[i].key,
+                quote ? "`" : "", def, quote ? "`" : "", flag, metavar, env, config_keys[i].help);
     }
 }

@@ -126,7 +126,7 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     if (tls.key)
         flags |= MHD_USE_TLS;
     unsigned threads = params->threads > 1 ? (unsigned)params->threads : 0;
-    h->max_connections = params->max_connections > 0 ? params->max_connections : 256;
+    h->max_connections = params->max_connections;
     /* room above max_connections for the connections refused with a 503;
      * libmicrohttpd splits its limit between the pool threads, hence 2 each */
     int reserve = h->max_connections / 4;

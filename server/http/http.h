@@ -95,7 +95,7 @@ typedef struct {
     const char *bind;       /* IPv4 or IPv6 literal, or a host name */
     int port;               /* 0 = any free port (see http_port) */
     int threads;            /* libmicrohttpd worker threads, >= 1 */
-    int max_connections;
+    int max_connections;    /* >= 1 (config key max_connections) */
     int connection_timeout_s;
 } http_params_t;
 

@@ -3,6 +3,8 @@
  * that --help lists every key the file accepts. */
 #include <check.h>
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -506,6 +508,51 @@ START_TEST(tls_paths_sources_and_both_or_neither)
 }
 END_TEST
 
+/* README.md's configuration table is what config_print_keys_markdown prints
+ * from the key table, row for row: the table cannot drift from the code. On
+ * a mismatch the generated table is in build/tests/unit/config_table.md. */
+START_TEST(readme_table_is_the_key_table)
+{
+    char path[1024];
+    const char *src = getenv("SRCDIR");
+    snprintf(path, sizeof path, "%s/README.md", src ? src : "../..");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f, "cannot read %s", path);
+    char *readme = NULL;
+    size_t readme_len = 0;
+    FILE *acc = open_memstream(&readme, &readme_len);
+    char line[4096];
+    bool in_table = false;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "| key | default | flag |", 24))
+            in_table = true;
+        else if (in_table && line[0] != '|')
+            break;
+        if (in_table)
+            fputs(line, acc);
+    }
+    fclose(f);
+    fclose(acc);
+    char *gen = NULL;
+    size_t gen_len = 0;
+    FILE *g = open_memstream(&gen, &gen_len);
+    config_print_keys_markdown(g);
+    fclose(g);
+    if (strcmp(readme, gen) != 0) {
+        FILE *o = fopen("config_table.md", "w");
+        if (o) {
+            fputs(gen, o);
+            fclose(o);
+        }
+    }
+    ck_assert_msg(in_table, "no configuration table in README.md");
+    ck_assert_msg(!strcmp(readme, gen),
+                  "README.md's config table differs from the key table (see config_table.md)");
+    free(readme);
+    free(gen);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -525,6 +572,9 @@ int main(void)
     tcase_add_test(tc, auth_token_is_validated_and_never_printed);
     tcase_add_test(tc, tls_paths_sources_and_both_or_neither);
     suite_add_tcase(s, tc);
+    TCase *tr = tcase_create("readme");
+    tcase_add_test(tr, readme_table_is_the_key_table);
+    suite_add_tcase(s, tr);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
