@@ -18,21 +18,23 @@ typedef struct {
     /* INT8 (quant.c). Quantization points (see net_t.points) of the input, the
      * output and, for the last conv of a block, the shortcut (else -1). */
     int src_pt, dst_pt, sum_pt;
-    /* Set by net_quantize, NULL before: s8 weights [oc][ic][kh][kw], the
-     * bias in accumulator units, and per-channel output scales. */
+    /* Set by quant_apply (quant.h), NULL before: s8 weights [oc][ic][kh][kw],
+     * the bias in accumulator units, and per-channel output scales. */
     int8_t *qweight;
     float *qbias, *oscale;
     float sum_scale; /* shortcut units -> output units */
 } net_conv_t;
 
+/* An INT8 quantization point (see net_t.points): how one activation tensor
+ * is stored in an INT8 plan. */
+typedef struct {
+    int is_signed; /* s8 (the input, downsample outputs) or u8 */
+    float scale;   /* 0 until quant_apply */
+} net_point_t;
+
 /* A residual block. Main path: conv[0] -> ReLU -> ... -> conv[n_convs-1];
  * then + shortcut, then ReLU. The shortcut is the block input, or
  * downsample(input) (a 1x1 strided conv, no ReLU) when has_downsample. */
-typedef struct {
-    int is_signed; /* s8 (the input, downsample outputs) or u8 */
-    float scale;   /* 0 until net_quantize */
-} net_point_t;
-
 typedef struct {
     int n_convs;              /* 2 for basic blocks, 3 for bottlenecks */
     net_conv_t conv[3];

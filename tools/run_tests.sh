@@ -4,10 +4,11 @@
 #      and the INT8 agreement photos (Debian packages, tools/fetch_photos.sh),
 #   2. a release-style build: unit + integration suites,
 #   3. an AddressSanitizer + UndefinedBehaviorSanitizer build: the same suites,
-#   4. the unit suite under valgrind memcheck,
-#   5. every libFuzzer harness for 30 s (tools/fuzz.sh; clang build in build-fuzz).
-# Set RESNETD_SKIP_ASAN=1, RESNETD_SKIP_VALGRIND=1 or RESNETD_SKIP_FUZZ=1 to
-# shorten a local run.
+#   4. a ThreadSanitizer build: the batcher's unit tests and the server end to end,
+#   5. the unit suite under valgrind memcheck,
+#   6. every libFuzzer harness for 30 s (tools/fuzz.sh; clang build in build-fuzz).
+# Set RESNETD_SKIP_ASAN=1, RESNETD_SKIP_TSAN=1, RESNETD_SKIP_VALGRIND=1 or
+# RESNETD_SKIP_FUZZ=1 to shorten a local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,20 @@ if [ "${RESNETD_SKIP_ASAN:-0}" != 1 ]; then
     ninja -C build-asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
+fi
+
+if [ "${RESNETD_SKIP_TSAN:-0}" != 1 ]; then
+    # The threads that share state: the batcher (unit), and the HTTP threads,
+    # the worker and the request handshake (server, startup, tls). With
+    # OMP_NUM_THREADS=1 oneDNN runs its kernels inline on the batcher's worker:
+    # libgomp is not built with TSan, so the barriers between OpenMP threads are
+    # invisible to it and every kernel's output would look like a race. That is
+    # the only thing it would need suppressing, so no suppressions file.
+    [ -d build-tsan ] || meson setup build-tsan -Db_sanitize=thread
+    ninja -C build-tsan
+    OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        meson test -C build-tsan --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
+        batcher server startup tls
 fi
 
 if [ "${RESNETD_SKIP_VALGRIND:-0}" != 1 ]; then

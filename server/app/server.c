@@ -47,7 +47,7 @@ static rd_status_t load_engine(server_t *srv, rd_error_t *err)
     config_apply_preproc(&srv->cfg, &srv->preproc);
     snprintf(srv->model_name, sizeof srv->model_name, "%s",
              srv->cfg.model_name[0] ? srv->cfg.model_name : mi->name);
-    log_msg(srv->log, LOG_INFO, "model %s (%s, %d classes, input %dx%d) loaded in %.2f s",
+    log_msg(srv->log, LOG_LEVEL_INFO, "model %s (%s, %d classes, input %dx%d) loaded in %.2f s",
             srv->model_name, mi->arch, mi->n_classes, srv->preproc.input_h, srv->preproc.input_w,
             seconds);
     return RD_OK;
@@ -97,11 +97,11 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
     if (st != RD_OK)
         return st;
     if (srv->cfg.auth_token[0]) /* that it is on, never the token itself */
-        log_msg(srv->log, LOG_INFO, "auth: a bearer token is required on every endpoint except "
+        log_msg(srv->log, LOG_LEVEL_INFO, "auth: a bearer token is required on every endpoint except "
                                     "/healthz and /readyz");
     char addr[300];
     listen_address(srv, addr, sizeof addr);
-    log_msg(srv->log, LOG_INFO, "loading the model; accepting connections on %s", addr);
+    log_msg(srv->log, LOG_LEVEL_INFO, "loading the model; accepting connections on %s", addr);
     return RD_OK;
 }
 
@@ -117,7 +117,7 @@ static void go_ready(server_t *srv)
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     char addr[300];
     listen_address(srv, addr, sizeof addr);
-    log_msg(srv->log, LOG_INFO, "ready: listening on %s", addr);
+    log_msg(srv->log, LOG_LEVEL_INFO, "ready: listening on %s", addr);
 }
 
 rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
@@ -181,7 +181,7 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 0);
     http_begin_drain(srv->http);
     served_model_t *m = registry_default(srv->registry);
-    log_msg(srv->log, LOG_INFO, "draining: %d requests in flight, %d images queued",
+    log_msg(srv->log, LOG_LEVEL_INFO, "draining: %d requests in flight, %d images queued",
             http_inflight(srv->http), m ? served_model_queue_depth(m) : 0);
     bool idle = wait_idle(srv, deadline);
     rd_error_t berr = {0};
@@ -193,12 +193,12 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     if (!wait_idle(srv, batcher_now_ns() + 1000000000LL + ms_left(deadline) * 1000000))
         idle = false;
     if (st != RD_OK || !idle) {
-        log_msg(srv->log, LOG_WARN, "drain_timeout_s (%d s) passed with work left",
+        log_msg(srv->log, LOG_LEVEL_WARN, "drain_timeout_s (%d s) passed with work left",
                 srv->cfg.drain_timeout_s);
         return rd_error_set(err, RD_ERR_TIMEOUT, "drain_timeout_s (%d s) passed with work left",
                             srv->cfg.drain_timeout_s);
     }
-    log_msg(srv->log, LOG_INFO, "drained");
+    log_msg(srv->log, LOG_LEVEL_INFO, "drained");
     return RD_OK;
 }
 

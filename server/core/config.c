@@ -453,7 +453,7 @@ rd_status_t config_validate(const config_t *cfg, rd_error_t *err)
                             "or neither for plain HTTP",
                             cfg->tls_cert[0] ? "tls_cert" : "tls_key",
                             cfg->tls_cert[0] ? "tls_key" : "tls_cert");
-    if ((unsigned)cfg->log_level > LOG_DEBUG)
+    if ((unsigned)cfg->log_level > LOG_LEVEL_DEBUG)
         return rd_error_set(err, RD_ERR_ARG, "log_level: %d is not a level", (int)cfg->log_level);
     if (cfg->max_images_per_request > cfg->max_queue_length)
         return rd_error_set(err, RD_ERR_ARG,

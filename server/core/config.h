@@ -59,7 +59,7 @@ typedef struct {
     int64_t max_body_bytes;        /* request body bytes (413 beyond); default 16777216 (16 MiB) */
     int64_t max_pixels;            /* width*height per image, checked from the JPEG header (413 beyond); default 40000000 */
     int max_images_per_request;    /* images in one request (413 beyond), <= max_queue_length; default 32 */
-    int max_connections;           /* concurrent connections (libmicrohttpd refuses more); default 256 */
+    int max_connections;           /* concurrent connections (one more is answered 503 and closed); default 256 */
     int connection_timeout_s;      /* idle connection timeout, seconds; 0 = none; default 30 */
     int drain_timeout_s;           /* on SIGTERM/SIGINT, how long to finish accepted requests; default 30 */
     int retry_after_s;             /* Retry-After header value on 503/429, seconds; default 1 */
@@ -136,11 +136,12 @@ rd_status_t config_load_rest(int argc, char **argv, config_t *cfg, char **rest, 
 void config_print_keys(FILE *out);
 
 /* The same listing as a Markdown table (key, default, flag, environment,
- * meaning) for the README, so the documentation comes from the table too. */
+ * meaning): README.md's configuration table is this output, which
+ * tests/unit/test_config.c checks, so the documentation comes from the table too. */
 void config_print_keys_markdown(FILE *out);
 
 /* Writes cfg as a JSON object with every key (the format config_load_file
- * reads), e.g. for a start-up log line or `resnetd serve --print-config`.
+ * reads): what the defaults, a file, flags and the environment add up to.
  * A set auth_token is written as "<redacted>", which config_validate
  * rejects, so a printed config never leaks the token nor silently loads
  * with a guessable one.

@@ -109,7 +109,7 @@ static void emit(const log_t *log, line_t *l)
 
 log_params_t log_default_params(void)
 {
-    return (log_params_t){.out = NULL, .level = LOG_INFO, .access_log = true};
+    return (log_params_t){.out = NULL, .level = LOG_LEVEL_INFO, .access_log = true};
 }
 
 log_t *log_create(const log_params_t *params)
@@ -125,7 +125,7 @@ void log_destroy(log_t *log) { free(log); }
 
 bool log_enabled(const log_t *log, log_level_t level)
 {
-    return level <= (log ? log->params.level : LOG_INFO);
+    return level <= (log ? log->params.level : LOG_LEVEL_INFO);
 }
 
 void log_msg(const log_t *log, log_level_t level, const char *fmt, ...)
@@ -180,10 +180,10 @@ void log_access(const log_t *log, const log_access_t *rec)
 const char *log_level_name(log_level_t level)
 {
     switch (level) {
-    case LOG_ERROR: return "error";
-    case LOG_WARN: return "warn";
-    case LOG_INFO: return "info";
-    case LOG_DEBUG: return "debug";
+    case LOG_LEVEL_ERROR: return "error";
+    case LOG_LEVEL_WARN: return "warn";
+    case LOG_LEVEL_INFO: return "info";
+    case LOG_LEVEL_DEBUG: return "debug";
     }
     return "unknown";
 }
@@ -193,8 +193,8 @@ rd_status_t log_level_parse(const char *name, log_level_t *out, rd_error_t *err)
     static const struct {
         const char *name;
         log_level_t level;
-    } names[] = {{"error", LOG_ERROR}, {"warn", LOG_WARN},   {"warning", LOG_WARN},
-                 {"info", LOG_INFO},   {"debug", LOG_DEBUG}};
+    } names[] = {{"error", LOG_LEVEL_ERROR}, {"warn", LOG_LEVEL_WARN},   {"warning", LOG_LEVEL_WARN},
+                 {"info", LOG_LEVEL_INFO},   {"debug", LOG_LEVEL_DEBUG}};
     for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
         if (!strcasecmp(name, names[i].name)) {
             *out = names[i].level;

@@ -23,17 +23,17 @@
 #include "resnetd/error.h"
 
 typedef enum {
-    LOG_ERROR = 0, /* something failed and was not recovered (a request got a 5xx) */
-    LOG_WARN = 1,  /* something odd that the server survived */
-    LOG_INFO = 2,  /* start-up, shutdown, configuration: a few lines per run */
-    LOG_DEBUG = 3, /* per-batch and per-request detail */
+    LOG_LEVEL_ERROR = 0, /* something failed and was not recovered (a request got a 5xx) */
+    LOG_LEVEL_WARN = 1,  /* something odd that the server survived */
+    LOG_LEVEL_INFO = 2,  /* start-up, shutdown, configuration: a few lines per run */
+    LOG_LEVEL_DEBUG = 3, /* per-batch and per-request detail */
 } log_level_t;
 
 typedef struct log log_t;
 
 typedef struct {
     FILE *out;         /* where lines go; NULL = stderr. Not closed by log_destroy. */
-    log_level_t level; /* messages above this level are dropped; default LOG_INFO */
+    log_level_t level; /* messages above this level are dropped; default LOG_LEVEL_INFO */
     bool access_log;   /* write log_access records; default true */
 } log_params_t;
 
@@ -52,7 +52,7 @@ typedef struct {
     double total_ms;     /* from the first byte of the request to the response */
 } log_access_t;
 
-/* Defaults: stderr, LOG_INFO, access log on. */
+/* Defaults: stderr, LOG_LEVEL_INFO, access log on. */
 log_params_t log_default_params(void);
 
 /* Creates a logger. params may be NULL (defaults). Returns NULL only when out

@@ -59,7 +59,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     int64_t last = atomic_load(&h->refused_warn_ns);
     if ((last == 0 || now - last >= 10000000000LL) &&
         atomic_compare_exchange_strong(&h->refused_warn_ns, &last, now))
-        log_msg(h->deps.log, LOG_WARN,
+        log_msg(h->deps.log, LOG_LEVEL_WARN,
                 "max_connections (%d) reached: %ld connections answered 503 since the last "
                 "warning (at most one every 10 s)",
                 h->max_connections, atomic_exchange(&h->refused_unlogged, 0));
@@ -72,7 +72,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = 0;
-    log_msg(cls, LOG_WARN, "libmicrohttpd: %s", line);
+    log_msg(cls, LOG_LEVEL_WARN, "libmicrohttpd: %s", line);
 }
 
 static rd_status_t resolve(const char *bind, int port, struct sockaddr_storage *ss,
@@ -151,7 +151,7 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
                             tls_on ? " or TLS refused: see libmicrohttpd's log line" : "");
     }
     if (tls_on) /* that it is on and which certificate, never key material */
-        log_msg(params->deps.log, LOG_INFO, "tls: serving HTTPS only, certificate %s",
+        log_msg(params->deps.log, LOG_LEVEL_INFO, "tls: serving HTTPS only, certificate %s",
                 cfg->tls_cert);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : params->port;

@@ -1,7 +1,8 @@
 /* http_error.h - the one place that turns a resnetd status into an HTTP
- * status code and an error body. Every route answers failures through it, so a
- * given failure always gets the same code wherever it happens:
- *     {"error":{"code":"bad_image","message":"image 2: not a JPEG ..."}}
+ * status code, and an HTTP status into the error body's code. Routes map a
+ * failure's rd_status_t through http_error_status (with where it happened),
+ * so a given failure always gets the same code wherever it happens:
+ *     {"error":{"code":"bad_request","message":"image 2: not a JPEG ..."}}
  * KServe routes use the same status with KServe's flat {"error":"..."} body. */
 #ifndef RESNETD_HTTP_ERROR_H
 #define RESNETD_HTTP_ERROR_H
@@ -28,7 +29,7 @@ int http_error_status(rd_status_t status, http_ctx_t ctx);
 
 /* A stable machine-readable code for an HTTP error status ("bad_request",
  * "unauthorized" (401: missing or wrong bearer token), "payload_too_large",
- * "queue_full", "deadline_exceeded", ...). Never NULL. */
+ * "unavailable" (503), "deadline_exceeded", ...). Never NULL. */
 const char *http_error_code(int http_status);
 
 /* {"code": http_error_code(http_status), "message": message} as a new

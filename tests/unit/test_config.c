@@ -54,7 +54,7 @@ START_TEST(defaults_are_the_documented_ones)
     ck_assert_int_eq(c.connection_timeout_s, 30);
     ck_assert_int_eq(c.drain_timeout_s, 30);
     ck_assert_int_eq(c.topk_default, 5);
-    ck_assert_int_eq(c.log_level, LOG_INFO);
+    ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
     ck_assert(c.access_log);
     ck_assert_str_eq(c.auth_token, ""); /* no auth */
     ck_assert_str_eq(c.tls_cert, "");   /* plain HTTP */
@@ -86,7 +86,7 @@ START_TEST(file_sets_every_kind_of_value)
     ck_assert_float_eq(c.std[1], 1.0f);
     ck_assert_str_eq(c.channel_order, "BGR");
     ck_assert_float_eq(c.scale, 1.0f);
-    ck_assert_int_eq(c.log_level, LOG_DEBUG);
+    ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
     ck_assert_int_eq(c.max_body_bytes, 1048576);
     ck_assert_int_eq(c.max_batch_size, 8); /* untouched */
     model_preproc_t pp = {.resize = 256, .input_h = 224, .input_w = 224, .channel_order = MODEL_RGB,
@@ -321,7 +321,7 @@ START_TEST(json_round_trip_and_help_list_every_key)
     c.input_w = 96;
     c.has_std = true;
     c.std[0] = c.std[1] = c.std[2] = 2;
-    c.log_level = LOG_WARN;
+    c.log_level = LOG_LEVEL_WARN;
     c.precision = RD_INT8;
     char *text = config_to_json(&c);
     ck_assert_ptr_nonnull(text);

@@ -43,8 +43,8 @@ static log_t *make(FILE *f, log_level_t level, bool access)
 START_TEST(message_is_escaped_json)
 {
     FILE *f = tmpfile();
-    log_t *log = make(f, LOG_INFO, true);
-    log_msg(log, LOG_WARN, "quote \" backslash \\ newline \n tab \t ctl \x01 n=%d", 42);
+    log_t *log = make(f, LOG_LEVEL_INFO, true);
+    log_msg(log, LOG_LEVEL_WARN, "quote \" backslash \\ newline \n tab \t ctl \x01 n=%d", 42);
     json_t *arr;
     ck_assert_uint_eq(read_lines(f, &arr), 1);
     json_t *o = json_array_get(arr, 0);
@@ -65,15 +65,15 @@ END_TEST
 START_TEST(levels_filter)
 {
     FILE *f = tmpfile();
-    log_t *log = make(f, LOG_WARN, true);
-    log_msg(log, LOG_ERROR, "e");
-    log_msg(log, LOG_WARN, "w");
-    log_msg(log, LOG_INFO, "i");
-    log_msg(log, LOG_DEBUG, "d");
-    ck_assert(log_enabled(log, LOG_ERROR));
-    ck_assert(!log_enabled(log, LOG_INFO));
-    ck_assert(log_enabled(NULL, LOG_INFO));
-    ck_assert(!log_enabled(NULL, LOG_DEBUG));
+    log_t *log = make(f, LOG_LEVEL_WARN, true);
+    log_msg(log, LOG_LEVEL_ERROR, "e");
+    log_msg(log, LOG_LEVEL_WARN, "w");
+    log_msg(log, LOG_LEVEL_INFO, "i");
+    log_msg(log, LOG_LEVEL_DEBUG, "d");
+    ck_assert(log_enabled(log, LOG_LEVEL_ERROR));
+    ck_assert(!log_enabled(log, LOG_LEVEL_INFO));
+    ck_assert(log_enabled(NULL, LOG_LEVEL_INFO));
+    ck_assert(!log_enabled(NULL, LOG_LEVEL_DEBUG));
     json_t *arr;
     ck_assert_uint_eq(read_lines(f, &arr), 2);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 0), "msg")), "e");
@@ -87,7 +87,7 @@ END_TEST
 START_TEST(access_record_fields)
 {
     FILE *f = tmpfile();
-    log_t *log = make(f, LOG_ERROR, true); /* the access log ignores the level */
+    log_t *log = make(f, LOG_LEVEL_ERROR, true); /* the access log ignores the level */
     log_access_t rec = {.method = "POST", .path = "/classify?topk=3&token=secret", .status = 200,
                         .bytes_in = 123456, .bytes_out = 789, .images = 2, .decode_ms = 3.25,
                         .queue_ms = 0.5, .inference_ms = 21.75, .total_ms = 26};
@@ -125,10 +125,10 @@ END_TEST
 START_TEST(access_log_off_writes_nothing)
 {
     FILE *f = tmpfile();
-    log_t *log = make(f, LOG_DEBUG, false);
+    log_t *log = make(f, LOG_LEVEL_DEBUG, false);
     log_access_t rec = {.method = "GET", .path = "/", .status = 404};
     log_access(log, &rec);
-    log_msg(log, LOG_INFO, "still logs messages");
+    log_msg(log, LOG_LEVEL_INFO, "still logs messages");
     json_t *arr;
     ck_assert_uint_eq(read_lines(f, &arr), 1);
     json_decref(arr);
@@ -140,12 +140,12 @@ END_TEST
 START_TEST(long_lines_are_cut_but_valid)
 {
     FILE *f = tmpfile();
-    log_t *log = make(f, LOG_INFO, true);
+    log_t *log = make(f, LOG_LEVEL_INFO, true);
     size_t n = 20000;
     char *big = malloc(n + 1);
     memset(big, '"', n); /* escaping doubles every byte */
     big[n] = 0;
-    log_msg(log, LOG_INFO, "%s", big);
+    log_msg(log, LOG_LEVEL_INFO, "%s", big);
     log_access_t rec = {.method = "GET", .path = big, .status = 414};
     log_access(log, &rec);
     json_t *arr;
@@ -174,7 +174,7 @@ static void *writer(void *arg)
     writer_t *w = arg;
     for (int i = 0; i < N_LINES; i++) {
         if (i % 2)
-            log_msg(w->log, LOG_INFO, "writer %d line %d %s", w->id, i,
+            log_msg(w->log, LOG_LEVEL_INFO, "writer %d line %d %s", w->id, i,
                     "padding padding padding padding padding padding padding padding");
         else {
             log_access_t rec = {.method = "POST", .path = "/classify", .status = 200 + w->id,
@@ -188,7 +188,7 @@ static void *writer(void *arg)
 START_TEST(concurrent_lines_do_not_interleave)
 {
     FILE *f = tmpfile();
-    log_t *log = make(f, LOG_INFO, true);
+    log_t *log = make(f, LOG_LEVEL_INFO, true);
     pthread_t t[N_WRITERS];
     writer_t w[N_WRITERS];
     for (int i = 0; i < N_WRITERS; i++) {
@@ -210,12 +210,12 @@ START_TEST(level_names_parse)
     log_level_t l;
     rd_error_t err;
     ck_assert_int_eq(log_level_parse("DEBUG", &l, &err), RD_OK);
-    ck_assert_int_eq(l, LOG_DEBUG);
+    ck_assert_int_eq(l, LOG_LEVEL_DEBUG);
     ck_assert_int_eq(log_level_parse("warning", &l, &err), RD_OK);
-    ck_assert_int_eq(l, LOG_WARN);
+    ck_assert_int_eq(l, LOG_LEVEL_WARN);
     ck_assert_int_eq(log_level_parse("loud", &l, &err), RD_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "loud"));
-    for (int i = LOG_ERROR; i <= LOG_DEBUG; i++) {
+    for (int i = LOG_LEVEL_ERROR; i <= LOG_LEVEL_DEBUG; i++) {
         ck_assert_int_eq(log_level_parse(log_level_name((log_level_t)i), &l, NULL), RD_OK);
         ck_assert_int_eq(l, i);
     }
