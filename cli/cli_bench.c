@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "resnetd/engine.h"
 
 #define MIN_ITERATIONS 3
@@ -122,9 +123,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
 
 static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return (double)clock_now_ns() / 1e6;
 }
 
 /* Roughly normalised pixels from a fixed-seed xorshift, so runs are repeatable. */

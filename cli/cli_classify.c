@@ -36,18 +36,18 @@ static void classify_batch(classify_ctx_t *c, char **paths, int first, int n, fl
     char msg[CLASSIFY_BATCH_MAX][RD_ERROR_MSG_MAX + 64];
     for (int i = 0; i < n; i++) {
         rd_error_t err = {0};
-        double t0 = (double)batcher_now_ns();
+        double t0 = (double)clock_now_ns();
         rd_status_t st = image_file_to_tensor(paths[i], &c->pp, &c->lim,
                                               inputs + (size_t)ok * c->in_floats, &err);
-        decode_ms[i] = ((double)batcher_now_ns() - t0) / 1e6;
+        decode_ms[i] = ((double)clock_now_ns() - t0) / 1e6;
         status[first + i] = st == RD_OK ? 200 : http_error_status(st, HTTP_CTX_IMAGE);
         snprintf(msg[i], sizeof msg[i], "image %d: %s", first + i, err.msg);
         slot[i] = st == RD_OK ? ok++ : -1;
     }
     rd_error_t err = {0};
-    int64_t t0 = batcher_now_ns();
+    int64_t t0 = clock_now_ns();
     rd_status_t st = ok ? engine_run(c->engine, inputs, ok, logits, &err) : RD_OK;
-    double inference_ms = (double)(batcher_now_ns() - t0) / 1e6;
+    double inference_ms = (double)(clock_now_ns() - t0) / 1e6;
     for (int i = 0; i < n; i++) {
         if (slot[i] >= 0 && st != RD_OK) {
             status[first + i] = http_error_status(st, HTTP_CTX_INFERENCE);
@@ -68,7 +68,7 @@ static int run(const config_t *cfg, char **paths, int n_paths)
     classify_ctx_t c = {0};
     rd_error_t err = {0};
     engine_params_t ep = config_engine_params(cfg);
-    int64_t t0 = batcher_now_ns();
+    int64_t t0 = clock_now_ns();
     if (engine_load(cfg->model, &ep, &c.engine, &err) != RD_OK) {
         fprintf(stderr, "resnetd classify: %s: %s\n", cfg->model, err.msg);
         return 1;
@@ -93,7 +93,7 @@ static int run(const config_t *cfg, char **paths, int n_paths)
         int req_status = classify_request_status(status, n_paths);
         const char *name = cfg->model_name[0] ? cfg->model_name : c.mi->name;
         json_t *doc = classify_document(name, json_incref(results), req_status,
-                                        (double)(batcher_now_ns() - t0) / 1e6);
+                                        (double)(clock_now_ns() - t0) / 1e6);
         char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
         if (text)
             printf("%s\n", text);

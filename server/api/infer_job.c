@@ -43,10 +43,10 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
     image_limits_t lim = image_default_limits();
     lim.max_pixels = deps->limits->max_pixels > 0 ? (uint64_t)deps->limits->max_pixels : 0;
     rd_error_t err = {0};
-    int64_t t0 = batcher_now_ns();
+    int64_t t0 = clock_now_ns();
     rd_status_t st = image_to_tensor(jpeg, len, served_model_preproc(job->model), &lim,
                                      job->inputs + (size_t)i * job->in_floats, &err);
-    job->decode_ms[i] = (double)(batcher_now_ns() - t0) / 1e6;
+    job->decode_ms[i] = (double)(clock_now_ns() - t0) / 1e6;
     metrics_observe(deps->metrics, METRICS_H_DECODE, job->decode_ms[i] / 1e3);
     http_request_add_timings(job->req, job->decode_ms[i], -1, -1);
     if (st != RD_OK) {

@@ -36,11 +36,11 @@ struct server {
 static rd_status_t load_engine(server_t *srv, rd_error_t *err)
 {
     engine_params_t ep = config_engine_params(&srv->cfg);
-    int64_t t0 = batcher_now_ns();
+    int64_t t0 = clock_now_ns();
     rd_status_t st = engine_load(srv->cfg.model, &ep, &srv->engine, err);
     if (st != RD_OK)
         return rd_error_prefix(err, "loading the model");
-    double seconds = (double)(batcher_now_ns() - t0) / 1e9;
+    double seconds = (double)(clock_now_ns() - t0) / 1e9;
     metrics_gauge_set(srv->metrics, METRICS_G_MODEL_LOAD, seconds);
     const model_info_t *mi = engine_info(srv->engine);
     srv->preproc = mi->preproc;
@@ -156,7 +156,7 @@ int server_port(const server_t *srv)
 
 static int64_t ms_left(int64_t deadline_ns)
 {
-    int64_t left = (deadline_ns - batcher_now_ns()) / 1000000;
+    int64_t left = (deadline_ns - clock_now_ns()) / 1000000;
     return left > 0 ? left : 0;
 }
 
@@ -165,7 +165,7 @@ static bool wait_idle(server_t *srv, int64_t deadline_ns)
 {
     struct timespec tick = {0, 5 * 1000000};
     while (http_inflight(srv->http) > 0) {
-        if (batcher_now_ns() >= deadline_ns)
+        if (clock_now_ns() >= deadline_ns)
             return false;
         nanosleep(&tick, NULL);
     }
@@ -177,7 +177,7 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     if (srv->drained)
         return RD_OK;
     srv->drained = true;
-    int64_t deadline = batcher_now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
+    int64_t deadline = clock_now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 0);
     http_begin_drain(srv->http);
     served_model_t *m = registry_default(srv->registry);
@@ -190,7 +190,7 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
         if (served_model_drain(registry_at(srv->registry, i), ms_left(deadline), &berr) != RD_OK)
             st = berr.code;
     /* answers to items completed by the drain still have to be written */
-    if (!wait_idle(srv, batcher_now_ns() + 1000000000LL + ms_left(deadline) * 1000000))
+    if (!wait_idle(srv, clock_now_ns() + 1000000000LL + ms_left(deadline) * 1000000))
         idle = false;
     if (st != RD_OK || !idle) {
         log_msg(srv->log, LOG_LEVEL_WARN, "drain_timeout_s (%d s) passed with work left",

@@ -65,13 +65,6 @@ batcher_params_t batcher_default_params(void)
     };
 }
 
-int64_t batcher_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void batcher_item_init(batcher_item_t *item, const float *input, float *logits,
                        int64_t deadline_ns, void (*done)(batcher_item_t *, void *), void *ctx)
 {
@@ -133,7 +126,7 @@ static int take_locked(batcher_t *b, int max)
 static void run_batch(batcher_t *b, int n)
 {
     const batcher_params_t *p = &b->params;
-    int64_t start = batcher_now_ns();
+    int64_t start = clock_now_ns();
     int n_run = 0;
     for (int i = 0; i < n; i++) {
         batcher_item_t *it = b->taken[i];
@@ -153,9 +146,9 @@ static void run_batch(batcher_t *b, int n)
         return;
 
     rd_error_t err = {RD_OK, ""};
-    int64_t t0 = batcher_now_ns();
+    int64_t t0 = clock_now_ns();
     rd_status_t s = p->run_fn(p->run_ctx, b->batch_in, n_run, b->batch_out, &err);
-    int64_t elapsed = batcher_now_ns() - t0;
+    int64_t elapsed = clock_now_ns() - t0;
     metrics_observe(b->metrics, METRICS_H_INFERENCE, (double)elapsed * 1e-9);
     metrics_observe(b->metrics, METRICS_H_BATCH_SIZE, n_run);
     if (s == RD_OK)
@@ -190,7 +183,7 @@ static void wait_for_company(batcher_t *b)
 {
     int64_t until = b->head->enqueue_ns + b->params.max_queue_delay_us * 1000;
     while (b->depth < b->params.max_batch_size && b->producers > 0 && !b->stopping &&
-           batcher_now_ns() < until) {
+           clock_now_ns() < until) {
         struct timespec ts = timespec_of(until);
         pthread_cond_timedwait(&b->cv_work, &b->mu, &ts);
     }
@@ -338,7 +331,7 @@ rd_status_t batcher_submit_many(batcher_t *b, batcher_item_t **items, int n, rd_
     for (int i = 0; i < n; i++)
         if (!items[i] || !items[i]->input || !items[i]->logits || !items[i]->done)
             return rd_error_set(err, RD_ERR_ARG, "batcher_submit: item %d lacks input, logits or done", i);
-    int64_t now = batcher_now_ns();
+    int64_t now = clock_now_ns();
     pthread_mutex_lock(&b->mu);
     if (!b->accepting) {
         pthread_mutex_unlock(&b->mu);
@@ -417,7 +410,7 @@ rd_status_t batcher_drain(batcher_t *b, int64_t timeout_ms, rd_error_t *err)
 {
     if (!b || !b->thread_started || b->joined)
         return RD_OK;
-    int64_t until = batcher_now_ns() + (timeout_ms > 0 ? timeout_ms : 0) * 1000000;
+    int64_t until = clock_now_ns() + (timeout_ms > 0 ? timeout_ms : 0) * 1000000;
     pthread_mutex_lock(&b->mu);
     b->accepting = false;
     b->stopping = true;

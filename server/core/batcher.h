@@ -13,7 +13,7 @@
  *     bp.max_batch_size = cfg.max_batch_size;  ...
  *     batcher_t *b; batcher_create(engine, &bp, metrics, &b, &err);
  *     batcher_producer_enter(b);              when a request's body/decoding begins
- *     batcher_item_init(&item, pixels, logits, batcher_now_ns() + timeout_ns, on_done, req);
+ *     batcher_item_init(&item, pixels, logits, clock_now_ns() + timeout_ns, on_done, req);
  *     if (batcher_submit(b, &item, &err) == RD_ERR_LIMIT) -> 503 + Retry-After (done not called)
  *     batcher_producer_leave(b);              after the submit, or when giving up
  *     ... on_done(item, req) runs on the worker thread: check item->outcome ...
@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "metrics.h"
 #include "resnetd/engine.h"
 #include "resnetd/error.h"
@@ -80,7 +81,7 @@ struct batcher_item {
     /* in: set by the submitter */
     const float *input;   /* [3][input_h][input_w] preprocessed floats */
     float *logits;        /* [n_classes] floats, written when outcome is BATCHER_OK */
-    int64_t deadline_ns;  /* CLOCK_MONOTONIC (batcher_now_ns), absolute; 0 = none */
+    int64_t deadline_ns;  /* CLOCK_MONOTONIC (clock_now_ns), absolute; 0 = none */
     void (*done)(batcher_item_t *item, void *ctx); /* called exactly once, on the worker */
     void *ctx;            /* second argument of done */
     atomic_bool cancelled; /* set with batcher_item_cancel, from any thread */
@@ -103,9 +104,6 @@ struct batcher_item {
 
 /* Defaults as documented on batcher_params_t (no run_fn, sizes from the engine). */
 batcher_params_t batcher_default_params(void);
-
-/* CLOCK_MONOTONIC now, in nanoseconds: the clock of deadline_ns. */
-int64_t batcher_now_ns(void);
 
 /* Fills the in fields and clears the rest. ctx and deadline_ns may be 0/NULL. */
 void batcher_item_init(batcher_item_t *item, const float *input, float *logits,

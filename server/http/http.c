@@ -55,7 +55,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = &http_over_limit_tag;
     metrics_count_connection_refused(h->deps.metrics);
     atomic_fetch_add(&h->refused_unlogged, 1);
-    int64_t now = batcher_now_ns();
+    int64_t now = clock_now_ns();
     int64_t last = atomic_load(&h->refused_warn_ns);
     if ((last == 0 || now - last >= 10000000000LL) &&
         atomic_compare_exchange_strong(&h->refused_warn_ns, &last, now))

@@ -89,7 +89,7 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
     req->method = method;
     snprintf(req->path, sizeof req->path, "%s", url);
     req->endpoint = METRICS_EP_OTHER;
-    req->start_ns = batcher_now_ns();
+    req->start_ns = clock_now_ns();
     req->state = RQ_RECEIVING;
     return req;
 }
@@ -133,7 +133,7 @@ static enum MHD_Result queue_answer(http_request_t *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
-    double seconds = (double)(batcher_now_ns() - req->start_ns) / 1e9;
+    double seconds = (double)(clock_now_ns() - req->start_ns) / 1e9;
     metrics_count_request(req->deps->metrics, req->endpoint, req->status);
     metrics_observe(req->deps->metrics, METRICS_H_REQUEST, seconds);
     return ret;

@@ -70,7 +70,7 @@ int64_t http_request_start_ns(const http_request_t *req)
 
 double http_request_elapsed_ms(const http_request_t *req)
 {
-    return (double)(batcher_now_ns() - req->start_ns) / 1e6;
+    return (double)(clock_now_ns() - req->start_ns) / 1e6;
 }
 
 const char *http_header(const http_request_t *req, const char *name)

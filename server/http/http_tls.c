@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
+
 void tls_pem_free(tls_pem_t *t)
 {
     if (t->key)
@@ -30,26 +32,20 @@ static rd_status_t read_pem(const char *what, const char *path, char **out, size
                             rd_error_t *err)
 {
     enum { PEM_MAX = 1 << 20 };
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return rd_error_set(err, RD_ERR_IO, "%s %s: cannot open: %s", what, path, strerror(errno));
-    char *buf = malloc(PEM_MAX + 1);
-    size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
-    bool io_error = buf && ferror(f); /* a directory, EIO */
-    int e = errno;
-    fclose(f);
-    const char *why = !buf ? "out of memory" : io_error ? strerror(e) : n == 0 ? "empty file"
-                    : n > PEM_MAX ? "larger than 1 MiB, not a PEM file" : NULL;
-    if (why) {
-        if (buf)
-            explicit_bzero(buf, n);
+    uint8_t *buf;
+    rd_status_t st = file_read_all(path, PEM_MAX, &buf, len, err);
+    if (st == RD_ERR_LIMIT)
+        return rd_error_set(err, RD_ERR_IO, "%s %s: larger than 1 MiB, not a PEM file", what, path);
+    if (st == RD_OK && *len == 0) {
         free(buf);
-        return rd_error_set(err, buf ? RD_ERR_IO : RD_ERR_NOMEM, "%s %s: %s", what, path, why);
+        return rd_error_set(err, RD_ERR_IO, "%s %s: empty file", what, path);
     }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
+    if (st != RD_OK) { /* "tls_key PATH: cannot open: ..." */
+        char msg[RD_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return rd_error_set(err, st, "%s %s", what, msg);
+    }
+    *out = (char *)buf;
     return RD_OK;
 }
 

@@ -296,9 +296,9 @@ START_TEST(expired_and_cancelled_items_are_dropped)
     req_init(&r[0], 0, 0);
     ck_assert_int_eq(batcher_submit(b, &r[0].item, NULL), RD_OK);
     fake_wait_entered(1);
-    req_init(&r[1], 1, batcher_now_ns() + 1000000); /* 1 ms: long gone when the gate opens */
+    req_init(&r[1], 1, clock_now_ns() + 1000000); /* 1 ms: long gone when the gate opens */
     req_init(&r[2], 2, 0);
-    req_init(&r[3], 3, batcher_now_ns() + 3600LL * 1000000000); /* an hour */
+    req_init(&r[3], 3, clock_now_ns() + 3600LL * 1000000000); /* an hour */
     req_init(&r[4], 4, 0);
     r[4].item.gone = always_gone; /* its client hung up while it was queued */
     atomic_store(&gone_asked, 0);
@@ -306,7 +306,7 @@ START_TEST(expired_and_cancelled_items_are_dropped)
         ck_assert_int_eq(batcher_submit(b, &r[i].item, NULL), RD_OK);
     batcher_item_cancel(&r[2].item);
     struct timespec ms2 = {0, 2000000};
-    while (batcher_now_ns() < r[1].item.deadline_ns)
+    while (clock_now_ns() < r[1].item.deadline_ns)
         nanosleep(&ms2, NULL);
     fake_open_gate();
     wait_done(5);
