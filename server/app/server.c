@@ -1,9 +1,10 @@
 /* server.c - assembling resnetd serve (see server.h). Creation order is
- * logger, metrics, HTTP, engine, batcher: the daemon listens before the model
- * loads, so probes get /healthz 200 and /readyz 503 during a long load instead
- * of connection refused, and the routes that need the model answer 503 until
- * http_set_model publishes it. Destruction stops the batcher's work first, the
- * HTTP daemon only after the batcher has answered every item (a suspended
+ * logger, metrics, HTTP, engine, then the served model (with its batcher) in
+ * the registry: the daemon listens before the model loads, so probes get
+ * /healthz 200 and /readyz 503 during a long load instead of connection
+ * refused, and the routes that need the model answer 503 until
+ * http_set_registry publishes it. Destruction stops the batchers' work first,
+ * the HTTP daemon only after they have answered every item (a suspended
  * connection must not outlive the daemon's stop). */
 #include "server.h"
 
@@ -79,7 +80,7 @@ static void listen_address(const server_t *srv, char *out, size_t size)
 }
 
 /* The daemon without a model yet: probes and /metrics work, the model routes
- * answer 503 (see http_set_model). */
+ * answer 503 (see http_set_registry). */
 static rd_status_t start_http(server_t *srv, rd_error_t *err)
 {
     srv->limits = http_limits_of(&srv->cfg);

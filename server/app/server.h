@@ -1,6 +1,7 @@
 /* server.h - `resnetd serve` as one object: it ties the config, the logger,
- * the metrics registry, the engine, the batcher and the HTTP daemon together,
- * creates them in dependency order and tears them down in reverse.
+ * the metrics registry, the model registry (engine and batcher) and the HTTP
+ * daemon together, creates them in dependency order and tears them down in
+ * reverse.
  *
  *     server_t *srv;
  *     if (server_create(&cfg, &srv, &err) != RD_OK) ...    // listening on return
