@@ -47,6 +47,12 @@ const key_def_t config_keys[] = {
     I64(max_pixels, 1, 1000000000000LL, "N",
         "largest width*height of one image, checked from the JPEG header before decoding (413 beyond)"),
     INT(max_images_per_request, 1, 4096, "N", "most images in one request (413 beyond); at most max_queue_length"),
+    INT(max_jpeg_scans, 1, 100000, "N",
+        "most scans in one JPEG (413 beyond); real encoders write 1 to about 20"),
+    INT(max_jpeg_scan_work, 1, 100000, "N",
+        "most blocks all scans of one JPEG code together, in passes over the image (413 beyond); "
+        "a progressive photo takes about 5, a baseline one 1"),
+    I64(decode_budget_ms, 1, 86400000, "MS", "most wall time one image's decode may take (413 beyond)"),
     INT(max_connections, 1, 1000000, "N", "concurrent connections; more are refused"),
     INT(connection_timeout_s, 0, 86400, "S", "idle connection timeout, seconds; 0 = none"),
     INT(drain_timeout_s, 0, 86400, "S",
@@ -82,6 +88,9 @@ config_t config_default_params(void)
     c.max_body_bytes = 16 << 20;
     c.max_pixels = 40000000;
     c.max_images_per_request = 32;
+    c.max_jpeg_scans = 64;
+    c.max_jpeg_scan_work = 16;
+    c.decode_budget_ms = 3000;
     c.max_connections = 256;
     c.connection_timeout_s = 30;
     c.drain_timeout_s = 30;

@@ -54,9 +54,12 @@ struct http {
     auth_t auth;             /* cfg->auth_token, padded for the constant-time check */
     int port;
     atomic_bool draining;
+    atomic_bool stopping;        /* http_stop_work: running decodes give up */
     atomic_int inflight;
     pthread_mutex_t drain_lock; /* makes http_begin_drain idempotent */
     bool quiesced;
+    MHD_socket quiesced_fd;      /* the listening socket MHD_quiesce_daemon handed back:
+                                    closed only after MHD_stop_daemon (see http_destroy) */
     int max_connections;         /* above it a connection is answered 503 and closed */
     atomic_int connections;      /* open connections, the refused ones included */
     _Atomic int64_t refused_warn_ns; /* the last over-limit warning, for its rate limit */
@@ -577,7 +580,12 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     h->deps = params->deps;
     auth_init(&h->auth, params->deps.cfg ? params->deps.cfg->auth_token : NULL);
     pthread_mutex_init(&h->drain_lock, NULL);
-    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+    /* poll(), not the epoll that MHD_USE_AUTO picks on Linux: in epoll mode
+     * libmicrohttpd 0.9.75 never notices a client that sent half a request and
+     * closed (the slot stays taken until connection_timeout_s), and its
+     * quiesce/stop path can abort with "Failed to remove listen FD from epoll
+     * set" (docs/reliability.md) */
+    unsigned flags = MHD_USE_POLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -635,9 +643,13 @@ void http_begin_drain(http_t *h)
     pthread_mutex_lock(&h->drain_lock);
     if (!h->quiesced) {
         h->quiesced = true;
-        MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+        /* libmicrohttpd's threads may still look at the socket until the
+         * daemon stops, so it is closed only then (its documented contract);
+         * shutdown() takes it out of LISTEN now, so new connections are
+         * refused and the ones in the backlog reset */
+        h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+        if (h->quiesced_fd != MHD_INVALID_SOCKET)
+            shutdown(h->quiesced_fd, SHUT_RDWR);
     }
     pthread_mutex_unlock(&h->drain_lock);
 }
@@ -645,6 +657,16 @@ void http_begin_drain(http_t *h)
 bool http_draining(const http_t *h)
 {
     return atomic_load(&h->draining);
+}
+
+void http_stop_work(http_t *h)
+{
+    atomic_store(&h->stopping, true);
+}
+
+bool http_stopping(const http_t *h)
+{
+    return atomic_load(&h->stopping);
 }
 
 void http_set_model(http_t *h, const model_info_t *model, const model_preproc_t *preproc,
@@ -673,6 +695,8 @@ void http_destroy(http_t *h)
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);
+    if (h->quiesced && h->quiesced_fd != MHD_INVALID_SOCKET)
+        close(h->quiesced_fd);
     pthread_mutex_destroy(&h->drain_lock);
     free(h);
 }

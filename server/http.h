@@ -135,6 +135,12 @@ void http_begin_drain(http_t *h);
 /* True once http_begin_drain has been called. Thread-safe. */
 bool http_draining(const http_t *h);
 
+/* Asks the work still running (JPEG decodes, through their stop hook) to give
+ * up: the drain deadline has passed or the server is stopping. Idempotent.
+ * http_stopping is true afterwards. Thread-safe. */
+void http_stop_work(http_t *h);
+bool http_stopping(const http_t *h);
+
 /* True when the request's client can no longer receive its answer: the
  * request has completed, or the peer has closed its side of the connection
  * (an orderly shutdown or a reset; libmicrohttpd treats a half-close as

@@ -35,15 +35,39 @@ void infer_job_fail(infer_job_t *job, int i, int http_status, const char *messag
     snprintf(job->message[i], INFER_JOB_MSG_MAX, "%s", message);
 }
 
+/* The decoder's stop hook (image_stop_fn): nobody will read the answer once
+ * the request's deadline has passed, its client has left or the server is
+ * stopping. Polled between images and every few rows of a decode. */
+static rd_status_t decode_stop(void *ctx, rd_error_t *err)
+{
+    http_request_t *req = ctx;
+    int64_t timeout_ms = req->deps->cfg->request_timeout_ms;
+    if (timeout_ms > 0 && batcher_now_ns() > req->start_ns + timeout_ms * 1000000)
+        return rd_error_set(err, RD_ERR_TIMEOUT, "request_timeout_ms (%lld ms) passed",
+                            (long long)timeout_ms);
+    if (http_stopping(req->http))
+        return rd_error_set(err, RD_ERR_TIMEOUT, "the server is shutting down");
+    if (http_client_gone(req))
+        return rd_error_set(err, RD_ERR_TIMEOUT, "the client went away");
+    return RD_OK;
+}
+
 int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
 {
     const config_t *cfg = job->req->deps->cfg;
     image_limits_t lim = image_default_limits();
     lim.max_pixels = cfg->max_pixels > 0 ? (uint64_t)cfg->max_pixels : 0;
+    lim.max_scans = cfg->max_jpeg_scans;
+    lim.max_scan_work = cfg->max_jpeg_scan_work;
+    lim.budget_ms = cfg->decode_budget_ms;
+    lim.stop = decode_stop;
+    lim.stop_ctx = job->req;
     rd_error_t err = {0};
     int64_t t0 = batcher_now_ns();
-    rd_status_t st = image_to_tensor(jpeg, len, job->req->deps->preproc, &lim,
-                                     job->inputs + (size_t)i * job->in_floats, &err);
+    rd_status_t st = decode_stop(job->req, &err);
+    if (st == RD_OK)
+        st = image_to_tensor(jpeg, len, job->req->deps->preproc, &lim,
+                             job->inputs + (size_t)i * job->in_floats, &err);
     job->decode_ms[i] = (double)(batcher_now_ns() - t0) / 1e6;
     metrics_observe(job->req->deps->metrics, METRICS_H_DECODE, job->decode_ms[i] / 1e3);
     job->req->decode_ms += job->decode_ms[i];

@@ -105,7 +105,7 @@ static void go_ready(server_t *srv)
     log_msg(srv->log, LOG_INFO, "ready: listening on %s", addr);
 }
 
-rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
+rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
 {
     *out = NULL;
     server_t *srv = calloc(1, sizeof *srv);
@@ -120,18 +120,40 @@ rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
                               : rd_error_set(err, RD_ERR_NOMEM, "out of memory");
     if (st == RD_OK)
         st = start_http(srv, err);
-    if (st == RD_OK)
-        st = load_engine(srv, err);
-    if (st == RD_OK)
-        st = start_batcher(srv, err);
-    if (st == RD_OK)
-        go_ready(srv);
     if (st != RD_OK) {
         server_destroy(srv);
         return st;
     }
     *out = srv;
     return RD_OK;
+}
+
+rd_status_t server_load(server_t *srv, rd_error_t *err)
+{
+    rd_status_t st = load_engine(srv, err);
+    if (st == RD_OK)
+        st = start_batcher(srv, err);
+    if (st == RD_OK)
+        go_ready(srv);
+    return st;
+}
+
+void server_abandon(server_t *srv)
+{
+    log_msg(srv->log, LOG_WARN, "signal while the model loads: stopping without it");
+    http_begin_drain(srv->http);
+    http_destroy(srv->http);
+    srv->http = NULL;
+}
+
+rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
+{
+    rd_status_t st = server_start(cfg, out, err);
+    if (st == RD_OK && (st = server_load(*out, err)) != RD_OK) {
+        server_destroy(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 int server_port(const server_t *srv)
@@ -168,6 +190,8 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     log_msg(srv->log, LOG_INFO, "draining: %d requests in flight, %d images queued",
             http_inflight(srv->http), batcher_queue_depth(srv->batcher));
     bool idle = wait_idle(srv, deadline);
+    if (!idle) /* a decode still running stops at its next check */
+        http_stop_work(srv->http);
     rd_error_t berr = {0};
     rd_status_t st = batcher_drain(srv->batcher, ms_left(deadline), &berr);
     /* answers to items completed by the drain still have to be written */
@@ -191,6 +215,8 @@ void server_destroy(server_t *srv)
         rd_error_t err;
         batcher_drain(srv->batcher, 0, &err);
     }
+    if (srv->http)
+        http_stop_work(srv->http);
     http_destroy(srv->http);
     batcher_destroy(srv->batcher);
     engine_free(srv->engine);

@@ -23,6 +23,20 @@ typedef struct server server_t;
  * failure everything already started is stopped and err names the step. */
 rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err);
 
+/* server_create in two steps, so that a signal can be heard while the model
+ * loads (a model on a slow disk or a FIFO can block for ever): server_start
+ * starts the logger, the metrics and the HTTP daemon (probes answer, model
+ * routes 503); server_load then loads the model, starts the batcher and turns
+ * ready. server_load may run on another thread than the rest; on failure call
+ * server_destroy. */
+rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err);
+rd_status_t server_load(server_t *srv, rd_error_t *err);
+
+/* For a signal while server_load is still blocked on another thread: stops
+ * the HTTP daemon and leaves the rest (which the loader may still touch) to
+ * the process's exit. The caller returns from main next. */
+void server_abandon(server_t *srv);
+
 /* The bound TCP port. */
 int server_port(const server_t *srv);
 
