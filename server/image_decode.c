@@ -315,6 +315,62 @@ static int scaled(int dim, int denom)
     return (dim + denom - 1) / denom; /* libjpeg's jdiv_round_up for 1/denom */
 }
 
+/* Blocks of the component with this id in the frame, 0 if none has it. */
+static uint64_t blocks_of_id(j_decompress_ptr c, int id)
+{
+    for (int i = 0; i < c->num_components; i++)
+        if (c->comp_info[i].component_id == id)
+            return comp_blocks(&c->comp_info[i]);
+    return 0;
+}
+
+/* The scan limits checked from the bytes, before jpeg_start_decompress: a
+ * progressive decode pre-zeroes a coefficient buffer of 2 bytes per sample
+ * there (290 MB for a 6000x6000 CMYK file), so a file with too many scans is
+ * refused before it costs that memory. Walks the marker segments (skipping
+ * entropy-coded data up to the next marker that is neither a stuffed 0xFF00
+ * nor a restart) and reads each SOS's component list. The progress monitor
+ * counts again while decoding (the authority: libjpeg's own parse). */
+static rd_status_t check_scans(struct image_dec *d, const uint8_t *p, size_t len,
+                               rd_error_t *err)
+{
+    j_decompress_ptr c = &d->cinfo;
+    const image_limits_t *lim = d->lim;
+    int scans = 0;
+    uint64_t blocks = 0;
+    for (size_t i = 2; i + 1 < len;) {
+        const uint8_t *ff = memchr(p + i, 0xff, len - i);
+        if (!ff)
+            break;
+        i = (size_t)(ff - p);
+        uint8_t m = i + 1 < len ? p[i + 1] : 0;
+        if (m == 0x00 || m == 0xff || (m >= 0xd0 && m <= 0xd7) || m == 0x01 || m == 0xd8) {
+            i += m == 0xff ? 1 : 2;
+            continue;
+        }
+        if (m == 0xd9 || i + 3 >= len)
+            break;
+        size_t seg = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (m == 0xda && i + 4 < len) {
+            scans++;
+            for (size_t k = 0; k < p[i + 4] && i + 5 + 2 * k < len; k++)
+                blocks += blocks_of_id(c, p[i + 5 + 2 * k]);
+        }
+        i += 2 + seg;
+    }
+    if (lim->max_scans > 0 && scans > lim->max_scans)
+        return rd_error_set(err, RD_ERR_LIMIT,
+                            "JPEG decode: %d scans, more than max_jpeg_scans (%d; real encoders "
+                            "write at most a few dozen)", scans, lim->max_scans);
+    if (lim->max_scan_work > 0 && blocks > (uint64_t)lim->max_scan_work * d->image_blocks)
+        return rd_error_set(err, RD_ERR_LIMIT,
+                            "JPEG decode: its scans code the image %.1f times over, more than "
+                            "max_jpeg_scan_work (%d)",
+                            (double)blocks / (double)(d->image_blocks ? d->image_blocks : 1),
+                            lim->max_scan_work);
+    return RD_OK;
+}
+
 /* The decode proper, between setjmp and the last libjpeg call: start (which
  * reads every scan of a progressive file), then rows into raw. */
 static void decode_rows(struct image_dec *d, int denom, bool cmyk, uint8_t *raw, int w)
@@ -324,9 +380,6 @@ static void decode_rows(struct image_dec *d, int denom, bool cmyk, uint8_t *raw,
     c->scale_num = 1;
     c->scale_denom = (unsigned)denom;
     c->dct_method = JDCT_ISLOW;
-    d->image_blocks = 0;
-    for (int i = 0; i < c->num_components; i++)
-        d->image_blocks += comp_blocks(&c->comp_info[i]);
     count_scan(d); /* the first scan's SOS was read with the header */
     jpeg_start_decompress(c);
     size_t stride = (size_t)w * (cmyk ? 4 : 3);
@@ -374,7 +427,13 @@ rd_status_t image_decode_with(void *dec, const uint8_t *jpeg, size_t len,
         jpeg_abort_decompress(&d->cinfo);
         st = rd_error_set(err, RD_ERR_ARG, "JPEG decode: the probe is of another image");
     } else {
-        decode_rows(d, denom, cmyk, raw, w);
+        d->image_blocks = 0;
+        for (int i = 0; i < d->cinfo.num_components; i++)
+            d->image_blocks += comp_blocks(&d->cinfo.comp_info[i]);
+        if ((st = check_scans(d, jpeg, len, err)) != RD_OK)
+            jpeg_abort_decompress(&d->cinfo);
+        else
+            decode_rows(d, denom, cmyk, raw, w);
     }
     d->cinfo.progress = NULL;
     if (st == RD_OK && cmyk)
