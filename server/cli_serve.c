@@ -91,7 +91,9 @@ int cli_serve(int argc, char **argv)
         return 1;
     }
     int sig = wait_load(job, &stop);
-    if (sig) { /* the loader is blocked: nothing was accepted that needs the model */
+    if (sig && !atomic_load(&job->done)) {
+        /* the load goes on (or is blocked): nothing was accepted that needs
+         * the model, and server_load never touches the daemon it stops */
         server_abandon(srv);
         fprintf(stderr, "resnetd serve: %s while the model was loading; exiting\n",
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -107,7 +109,9 @@ int cli_serve(int argc, char **argv)
         server_destroy(srv);
         return 1;
     }
-    sigwait(&stop, &sig);
+    server_ready(srv);
+    if (!sig) /* else the signal came as the load ended: drain at once */
+        sigwait(&stop, &sig);
     int rc = server_drain(srv, &err) == RD_OK ? 0 : 1;
     server_destroy(srv);
     return rc;

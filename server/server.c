@@ -131,11 +131,12 @@ rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
 rd_status_t server_load(server_t *srv, rd_error_t *err)
 {
     rd_status_t st = load_engine(srv, err);
-    if (st == RD_OK)
-        st = start_batcher(srv, err);
-    if (st == RD_OK)
-        go_ready(srv);
-    return st;
+    return st == RD_OK ? start_batcher(srv, err) : st;
+}
+
+void server_ready(server_t *srv)
+{
+    go_ready(srv);
 }
 
 void server_abandon(server_t *srv)
@@ -153,6 +154,8 @@ rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
         server_destroy(*out);
         *out = NULL;
     }
+    if (st == RD_OK)
+        server_ready(*out);
     return st;
 }
 
