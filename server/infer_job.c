@@ -35,21 +35,40 @@ void infer_job_fail(infer_job_t *job, int i, int http_status, const char *messag
     snprintf(job->message[i], INFER_JOB_MSG_MAX, "%s", message);
 }
 
-/* The decoder's stop hook (image_stop_fn): nobody will read the answer once
- * the request's deadline has passed, its client has left or the server is
- * stopping. Polled between images and every few rows of a decode. */
-static rd_status_t decode_stop(void *ctx, rd_error_t *err)
+/* Why nobody will read this request's answer any more (its deadline passed,
+ * the server is stopping, its client left), as the batcher's drop reasons;
+ * -1 while someone will. Each condition, once true, stays true. */
+static int stop_reason(http_request_t *req)
 {
-    http_request_t *req = ctx;
     int64_t timeout_ms = req->deps->cfg->request_timeout_ms;
     if (timeout_ms > 0 && batcher_now_ns() > req->start_ns + timeout_ms * 1000000)
-        return rd_error_set(err, RD_ERR_TIMEOUT, "request_timeout_ms (%lld ms) passed",
-                            (long long)timeout_ms);
+        return METRICS_DROP_DEADLINE;
     if (http_stopping(req->http))
-        return rd_error_set(err, RD_ERR_TIMEOUT, "the server is shutting down");
+        return METRICS_DROP_SHUTDOWN;
     if (http_client_gone(req))
-        return rd_error_set(err, RD_ERR_TIMEOUT, "the client went away");
-    return RD_OK;
+        return METRICS_DROP_CANCELLED;
+    return -1;
+}
+
+/* The answer for an image stopped for that reason: the batcher's, for the
+ * same reasons. */
+static const struct {
+    int http_status;
+    const char *why;
+} stop_answers[METRICS_N_DROP_REASONS] = {
+    [METRICS_DROP_DEADLINE] = {504, "request_timeout_ms passed"},
+    [METRICS_DROP_CANCELLED] = {499, "cancelled (client went away)"},
+    [METRICS_DROP_SHUTDOWN] = {503, "server shutting down"},
+};
+
+/* The decoder's stop hook (image_stop_fn), polled between images and every
+ * few rows of a decode. */
+static rd_status_t decode_stop(void *ctx, rd_error_t *err)
+{
+    int reason = stop_reason(ctx);
+    if (reason < 0)
+        return RD_OK;
+    return rd_error_set(err, RD_ERR_TIMEOUT, "%s", stop_answers[reason].why);
 }
 
 int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
@@ -74,7 +93,13 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
     if (st != RD_OK) {
         char msg[INFER_JOB_MSG_MAX];
         snprintf(msg, sizeof msg, "image %d: %s", i, err.msg);
-        infer_job_fail(job, i, http_error_status(st, HTTP_CTX_IMAGE), msg);
+        int reason = st == RD_ERR_TIMEOUT ? stop_reason(job->req) : -1;
+        if (reason >= 0) /* dropped unrun, as the batcher drops a queued image */
+            metrics_count_dropped(job->req->deps->metrics, (metrics_drop_t)reason, 1);
+        infer_job_fail(job, i,
+                       reason >= 0 ? stop_answers[reason].http_status
+                                   : http_error_status(st, HTTP_CTX_IMAGE),
+                       msg);
     }
     return job->status[i];
 }
