@@ -24,6 +24,11 @@ figures before and after).
    is printed, not asserted). A normal client (dog.jpg on /classify, sequential) measures its p50 idle
    and during attack 1; the p50 under attack must stay within P50_FACTOR
    times the idle one. Latencies are printed.
+4. Decodes nobody will read stop: a request of 32 accepted but slow images (a
+   standard 10-scan arithmetic progressive 6000x6000, ~0.5 s each, ~16 s in
+   all) whose client leaves after 1 s ends (access log) within STOP_BOUND_S
+   of its start; the same request interrupted by SIGTERM 1 s in, with
+   drain_timeout_s 2, lets the process exit within STOP_BOUND_S.
 
    test_hostile_load.py RESNETD_BIN [MODEL]   (MODEL: models/resnet50.safetensors)
    test_hostile_load.py --make DIR            (only write the crafted JPEGs)
@@ -53,6 +58,8 @@ RECOVER_WAIT_S = 40   # how long to wait for it at most, to print the figure
 N_HALF = 600          # over max_connections (256); 300 left too few stuck here
 N_NORMAL = 15         # normal requests measured under attack
 MAX_ROUNDS = 2000
+N_SLOW = 32           # images of the slow request (max_images_per_request)
+STOP_BOUND_S = 8      # 1 s + drain/decode_budget_ms headroom; unstopped it takes ~16 s or more
 failures = []
 
 
@@ -122,6 +129,24 @@ ATTACKS = [  # name, mode, arithmetic, repeats, the limit its refusal must name
 ]
 
 
+def make_slow(folder):
+    """A standard progressive (10 scans), arithmetic-coded flat 6000x6000: accepted."""
+    from PIL import Image
+    flat, path = os.path.join(folder, "flat.jpg"), os.path.join(folder, "slow.jpg")
+    Image.new("RGB", (6000, 6000), (120, 130, 140)).save(flat, quality=90, subsampling=0)
+    subprocess.run(["jpegtran", "-progressive", "-arithmetic", "-outfile", path, flat], check=True)
+    os.unlink(flat)
+    return open(path, "rb").read()
+
+
+def multipart(parts):
+    boundary = "resnetdhostile7c1e"
+    body = b"".join(b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"img%d\"; "
+                    b"filename=\"%d.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n" % (i, i) + p + b"\r\n"
+                    for i, p in enumerate(parts))
+    return body + b"--" + boundary.encode() + b"--\r\n", "multipart/form-data; boundary=" + boundary
+
+
 def make_all(folder):
     out = []
     for name, mode, arith, repeats, limit in ATTACKS:
@@ -135,14 +160,14 @@ def make_all(folder):
 # ---- the server ------------------------------------------------------------
 
 class Server:
-    def __init__(self, binary, model, *flags):
+    def __init__(self, binary, model, *flags, access_log=False):
         self.log_path = tempfile.mktemp(prefix="resnetd-hostile.", suffix=".log")
         self.log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
         env.setdefault("GOMP_SPINCOUNT", "10000")
         self.proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
                                       "--model", model, "--http-threads", "2",
-                                      "--access-log", "false", *flags],
+                                      "--access-log", "true" if access_log else "false", *flags],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log, env=env)
         deadline = time.monotonic() + 300
@@ -327,6 +352,47 @@ def half_sent(srv, photo):
     prober.finish("the time after the half-sent connections")
 
 
+def send_and_leave(port, body, ctype, after_s):
+    """Sends the whole request, then closes the socket after after_s."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + ctype.encode() +
+              b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(after_s)
+    s.close()
+
+
+def stopped_decodes(binary, model, slow):
+    print(f"a request of {N_SLOW} slow images: its client leaves; SIGTERM", flush=True)
+    body, ctype = multipart([slow] * N_SLOW)
+    srv = Server(binary, model, access_log=True)
+    try:
+        send_and_leave(srv.port, body, ctype, 1.0)
+        line, deadline = None, time.monotonic() + 120
+        while line is None and time.monotonic() < deadline:
+            line = next((l for l in srv.text().splitlines() if '"path":"/classify"' in l), None)
+            time.sleep(0.1)
+        total = json.loads(line)["total_ms"] / 1000 if line else None
+        print(f"  the client left after 1 s; the request ended after {total} s "
+              f"(bound {STOP_BOUND_S} s): {line}", flush=True)
+        check(total is not None and total < STOP_BOUND_S,
+              f"a request whose client left after 1 s ran {total} s (bound {STOP_BOUND_S} s)")
+    finally:
+        srv.stop()
+    srv = Server(binary, model, "--drain-timeout-s", "2")
+    client = threading.Thread(target=request, args=(srv.port, "POST", "/classify", body, ctype, 120),
+                              daemon=True)
+    client.start()
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    rc = srv.stop()
+    took = time.monotonic() - t0
+    print(f"  SIGTERM 1 s into it (drain_timeout_s 2): exit {rc} after {took:.2f} s "
+          f"(bound {STOP_BOUND_S} s)", flush=True)
+    check(rc is not None and took < STOP_BOUND_S,
+          f"SIGTERM during the slow request: exit {rc} after {took:.1f} s (bound {STOP_BOUND_S} s)")
+    client.join(60)
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--make":
         make_all(sys.argv[2])
@@ -342,6 +408,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="resnetd-hostile.") as folder:
         print("crafting JPEGs", flush=True)
         crafted = make_all(folder)
+        slow = make_slow(folder)
         srv = Server(binary, model)
         try:
             scan_heavy(srv, crafted, photo)
@@ -349,6 +416,7 @@ def main():
         finally:
             rc = srv.stop()
         check(rc == 0, f"resnetd exited {rc} after SIGTERM")
+        stopped_decodes(binary, model, slow)
     if failures:
         print(f"test_hostile_load.py: {len(failures)} failure(s)")
         return 1
