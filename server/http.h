@@ -127,7 +127,8 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
 int http_port(const http_t *h);
 
 /* Begins a graceful shutdown: /readyz answers 503 from now on, the listening
- * socket is closed (new connections are refused), and every later response
+ * socket stops listening (new connections are refused; it is closed by
+ * http_destroy, after libmicrohttpd's threads), and every later response
  * carries "Connection: close". Requests already accepted are still served.
  * Idempotent. Thread-safe (but call it from the owner, not a handler). */
 void http_begin_drain(http_t *h);
