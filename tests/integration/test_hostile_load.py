@@ -10,7 +10,8 @@ figures before and after).
    them) and 61 scans that code the image 21 times over. Each must be refused
    with 413 and a message naming max_jpeg_scans / max_jpeg_scan_work, and the
    server's peak RSS must grow by less than RSS_BUDGET_MB over the attack
-   (a decode of one of them pre-zeroes 210-290 MB of coefficients).
+   (a decode of one of them pre-zeroes 210-290 MB of coefficients). The
+   first is also sent as a KServe v2 BYTES input: 413 too.
 2. Half-sent-and-closed connections: 600 clients send part of a request
    (the head of a POST with a Content-Length, or the head and part of the
    body) and close at once, in about 30 ms. In epoll mode libmicrohttpd left
@@ -35,6 +36,7 @@ figures before and after).
 Needs /usr/bin/python3 with PIL and jpegtran (libjpeg-turbo-progs). Loopback only;
 every loop and wait is bounded.
 """
+import base64
 import http.client
 import json
 import os
@@ -281,6 +283,17 @@ def scan_heavy(srv, crafted, photo):
         if len(normal) >= N_NORMAL:
             break
     print(f"  {round_no + 1} rounds of {len(bodies)} crafted JPEGs", flush=True)
+    # the same through KServe v2 BYTES
+    status, data, _ = request(srv.port, "POST", "/classify", photo, "image/jpeg")
+    model = json.loads(data)["model"]
+    doc = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                       "data": [base64.b64encode(bodies[0][1]).decode()]}]}
+    status, data, dt = request(srv.port, "POST", f"/v2/models/{model}/infer",
+                               json.dumps(doc).encode(), "application/json")
+    text = data.decode(errors="replace")
+    print(f"  KServe BYTES {bodies[0][0]}: {status} in {dt * 1000:.0f} ms: {text[:160]}", flush=True)
+    check(status == 413 and "max_jpeg_scans" in text,
+          f"KServe BYTES {bodies[0][0]}: expected 413 naming max_jpeg_scans, got {status} {text[:200]}")
     stop.set()
     client.join(120)
     prober.finish("the scan-heavy JPEGs")
