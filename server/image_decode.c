@@ -352,7 +352,8 @@ static rd_status_t check_scans(struct image_dec *d, const uint8_t *p, size_t len
             break;
         size_t seg = (size_t)p[i + 2] << 8 | p[i + 3];
         if (m == 0xda && i + 4 < len) {
-            scans++;
+            if (++scans > lim->max_scans && lim->max_scans > 0)
+                break; /* enough to refuse it */
             for (size_t k = 0; k < p[i + 4] && i + 5 + 2 * k < len; k++)
                 blocks += blocks_of_id(c, p[i + 5 + 2 * k]);
         }
@@ -360,8 +361,8 @@ static rd_status_t check_scans(struct image_dec *d, const uint8_t *p, size_t len
     }
     if (lim->max_scans > 0 && scans > lim->max_scans)
         return rd_error_set(err, RD_ERR_LIMIT,
-                            "JPEG decode: %d scans, more than max_jpeg_scans (%d; real encoders "
-                            "write at most a few dozen)", scans, lim->max_scans);
+                            "JPEG decode: more than %d scans (max_jpeg_scans; real encoders "
+                            "write at most a few dozen)", lim->max_scans);
     if (lim->max_scan_work > 0 && blocks > (uint64_t)lim->max_scan_work * d->image_blocks)
         return rd_error_set(err, RD_ERR_LIMIT,
                             "JPEG decode: its scans code the image %.1f times over, more than "
