@@ -27,7 +27,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends \
         build-essential meson ninja-build pkg-config \
-        libdnnl-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev \
+        libdnnl-dev libmicrohttpd-dev libjansson-dev libjpeg62-turbo-dev libturbojpeg0-dev \
         check libcurl4-openssl-dev \
  && cd /tmp && apt-get download -q darknet \
  && dpkg-deb -x darknet_*.deb /tmp/darknet \
@@ -55,7 +55,7 @@ FROM ${BASE} AS model
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends npm ca-certificates \
-        libdnnl2 libgomp1 libmicrohttpd12 libjansson4 libturbojpeg0 \
+        libdnnl2 libgomp1 libmicrohttpd12 libjansson4 libjpeg62-turbo \
  && rm -rf /var/lib/apt/lists/*
 # Behind a TLS-intercepting proxy, hand node its CA bundle for this stage only:
 #   podman build -v /etc/ssl/certs/ca-certificates.crt:/tmp/host-ca.crt:ro \
@@ -70,7 +70,7 @@ FROM ${BASE} AS runtime-base
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends \
-        libdnnl2 libgomp1 libmicrohttpd12 libjansson4 libturbojpeg0 \
+        libdnnl2 libgomp1 libmicrohttpd12 libjansson4 libjpeg62-turbo \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && useradd --system --user-group --uid 10001 --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin resnetd \

@@ -78,6 +78,9 @@ static int run(const config_t *cfg, char **paths, int n_paths)
     config_apply_preproc(cfg, &c.pp);
     c.lim = image_default_limits();
     c.lim.max_pixels = cfg->max_pixels > 0 ? (uint64_t)cfg->max_pixels : 0;
+    c.lim.max_scans = cfg->max_jpeg_scans;
+    c.lim.max_scan_work = cfg->max_jpeg_scan_work;
+    c.lim.budget_ms = cfg->decode_budget_ms;
     c.in_floats = (size_t)3 * (size_t)c.pp.input_h * (size_t)c.pp.input_w;
     c.topk = cfg->topk_default;
     int batch = cfg->max_batch_size < CLASSIFY_BATCH_MAX ? cfg->max_batch_size : CLASSIFY_BATCH_MAX;

@@ -10,7 +10,8 @@
 
 image_limits_t image_default_limits(void)
 {
-    return (image_limits_t){.max_pixels = 40000000, .dct_scaling = true, .dct_headroom = 2.0f};
+    return (image_limits_t){.max_pixels = 40000000, .dct_scaling = true, .dct_headroom = 2.0f,
+                            .max_scans = 64, .max_scan_work = 16, .budget_ms = 3000};
 }
 
 const char *image_subsamp_str(image_subsamp_t subsamp)
@@ -77,12 +78,12 @@ static void normalize(const uint8_t *rgb, int cw, int ch, const model_preproc_t 
     }
 }
 
-static rd_status_t decode_and_resize(void *tj, const uint8_t *jpeg, size_t len,
+static rd_status_t decode_and_resize(void *dec, const uint8_t *jpeg, size_t len,
                                      const model_preproc_t *pp, const image_limits_t *lim,
                                      uint8_t *window, rd_error_t *err)
 {
     image_probe_t probe;
-    rd_status_t st = image_probe_with(tj, jpeg, len, &probe, err);
+    rd_status_t st = image_probe_with(dec, jpeg, len, &probe, err);
     if (st == RD_OK)
         st = image_check_limits(&probe, lim, err);
     if (st != RD_OK)
@@ -95,7 +96,7 @@ static rd_status_t decode_and_resize(void *tj, const uint8_t *jpeg, size_t len,
                             pp->input_w, pp->input_h, rw, rh);
     image_rgb_t img;
     int denom = image_dct_denominator(probe.width, probe.height, pp->resize, lim);
-    st = image_decode_with(tj, jpeg, len, &probe, denom, &img, err);
+    st = image_decode_with(dec, jpeg, len, &probe, denom, lim, &img, err);
     if (st != RD_OK)
         return st;
     st = image_resize_crop(&img, rw, rh, crop_offset(rw, pp->input_w),
@@ -116,15 +117,15 @@ rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,
         return st;
     image_limits_t defaults = image_default_limits();
     uint8_t *window = malloc((size_t)pp->input_w * pp->input_h * 3);
-    void *tj = image_tj_create();
-    if (!window || !tj) {
+    void *dec = image_dec_create();
+    if (!window || !dec) {
         st = rd_error_set(err, RD_ERR_NOMEM, "image_to_tensor: decoder or window");
     } else {
-        st = decode_and_resize(tj, jpeg, len, pp, lim ? lim : &defaults, window, err);
+        st = decode_and_resize(dec, jpeg, len, pp, lim ? lim : &defaults, window, err);
         if (st == RD_OK)
             normalize(window, pp->input_w, pp->input_h, pp, out);
     }
-    image_tj_destroy(tj);
+    image_dec_destroy(dec);
     free(window);
     return st;
 }

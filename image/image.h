@@ -1,12 +1,13 @@
 /* image.h - the image pipeline: JPEG bytes -> one model input tensor.
- * Decodes with TurboJPEG (accurate DCT, fancy upsampling: the same output as
- * PIL on the same libjpeg-turbo), optionally at a reduced DCT scale, then does
+ * Decodes with libjpeg-turbo's libjpeg API (accurate DCT, fancy upsampling: the
+ * same output as PIL on the same libjpeg-turbo), within bounds on the scans, the
+ * work they cost and the time, optionally at a reduced DCT scale, then does
  * what torchvision's Resize(resize) + CenterCrop(h, w) + ToTensor + Normalize
  * do on a PIL image: PIL's antialiased bilinear resample (separable, 8-bit
  * fixed point, horizontal pass first), center crop, and
  *     x = (pixel * scale - mean[c]) / std[c]  in the model's channel order.
  *
- * THREADS: no shared state. Every call creates its own TurboJPEG handle and
+ * THREADS: no shared state. Every call creates its own decompressor and
  * scratch buffers, so any number of HTTP threads may call these functions at
  * once. Nothing here keeps state between calls. */
 #ifndef RESNETD_IMAGE_H
@@ -46,8 +47,16 @@ typedef struct {
     image_colorspace_t colorspace;
 } image_probe_t;
 
-/* Limits (checked from the header, before any pixel is decoded) and the
- * DCT-scaling choice. A zeroed struct means: no pixel limit, no scaling. */
+/* A caller's reason to stop a decode early (its request's deadline passed,
+ * its client left, the server is shutting down). Polled from the decoder's
+ * progress monitor, between scans and every few rows: it must be cheap and
+ * thread-safe. RD_OK = go on; any other status stops the decode with that
+ * status and err->msg. */
+typedef rd_status_t (*image_stop_fn)(void *ctx, rd_error_t *err);
+
+/* Limits (the pixels checked from the header, before any pixel is decoded;
+ * the rest while decoding) and the DCT-scaling choice. A zeroed struct means:
+ * no limit at all, no scaling, no stop hook. */
 typedef struct {
     uint64_t max_pixels;   /* width * height from the header; 0 means no limit */
     bool dct_scaling;      /* decode at 1/2, 1/4 or 1/8 when that still leaves the
@@ -59,10 +68,19 @@ typedef struct {
                               the Keras ResNet-50's top-1 on darknet's horses.jpg. At 2
                               the resample still averages >= 2 inputs per output and the
                               difference stays near 0.3 level */
+    int max_scans;         /* SOS markers per JPEG; 0 = no limit. libjpeg's own scripts
+                              write 10 (YCbCr) or 18 (CMYK) scans */
+    int max_scan_work;     /* blocks coded by all scans together, in multiples of the
+                              image's own block count (one pass over every component);
+                              0 = no limit. A standard progressive file is 4.7 (YCbCr)
+                              to 6 (CMYK) passes, a baseline one 1 */
+    int64_t budget_ms;     /* wall time of one image's decode, ms; 0 = none */
+    image_stop_fn stop;    /* NULL = never stopped early */
+    void *stop_ctx;        /* passed to stop */
 } image_limits_t;
 
 /* Defaults: max_pixels 40,000,000 (an 8000x5000 photo), dct_scaling true,
- * dct_headroom 2. */
+ * dct_headroom 2, max_scans 64, max_scan_work 16, budget_ms 3000, no stop hook. */
 image_limits_t image_default_limits(void);
 
 /* Static names for logs and tests ("4:2:0", "YCbCr", ...). Never NULL. */
@@ -102,7 +120,10 @@ int image_dct_denominator(int width, int height, int resize, const image_limits_
  *                 grey image; we reject every warning rather than classify
  *                 a damaged picture;
  *   RD_ERR_LIMIT  the header's width*height exceeds lim->max_pixels (checked
- *                 before any pixel buffer is allocated);
+ *                 before any pixel buffer is allocated), or the decode passed
+ *                 max_scans, max_scan_work or budget_ms (the message names
+ *                 the limit);
+ *   (any)         what lim->stop returned when it stopped the decode;
  *   RD_ERR_NOMEM  an allocation failed.
  * On failure out may be partly written. Thread-safe. */
 rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,

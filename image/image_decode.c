@@ -1,71 +1,273 @@
-/* image_decode.c - JPEG header probing and decoding to packed RGB with
- * TurboJPEG. Accurate integer DCT and libjpeg's default fancy upsampling, so
- * that a full-size decode equals PIL's (PIL uses the same libjpeg-turbo with
- * the same settings). CMYK/YCCK follow PIL: samples are taken as Adobe-
- * inverted ("CMYK;I") and converted with PIL's cmyk2rgb arithmetic.
- * THREADS: each call owns its TurboJPEG handle; nothing is shared. */
+/* image_decode.c - JPEG header probing and decoding to packed RGB through the
+ * libjpeg API of libjpeg-turbo, with a progress monitor that bounds the work.
+ * Accurate integer DCT and libjpeg's default fancy upsampling, so that a
+ * full-size decode equals PIL's (PIL uses the same libjpeg-turbo with the same
+ * settings) and what TurboJPEG's tjDecompress2 gave before. CMYK/YCCK follow
+ * PIL: samples are taken as Adobe-inverted ("CMYK;I") and converted with PIL's
+ * cmyk2rgb arithmetic.
+ *
+ * Why a monitor: the pixel limit bounds one pass over the image, but a
+ * progressive or multi-scan JPEG may repeat its scans. A 9 KB arithmetic-coded
+ * file claiming 40 Mpixel with ~250 AC scans cost 7.5 s of CPU (docs/
+ * reliability.md). libjpeg calls the monitor once per iMCU row of input and
+ * once per output call, so it counts scans and the blocks they code, checks the
+ * per-image time budget and the caller's stop hook, and stops the decode with
+ * a longjmp through the error manager (the documented way out of libjpeg).
+ *
+ * THREADS: each call owns its decompressor; nothing is shared. */
 #include "image_internal.h"
 
+#include <setjmp.h>
+#include <stdio.h> /* before jpeglib.h, which uses FILE */
+#include <jpeglib.h>
 #include <stdlib.h>
 #include <string.h>
-#include <turbojpeg.h>
+#include <time.h>
 
-/* TJFLAG_LIMITSCANS stops a hostile progressive JPEG with thousands of scans;
- * TJFLAG_STOPONWARNING makes corrupt or truncated data fail at once. */
-#define DECODE_FLAGS (TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS | TJFLAG_STOPONWARNING)
+/* Progress-monitor calls between two clock reads and stop-hook polls: one
+ * call is one iMCU row (16 pixel rows at most), so 8 calls stay well under a
+ * millisecond for any image within max_pixels. */
+#define CHECK_EVERY 8
 
-static rd_status_t tj_fail(tjhandle tj, rd_error_t *err, const char *what)
+struct image_dec {
+    struct jpeg_decompress_struct cinfo;
+    struct jpeg_error_mgr jerr;
+    struct jpeg_progress_mgr progress;
+    jmp_buf jump;
+    rd_status_t status;       /* why the decode stopped (set before the longjmp) */
+    bool stop_on_warning;     /* false while probing: tjDecompressHeader3 went on too */
+    char msg[RD_ERROR_MSG_MAX];
+    /* the monitor's state, for one decode */
+    const image_limits_t *lim;
+    int64_t budget_end_ns;    /* 0 = no time budget */
+    int last_scan;
+    uint64_t image_blocks;    /* blocks of all components: one "pass" */
+    uint64_t scan_blocks;     /* blocks coded by the scans seen so far */
+    unsigned ticks;
+};
+
+static int64_t now_ns(void)
 {
-    int warning = tjGetErrorCode(tj) == TJERR_WARNING;
-    return rd_error_set(err, RD_ERR_FORMAT, "JPEG %s: %s%s", what,
-                        warning ? "corrupt data: " : "", tjGetErrorStr2(tj));
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static image_subsamp_t map_subsamp(int tj_samp)
+static struct image_dec *dec_of(j_common_ptr cinfo)
 {
-    switch (tj_samp) {
-    case TJSAMP_444: return IMAGE_SAMP_444;
-    case TJSAMP_422: return IMAGE_SAMP_422;
-    case TJSAMP_420: return IMAGE_SAMP_420;
-    case TJSAMP_GRAY: return IMAGE_SAMP_GRAY;
-    case TJSAMP_440: return IMAGE_SAMP_440;
-    case TJSAMP_411: return IMAGE_SAMP_411;
-    default: return IMAGE_SAMP_UNKNOWN;
+    return (struct image_dec *)((char *)cinfo - offsetof(struct image_dec, cinfo));
+}
+
+static void stop_decode(struct image_dec *d, rd_status_t st)
+{
+    d->status = st;
+    longjmp(d->jump, 1);
+}
+
+static void on_error_exit(j_common_ptr cinfo)
+{
+    struct image_dec *d = dec_of(cinfo);
+    char text[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, text);
+    snprintf(d->msg, sizeof d->msg, "%s", text);
+    stop_decode(d, RD_ERR_FORMAT);
+}
+
+/* Warnings (msg_level < 0) are corrupt or truncated data: libjpeg would go on
+ * and return a partly grey image; we reject it, as TJFLAG_STOPONWARNING did.
+ * Trace messages (>= 0) are ignored. */
+static void on_emit_message(j_common_ptr cinfo, int msg_level)
+{
+    struct image_dec *d = dec_of(cinfo);
+    if (msg_level >= 0 || !d->stop_on_warning)
+        return;
+    char text[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, text);
+    snprintf(d->msg, sizeof d->msg, "corrupt data: %s", text);
+    stop_decode(d, RD_ERR_FORMAT);
+}
+
+static void on_output_message(j_common_ptr cinfo)
+{
+    (void)cinfo; /* never print to stderr: the messages go into rd_error_t */
+}
+
+static uint64_t comp_blocks(const jpeg_component_info *c)
+{
+    return (uint64_t)c->width_in_blocks * (uint64_t)c->height_in_blocks;
+}
+
+/* A new scan has started: count it and the blocks it codes. */
+static void count_scan(struct image_dec *d)
+{
+    j_decompress_ptr c = &d->cinfo;
+    const image_limits_t *lim = d->lim;
+    d->last_scan = c->input_scan_number;
+    if (lim->max_scans > 0 && c->input_scan_number > lim->max_scans) {
+        snprintf(d->msg, sizeof d->msg,
+                 "JPEG has more than %d scans (max_jpeg_scans; real encoders write at most "
+                 "a few dozen)", lim->max_scans);
+        stop_decode(d, RD_ERR_LIMIT);
+    }
+    for (int i = 0; i < c->comps_in_scan && i < MAX_COMPS_IN_SCAN; i++)
+        if (c->cur_comp_info[i])
+            d->scan_blocks += comp_blocks(c->cur_comp_info[i]);
+    if (lim->max_scan_work > 0 &&
+        d->scan_blocks > (uint64_t)lim->max_scan_work * d->image_blocks) {
+        snprintf(d->msg, sizeof d->msg,
+                 "JPEG scans code the image more than %d times over (max_jpeg_scan_work)",
+                 lim->max_scan_work);
+        stop_decode(d, RD_ERR_LIMIT);
     }
 }
 
-static rd_status_t map_colorspace(int tj_cs, image_colorspace_t *out, rd_error_t *err)
+static void on_progress(j_common_ptr cinfo)
 {
-    switch (tj_cs) {
-    case TJCS_RGB: *out = IMAGE_CS_RGB; return RD_OK;
-    case TJCS_YCbCr: *out = IMAGE_CS_YCBCR; return RD_OK;
-    case TJCS_GRAY: *out = IMAGE_CS_GRAY; return RD_OK;
-    case TJCS_CMYK: *out = IMAGE_CS_CMYK; return RD_OK;
-    case TJCS_YCCK: *out = IMAGE_CS_YCCK; return RD_OK;
-    default:
-        return rd_error_set(err, RD_ERR_FORMAT, "JPEG header: unknown colour space %d", tj_cs);
+    struct image_dec *d = dec_of(cinfo);
+    if (d->cinfo.input_scan_number != d->last_scan)
+        count_scan(d);
+    if (++d->ticks % CHECK_EVERY != 0)
+        return;
+    if (d->budget_end_ns && now_ns() > d->budget_end_ns) {
+        snprintf(d->msg, sizeof d->msg, "JPEG decode took longer than %lld ms (decode_budget_ms)",
+                 (long long)d->lim->budget_ms);
+        stop_decode(d, RD_ERR_LIMIT);
+    }
+    if (d->lim->stop) {
+        rd_error_t why = {0};
+        rd_status_t st = d->lim->stop(d->lim->stop_ctx, &why);
+        if (st != RD_OK) {
+            snprintf(d->msg, sizeof d->msg, "JPEG decode stopped: %.400s", why.msg);
+            stop_decode(d, st);
+        }
     }
 }
 
-rd_status_t image_probe_with(void *tj, const uint8_t *jpeg, size_t len,
+void *image_dec_create(void)
+{
+    struct image_dec *volatile d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->cinfo.err = jpeg_std_error(&d->jerr);
+    d->jerr.error_exit = on_error_exit;
+    d->jerr.emit_message = on_emit_message;
+    d->jerr.output_message = on_output_message;
+    d->progress.progress_monitor = on_progress;
+    if (setjmp(d->jump)) { /* out of memory in jpeg_create_decompress */
+        free(d);
+        return NULL;
+    }
+    jpeg_create_decompress(&d->cinfo);
+    return d;
+}
+
+void image_dec_destroy(void *dec)
+{
+    struct image_dec *d = dec;
+    if (!d)
+        return;
+    jpeg_destroy_decompress(&d->cinfo);
+    free(d);
+}
+
+/* TurboJPEG 2.1's getSubsamp: the sampling factors of each layout it names,
+ * with 4:2:2 and 4:4:0 also recognised in their "2x2 luma" spelling, and the
+ * K of CMYK/YCCK sampled like luma. -1 when none matches. */
+static const int mcu_w[] = {8, 16, 16, 8, 8, 32}, mcu_h[] = {8, 8, 16, 8, 16, 8};
+static const image_subsamp_t samp_of[] = {IMAGE_SAMP_444, IMAGE_SAMP_422, IMAGE_SAMP_420,
+                                          IMAGE_SAMP_GRAY, IMAGE_SAMP_440, IMAGE_SAMP_411};
+
+static bool chroma_match(j_decompress_ptr c, bool four, int href, int vref, int kh, int kv)
+{
+    for (int k = 1; k < c->num_components; k++) {
+        bool is_k = four && k == 3;
+        if (c->comp_info[k].h_samp_factor != (is_k ? kh : href) ||
+            c->comp_info[k].v_samp_factor != (is_k ? kv : vref))
+            return false;
+    }
+    return true;
+}
+
+static int subsamp_index(j_decompress_ptr c)
+{
+    if (c->num_components == 1 && c->jpeg_color_space == JCS_GRAYSCALE)
+        return 3;
+    bool four = c->jpeg_color_space == JCS_YCCK || c->jpeg_color_space == JCS_CMYK;
+    for (int i = 0; i < 6; i++) {
+        int size = i == 3 ? 1 : 3;
+        if (c->num_components != size && !(four && size == 3 && c->num_components == 4))
+            continue;
+        int h0 = c->comp_info[0].h_samp_factor, v0 = c->comp_info[0].v_samp_factor;
+        if (h0 == mcu_w[i] / 8 && v0 == mcu_h[i] / 8 &&
+            chroma_match(c, four, 1, 1, mcu_w[i] / 8, mcu_h[i] / 8))
+            return i;
+        if (h0 == 2 && v0 == 2 && (i == 1 || i == 4) &&
+            chroma_match(c, four, mcu_h[i] / 8, mcu_w[i] / 8, 2, 2))
+            return i;
+    }
+    return -1;
+}
+
+static rd_status_t map_colorspace(J_COLOR_SPACE cs, image_colorspace_t *out)
+{
+    switch (cs) {
+    case JCS_RGB: *out = IMAGE_CS_RGB; return RD_OK;
+    case JCS_YCbCr: *out = IMAGE_CS_YCBCR; return RD_OK;
+    case JCS_GRAYSCALE: *out = IMAGE_CS_GRAY; return RD_OK;
+    case JCS_CMYK: *out = IMAGE_CS_CMYK; return RD_OK;
+    case JCS_YCCK: *out = IMAGE_CS_YCCK; return RD_OK;
+    default: return RD_ERR_FORMAT;
+    }
+}
+
+/* Reads the header of jpeg into d->cinfo (jump target set by the caller). */
+static int read_header(struct image_dec *d, const uint8_t *jpeg, size_t len)
+{
+    jpeg_mem_src(&d->cinfo, jpeg, (unsigned long)len);
+    return jpeg_read_header(&d->cinfo, FALSE);
+}
+
+static rd_status_t fail(struct image_dec *d, rd_error_t *err, const char *what)
+{
+    jpeg_abort_decompress(&d->cinfo);
+    return rd_error_set(err, d->status, "JPEG %s: %s", what, d->msg);
+}
+
+rd_status_t image_probe_with(void *dec, const uint8_t *jpeg, size_t len,
                              image_probe_t *out, rd_error_t *err)
 {
+    struct image_dec *d = dec;
     if (len == 0)
         return rd_error_set(err, RD_ERR_FORMAT, "JPEG header: empty input");
     if (len > (size_t)0xffffffffu)
         return rd_error_set(err, RD_ERR_LIMIT, "JPEG: %zu bytes is too large", len);
-    /* TurboJPEG 2.1 returns success without filling these for a tables-only
-     * stream (e.g. a file cut off before its frame header). */
-    int w = 0, h = 0, samp = -1, cs = -1;
-    if (tjDecompressHeader3(tj, jpeg, (unsigned long)len, &w, &h, &samp, &cs) != 0)
-        return tj_fail(tj, err, "header");
-    if (w < 1 || h < 1)
+    d->cinfo.progress = NULL;
+    d->stop_on_warning = false;
+    if (setjmp(d->jump))
+        return fail(d, err, "header");
+    /* a tables-only stream (e.g. a file cut off before its frame header) */
+    if (read_header(d, jpeg, len) != JPEG_HEADER_OK) {
+        jpeg_abort_decompress(&d->cinfo);
         return rd_error_set(err, RD_ERR_FORMAT,
                             "JPEG header: no frame size (truncated or tables-only stream)");
-    out->width = w;
-    out->height = h;
-    out->subsamp = map_subsamp(samp);
-    return map_colorspace(cs, &out->colorspace, err);
+    }
+    j_decompress_ptr c = &d->cinfo;
+    int samp = subsamp_index(c);
+    image_colorspace_t cs = IMAGE_CS_YCBCR;
+    rd_status_t cs_st = map_colorspace(c->jpeg_color_space, &cs);
+    out->width = (int)c->image_width;
+    out->height = (int)c->image_height;
+    jpeg_abort_decompress(c);
+    if (samp < 0)
+        return rd_error_set(err, RD_ERR_FORMAT,
+                            "JPEG header: could not determine subsampling type");
+    if (cs_st != RD_OK)
+        return rd_error_set(err, RD_ERR_FORMAT, "JPEG header: unknown colour space");
+    if (out->width < 1 || out->height < 1)
+        return rd_error_set(err, RD_ERR_FORMAT, "JPEG header: invalid frame size");
+    out->subsamp = samp_of[samp];
+    out->colorspace = cs;
+    return RD_OK;
 }
 
 rd_status_t image_probe(const uint8_t *jpeg, size_t len, image_probe_t *out,
@@ -73,11 +275,11 @@ rd_status_t image_probe(const uint8_t *jpeg, size_t len, image_probe_t *out,
 {
     if (!jpeg || !out)
         return rd_error_set(err, RD_ERR_ARG, "image_probe: NULL argument");
-    tjhandle tj = tjInitDecompress();
-    if (!tj)
-        return rd_error_set(err, RD_ERR_NOMEM, "tjInitDecompress failed");
-    rd_status_t st = image_probe_with(tj, jpeg, len, out, err);
-    tjDestroy(tj);
+    void *dec = image_dec_create();
+    if (!dec)
+        return rd_error_set(err, RD_ERR_NOMEM, "JPEG decompressor: out of memory");
+    rd_status_t st = image_probe_with(dec, jpeg, len, out, err);
+    image_dec_destroy(dec);
     return st;
 }
 
@@ -110,13 +312,91 @@ static void cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n_pixels)
 
 static int scaled(int dim, int denom)
 {
-    return (dim + denom - 1) / denom; /* TJSCALED with numerator 1 */
+    return (dim + denom - 1) / denom; /* libjpeg's jdiv_round_up for 1/denom */
 }
 
-rd_status_t image_decode_with(void *tj, const uint8_t *jpeg, size_t len,
-                              const image_probe_t *probe, int denom,
-                              image_rgb_t *out, rd_error_t *err)
+/* Blocks of the component with this id in the frame, 0 if none has it. */
+static uint64_t blocks_of_id(j_decompress_ptr c, int id)
 {
+    for (int i = 0; i < c->num_components; i++)
+        if (c->comp_info[i].component_id == id)
+            return comp_blocks(&c->comp_info[i]);
+    return 0;
+}
+
+/* The scan limits checked from the bytes, before jpeg_start_decompress: a
+ * progressive decode pre-zeroes a coefficient buffer of 2 bytes per sample
+ * there (290 MB for a 6000x6000 CMYK file), so a file with too many scans is
+ * refused before it costs that memory. Walks the marker segments (skipping
+ * entropy-coded data up to the next marker that is neither a stuffed 0xFF00
+ * nor a restart) and reads each SOS's component list. The progress monitor
+ * counts again while decoding (the authority: libjpeg's own parse). */
+static rd_status_t check_scans(struct image_dec *d, const uint8_t *p, size_t len,
+                               rd_error_t *err)
+{
+    j_decompress_ptr c = &d->cinfo;
+    const image_limits_t *lim = d->lim;
+    int scans = 0;
+    uint64_t blocks = 0;
+    for (size_t i = 2; i + 1 < len;) {
+        const uint8_t *ff = memchr(p + i, 0xff, len - i);
+        if (!ff)
+            break;
+        i = (size_t)(ff - p);
+        uint8_t m = i + 1 < len ? p[i + 1] : 0;
+        if (m == 0x00 || m == 0xff || (m >= 0xd0 && m <= 0xd7) || m == 0x01 || m == 0xd8) {
+            i += m == 0xff ? 1 : 2;
+            continue;
+        }
+        if (m == 0xd9 || i + 3 >= len)
+            break;
+        size_t seg = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (m == 0xda && i + 4 < len) {
+            if (++scans > lim->max_scans && lim->max_scans > 0)
+                break; /* enough to refuse it */
+            for (size_t k = 0; k < p[i + 4] && i + 5 + 2 * k < len; k++)
+                blocks += blocks_of_id(c, p[i + 5 + 2 * k]);
+        }
+        i += 2 + seg;
+    }
+    if (lim->max_scans > 0 && scans > lim->max_scans)
+        return rd_error_set(err, RD_ERR_LIMIT,
+                            "JPEG decode: more than %d scans (max_jpeg_scans; real encoders "
+                            "write at most a few dozen)", lim->max_scans);
+    if (lim->max_scan_work > 0 && blocks > (uint64_t)lim->max_scan_work * d->image_blocks)
+        return rd_error_set(err, RD_ERR_LIMIT,
+                            "JPEG decode: its scans code the image %.1f times over, more than "
+                            "max_jpeg_scan_work (%d)",
+                            (double)blocks / (double)(d->image_blocks ? d->image_blocks : 1),
+                            lim->max_scan_work);
+    return RD_OK;
+}
+
+/* The decode proper, between setjmp and the last libjpeg call: start (which
+ * reads every scan of a progressive file), then rows into raw. */
+static void decode_rows(struct image_dec *d, int denom, bool cmyk, uint8_t *raw, int w)
+{
+    j_decompress_ptr c = &d->cinfo;
+    c->out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGB;
+    c->scale_num = 1;
+    c->scale_denom = (unsigned)denom;
+    c->dct_method = JDCT_ISLOW;
+    count_scan(d); /* the first scan's SOS was read with the header */
+    jpeg_start_decompress(c);
+    size_t stride = (size_t)w * (cmyk ? 4 : 3);
+    while (c->output_scanline < c->output_height) {
+        JSAMPROW row = raw + (size_t)c->output_scanline * stride;
+        jpeg_read_scanlines(c, &row, 1);
+    }
+    jpeg_finish_decompress(c);
+}
+
+rd_status_t image_decode_with(void *dec, const uint8_t *jpeg, size_t len,
+                              const image_probe_t *probe, int denom,
+                              const image_limits_t *lim, image_rgb_t *out, rd_error_t *err)
+{
+    struct image_dec *d = dec;
+    static const image_limits_t none = {0};
     if (denom != 1 && denom != 2 && denom != 4 && denom != 8)
         return rd_error_set(err, RD_ERR_ARG, "JPEG decode: scale 1/%d unsupported", denom);
     int w = scaled(probe->width, denom), h = scaled(probe->height, denom);
@@ -130,11 +410,34 @@ rd_status_t image_decode_with(void *tj, const uint8_t *jpeg, size_t len,
             free(raw);
         return rd_error_set(err, RD_ERR_NOMEM, "JPEG decode: %dx%d image", w, h);
     }
-    rd_status_t st = RD_OK;
-    if (tjDecompress2(tj, jpeg, (unsigned long)len, raw, w, 0, h,
-                      cmyk ? TJPF_CMYK : TJPF_RGB, DECODE_FLAGS) != 0)
-        st = tj_fail(tj, err, "decode");
-    else if (cmyk)
+    d->lim = lim ? lim : &none;
+    d->budget_end_ns = d->lim->budget_ms > 0 ? now_ns() + d->lim->budget_ms * 1000000 : 0;
+    d->last_scan = 0;
+    d->scan_blocks = 0;
+    d->ticks = 0;
+    d->cinfo.progress = &d->progress;
+    d->stop_on_warning = true;
+    volatile rd_status_t st = RD_OK;
+    if (setjmp(d->jump)) {
+        st = fail(d, err, "decode");
+    } else if (read_header(d, jpeg, len) != JPEG_HEADER_OK) {
+        jpeg_abort_decompress(&d->cinfo);
+        st = rd_error_set(err, RD_ERR_FORMAT, "JPEG decode: no frame header");
+    } else if ((int)d->cinfo.image_width != probe->width ||
+               (int)d->cinfo.image_height != probe->height) {
+        jpeg_abort_decompress(&d->cinfo);
+        st = rd_error_set(err, RD_ERR_ARG, "JPEG decode: the probe is of another image");
+    } else {
+        d->image_blocks = 0;
+        for (int i = 0; i < d->cinfo.num_components; i++)
+            d->image_blocks += comp_blocks(&d->cinfo.comp_info[i]);
+        if ((st = check_scans(d, jpeg, len, err)) != RD_OK)
+            jpeg_abort_decompress(&d->cinfo);
+        else
+            decode_rows(d, denom, cmyk, raw, w);
+    }
+    d->cinfo.progress = NULL;
+    if (st == RD_OK && cmyk)
         cmyk_to_rgb(raw, rgb, n_pixels);
     if (cmyk)
         free(raw);
@@ -156,16 +459,17 @@ rd_status_t image_decode_rgb(const uint8_t *jpeg, size_t len, int denom,
         return rd_error_set(err, RD_ERR_ARG, "image_decode_rgb: NULL argument");
     memset(out, 0, sizeof *out);
     image_limits_t defaults = image_default_limits();
-    tjhandle tj = tjInitDecompress();
-    if (!tj)
-        return rd_error_set(err, RD_ERR_NOMEM, "tjInitDecompress failed");
+    const image_limits_t *l = lim ? lim : &defaults;
+    void *dec = image_dec_create();
+    if (!dec)
+        return rd_error_set(err, RD_ERR_NOMEM, "JPEG decompressor: out of memory");
     image_probe_t probe;
-    rd_status_t st = image_probe_with(tj, jpeg, len, &probe, err);
+    rd_status_t st = image_probe_with(dec, jpeg, len, &probe, err);
     if (st == RD_OK)
-        st = image_check_limits(&probe, lim ? lim : &defaults, err);
+        st = image_check_limits(&probe, l, err);
     if (st == RD_OK)
-        st = image_decode_with(tj, jpeg, len, &probe, denom, out, err);
-    tjDestroy(tj);
+        st = image_decode_with(dec, jpeg, len, &probe, denom, l, out, err);
+    image_dec_destroy(dec);
     return st;
 }
 
@@ -175,15 +479,4 @@ void image_rgb_free(image_rgb_t *img)
         return;
     free(img->pixels);
     memset(img, 0, sizeof *img);
-}
-
-void *image_tj_create(void)
-{
-    return tjInitDecompress();
-}
-
-void image_tj_destroy(void *tj)
-{
-    if (tj)
-        tjDestroy(tj);
 }

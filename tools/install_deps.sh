@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential meson ninja-build pkg-config
-            libdnnl-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev
+            libdnnl-dev libmicrohttpd-dev libjansson-dev libjpeg62-turbo-dev libturbojpeg0-dev
             ca-certificates)
 test_pkgs=(check libcurl4-openssl-dev curl openssl valgrind
            python3-torch python3-torchvision python3-pil python3-yaml

@@ -37,22 +37,71 @@ void infer_job_fail(infer_job_t *job, int i, int http_status, const char *messag
     snprintf(job->message[i], INFER_JOB_MSG_MAX, "%s", message);
 }
 
+/* Why nobody will read this request's answer any more (its deadline passed,
+ * the server is stopping, its client left), as the batcher's drop reasons;
+ * -1 while someone will. Each condition, once true, stays true. */
+static int stop_reason(http_request_t *req)
+{
+    int64_t timeout_ms = http_request_deps(req)->limits->request_timeout_ms;
+    if (timeout_ms > 0 && clock_now_ns() > http_request_start_ns(req) + timeout_ms * 1000000)
+        return METRICS_DROP_DEADLINE;
+    if (http_stopping(http_request_server(req)))
+        return METRICS_DROP_SHUTDOWN;
+    if (http_client_gone(req))
+        return METRICS_DROP_CANCELLED;
+    return -1;
+}
+
+/* The answer for an image stopped for that reason: the batcher's, for the
+ * same reasons. */
+static const struct {
+    int http_status;
+    const char *why;
+} stop_answers[METRICS_N_DROP_REASONS] = {
+    [METRICS_DROP_DEADLINE] = {504, "request_timeout_ms passed"},
+    [METRICS_DROP_CANCELLED] = {499, "cancelled (client went away)"},
+    [METRICS_DROP_SHUTDOWN] = {503, "server shutting down"},
+};
+
+/* The decoder's stop hook (image_stop_fn), polled between images and every
+ * few rows of a decode. */
+static rd_status_t decode_stop(void *ctx, rd_error_t *err)
+{
+    int reason = stop_reason(ctx);
+    if (reason < 0)
+        return RD_OK;
+    return rd_error_set(err, RD_ERR_TIMEOUT, "%s", stop_answers[reason].why);
+}
+
 int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
 {
     const http_deps_t *deps = http_request_deps(job->req);
     image_limits_t lim = image_default_limits();
     lim.max_pixels = deps->limits->max_pixels > 0 ? (uint64_t)deps->limits->max_pixels : 0;
+    lim.max_scans = deps->limits->max_jpeg_scans;
+    lim.max_scan_work = deps->limits->max_jpeg_scan_work;
+    lim.budget_ms = deps->limits->decode_budget_ms;
+    lim.stop = decode_stop;
+    lim.stop_ctx = job->req;
     rd_error_t err = {0};
     int64_t t0 = clock_now_ns();
-    rd_status_t st = image_to_tensor(jpeg, len, served_model_preproc(job->model), &lim,
-                                     job->inputs + (size_t)i * job->in_floats, &err);
+    rd_status_t st = decode_stop(job->req, &err);
+    if (st == RD_OK)
+        st = image_to_tensor(jpeg, len, served_model_preproc(job->model), &lim,
+                             job->inputs + (size_t)i * job->in_floats, &err);
     job->decode_ms[i] = (double)(clock_now_ns() - t0) / 1e6;
     metrics_observe(deps->metrics, METRICS_H_DECODE, job->decode_ms[i] / 1e3);
     http_request_add_timings(job->req, job->decode_ms[i], -1, -1);
     if (st != RD_OK) {
         char msg[INFER_JOB_MSG_MAX];
         snprintf(msg, sizeof msg, "image %d: %s", i, err.msg);
-        infer_job_fail(job, i, http_error_status(st, HTTP_CTX_IMAGE), msg);
+        int reason = st == RD_ERR_TIMEOUT ? stop_reason(job->req) : -1;
+        if (reason >= 0) /* dropped unrun, as the batcher drops a queued image */
+            metrics_count_dropped(job->req->deps->metrics, (metrics_drop_t)reason, 1);
+        infer_job_fail(job, i,
+                       reason >= 0 ? stop_answers[reason].http_status
+                                   : http_error_status(st, HTTP_CTX_IMAGE),
+                       msg);
     }
     return job->status[i];
 }

@@ -121,7 +121,7 @@ static void go_ready(server_t *srv)
     log_msg(srv->log, LOG_LEVEL_INFO, "ready: listening on %s", addr);
 }
 
-rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
+rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
 {
     *out = NULL;
     server_t *srv = calloc(1, sizeof *srv);
@@ -136,18 +136,43 @@ rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
                               : rd_error_set(err, RD_ERR_NOMEM, "out of memory");
     if (st == RD_OK)
         st = start_http(srv, err);
-    if (st == RD_OK)
-        st = load_engine(srv, err);
-    if (st == RD_OK)
-        st = start_model(srv, err);
-    if (st == RD_OK)
-        go_ready(srv);
     if (st != RD_OK) {
         server_destroy(srv);
         return st;
     }
     *out = srv;
     return RD_OK;
+}
+
+rd_status_t server_load(server_t *srv, rd_error_t *err)
+{
+    rd_status_t st = load_engine(srv, err);
+    return st == RD_OK ? start_model(srv, err) : st;
+}
+
+void server_ready(server_t *srv)
+{
+    go_ready(srv);
+}
+
+void server_abandon(server_t *srv)
+{
+    log_msg(srv->log, LOG_LEVEL_WARN, "signal while the model loads: stopping without it");
+    http_begin_drain(srv->http);
+    http_destroy(srv->http);
+    srv->http = NULL;
+}
+
+rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err)
+{
+    rd_status_t st = server_start(cfg, out, err);
+    if (st == RD_OK && (st = server_load(*out, err)) != RD_OK) {
+        server_destroy(*out);
+        *out = NULL;
+    }
+    if (st == RD_OK)
+        server_ready(*out);
+    return st;
 }
 
 int server_port(const server_t *srv)
@@ -185,6 +210,8 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     log_msg(srv->log, LOG_LEVEL_INFO, "draining: %d requests in flight, %d images queued",
             http_inflight(srv->http), m ? served_model_queue_depth(m) : 0);
     bool idle = wait_idle(srv, deadline);
+    if (!idle) /* a decode still running stops at its next check */
+        http_stop_work(srv->http);
     rd_error_t berr = {0};
     rd_status_t st = RD_OK;
     for (int i = 0; i < registry_count(srv->registry); i++)
@@ -211,6 +238,8 @@ void server_destroy(server_t *srv)
         rd_error_t err;
         served_model_drain(registry_at(srv->registry, i), 0, &err);
     }
+    if (srv->http)
+        http_stop_work(srv->http);
     http_destroy(srv->http); /* no connection is suspended now: every item is done */
     registry_destroy(srv->registry);
     engine_free(srv->engine); /* loaded but not yet served (a failed start) */

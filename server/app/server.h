@@ -24,6 +24,24 @@ typedef struct server server_t;
  * failure everything already started is stopped and err names the step. */
 rd_status_t server_create(const config_t *cfg, server_t **out, rd_error_t *err);
 
+/* server_create in three steps, so that a signal can be heard while the
+ * model loads (a model on a slow disk or a FIFO can block for ever):
+ * server_start starts the logger, the metrics and the HTTP daemon (probes
+ * answer, model routes 503); server_load loads the model and starts the
+ * batcher, and touches neither the daemon nor anything server_start's caller
+ * uses, so it may run on a thread of its own; server_ready (on the caller's
+ * thread, after server_load returned RD_OK) publishes the model and turns
+ * ready. On failure call server_destroy. */
+rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err);
+rd_status_t server_load(server_t *srv, rd_error_t *err);
+void server_ready(server_t *srv);
+
+/* For a signal while server_load is still running on another thread: stops
+ * the HTTP daemon (which server_load never touches) and leaves the rest,
+ * which the loader may still be using, to the process's exit. The caller
+ * returns from main next. */
+void server_abandon(server_t *srv);
+
 /* The bound TCP port. */
 int server_port(const server_t *srv);
 

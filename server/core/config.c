@@ -319,7 +319,11 @@ config_t config_default_params(void)
     c.max_batch_size = bp.max_batch_size;
     c.max_queue_delay_us = bp.max_queue_delay_us;
     c.max_queue_length = bp.max_queue_length;
-    c.max_pixels = (int64_t)image_default_limits().max_pixels;
+    image_limits_t il = image_default_limits();
+    c.max_pixels = (int64_t)il.max_pixels;
+    c.max_jpeg_scans = il.max_scans;
+    c.max_jpeg_scan_work = il.max_scan_work;
+    c.decode_budget_ms = il.budget_ms;
     /* engine_default_params() says "0 = default" for this one; its value is
      * ENGINE_RECHECK_DEFAULT, private to the engine */
     c.int8_recheck = 3;

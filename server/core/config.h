@@ -59,6 +59,10 @@ typedef struct {
     int64_t max_body_bytes;        /* request body bytes (413 beyond); default 16777216 (16 MiB) */
     int64_t max_pixels;            /* width*height per image, checked from the JPEG header (413 beyond); default 40000000 */
     int max_images_per_request;    /* images in one request (413 beyond), <= max_queue_length; default 32 */
+    int max_jpeg_scans;            /* SOS markers (scans) per JPEG (413 beyond); default 64 */
+    int max_jpeg_scan_work;        /* blocks coded by all scans of a JPEG, in passes over the
+                                      image (413 beyond); default 16 */
+    int64_t decode_budget_ms;      /* wall time of one image's decode, ms (413 beyond); default 3000 */
     int max_connections;           /* concurrent connections (one more is answered 503 and closed); default 256 */
     int connection_timeout_s;      /* idle connection timeout, seconds; 0 = none; default 30 */
     int drain_timeout_s;           /* on SIGTERM/SIGINT, how long to finish accepted requests; default 30 */

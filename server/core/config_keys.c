@@ -52,6 +52,12 @@ const key_def_t config_keys[] = {
     I64(max_pixels, IMAGE, 1, 1000000000000LL, "N",
         "largest width*height of one image, checked from the JPEG header before decoding (413 beyond)"),
     INT(max_images_per_request, "32", 1, 4096, "N", "most images in one request (413 beyond); at most max_queue_length"),
+    INT(max_jpeg_scans, IMAGE, 1, 100000, "N",
+        "most scans in one JPEG (413 beyond); real encoders write 1 to about 20"),
+    INT(max_jpeg_scan_work, IMAGE, 1, 100000, "N",
+        "most blocks all scans of one JPEG code together, in passes over the image (413 beyond); "
+        "a progressive photo takes about 5, a baseline one 1"),
+    I64(decode_budget_ms, IMAGE, 1, 86400000, "MS", "most wall time one image's decode may take (413 beyond)"),
     INT(max_connections, "256", 1, 1000000, "N",
         "concurrent connections; one more is answered 503 + Retry-After + Connection: close at its "
         "first request, then closed"),

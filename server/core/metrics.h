@@ -64,9 +64,9 @@ typedef enum {
     METRICS_N_GAUGES
 } metrics_gauge_t;
 
-/* Why the batcher dropped a queued image without running it. */
+/* Why an image was dropped without running it (queued, or being decoded). */
 typedef enum {
-    METRICS_DROP_DEADLINE = 0, /* reason="deadline": request_timeout_ms passed in the queue */
+    METRICS_DROP_DEADLINE = 0, /* reason="deadline": request_timeout_ms passed (queued or decoding) */
     METRICS_DROP_CANCELLED,    /* reason="cancelled": the client went away */
     METRICS_DROP_SHUTDOWN,     /* reason="shutdown": still queued when the drain timed out */
     METRICS_N_DROP_REASONS
@@ -93,7 +93,8 @@ void metrics_count_request(metrics_t *m, metrics_endpoint_t endpoint, int code);
  * The batcher calls this; the HTTP side must not count them again. */
 void metrics_count_images(metrics_t *m, uint64_t n);
 
-/* Adds n to resnetd_queue_dropped_total{reason}. The batcher calls this. */
+/* Adds n to resnetd_queue_dropped_total{reason}. The batcher calls this, and
+ * infer_job for an image stopped before or while decoding. */
 void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n);
 
 /* Adds n to resnetd_int8_rechecked_total. The batcher calls this. */

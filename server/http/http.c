@@ -112,7 +112,12 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     h->find_route = params->find_route;
     auth_init(&h->auth, cfg ? cfg->auth_token : NULL);
     pthread_mutex_init(&h->drain_lock, NULL);
-    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+    /* poll(), not the epoll that MHD_USE_AUTO picks on Linux: in epoll mode
+     * libmicrohttpd 0.9.75 never notices a client that sent half a request and
+     * closed (the slot stays taken until connection_timeout_s), and its
+     * quiesce/stop path can abort with "Failed to remove listen FD from epoll
+     * set" (docs/reliability.md) */
+    unsigned flags = MHD_USE_POLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -170,9 +175,13 @@ void http_begin_drain(http_t *h)
     pthread_mutex_lock(&h->drain_lock);
     if (!h->quiesced) {
         h->quiesced = true;
-        MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+        /* libmicrohttpd's threads may still look at the socket until the
+         * daemon stops, so it is closed only then (its documented contract);
+         * shutdown() takes it out of LISTEN now, so new connections are
+         * refused and the ones in the backlog reset */
+        h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+        if (h->quiesced_fd != MHD_INVALID_SOCKET)
+            shutdown(h->quiesced_fd, SHUT_RDWR);
     }
     pthread_mutex_unlock(&h->drain_lock);
 }
@@ -182,12 +191,25 @@ bool http_draining(const http_t *h)
     return atomic_load(&h->draining);
 }
 
+void http_stop_work(http_t *h)
+{
+    atomic_store(&h->stopping, true);
+}
+
+bool http_stopping(const http_t *h)
+{
+    return atomic_load(&h->stopping);
+}
+
 http_limits_t http_limits_of(const config_t *cfg)
 {
     return (http_limits_t){
         .max_body_bytes = cfg->max_body_bytes,
         .max_images_per_request = cfg->max_images_per_request,
         .max_pixels = cfg->max_pixels,
+        .max_jpeg_scans = cfg->max_jpeg_scans,
+        .max_jpeg_scan_work = cfg->max_jpeg_scan_work,
+        .decode_budget_ms = cfg->decode_budget_ms,
         .request_timeout_ms = cfg->request_timeout_ms,
         .topk_default = cfg->topk_default,
         .retry_after_s = cfg->retry_after_s,
@@ -216,6 +238,8 @@ void http_destroy(http_t *h)
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);
+    if (h->quiesced && h->quiesced_fd != MHD_INVALID_SOCKET)
+        close(h->quiesced_fd);
     pthread_mutex_destroy(&h->drain_lock);
     free(h);
 }

@@ -42,6 +42,9 @@ typedef struct {
     int64_t max_body_bytes;      /* request body bytes (413 beyond) */
     int max_images_per_request;  /* images in one request (413 beyond) */
     int64_t max_pixels;          /* width*height per image (413 beyond); 0 = no limit */
+    int max_jpeg_scans;          /* scans per JPEG (413 beyond) */
+    int max_jpeg_scan_work;      /* blocks all scans code, in passes over the image (413 beyond) */
+    int64_t decode_budget_ms;    /* wall time of one image's decode (413 beyond) */
     int64_t request_timeout_ms;  /* deadline from the request's start; 0 = none */
     int topk_default;            /* top-k when the request gives none */
     int retry_after_s;           /* Retry-After on 503/429 */
@@ -112,13 +115,20 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
 int http_port(const http_t *h);
 
 /* Begins a graceful shutdown: /readyz answers 503 from now on, the listening
- * socket is closed (new connections are refused), and every later response
+ * socket stops listening (new connections are refused; it is closed by
+ * http_destroy, after libmicrohttpd's threads), and every later response
  * carries "Connection: close". Requests already accepted are still served.
  * Idempotent. Thread-safe (but call it from the owner, not a handler). */
 void http_begin_drain(http_t *h);
 
 /* True once http_begin_drain has been called. Thread-safe. */
 bool http_draining(const http_t *h);
+
+/* Asks the work still running (JPEG decodes, through their stop hook) to give
+ * up: the drain deadline has passed or the server is stopping. Idempotent.
+ * http_stopping is true afterwards. Thread-safe. */
+void http_stop_work(http_t *h);
+bool http_stopping(const http_t *h);
 
 
 /* The limits routes apply, from cfg. */

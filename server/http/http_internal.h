@@ -21,9 +21,12 @@ struct http {
     auth_t auth;             /* cfg->auth_token, padded for the constant-time check */
     int port;
     atomic_bool draining;
+    atomic_bool stopping;        /* http_stop_work: running decodes give up */
     atomic_int inflight;
     pthread_mutex_t drain_lock; /* makes http_begin_drain idempotent */
     bool quiesced;
+    MHD_socket quiesced_fd;      /* the listening socket MHD_quiesce_daemon handed back:
+                                    closed only after MHD_stop_daemon (see http_destroy) */
     int max_connections;         /* above it a connection is answered 503 and closed */
     atomic_int connections;      /* open connections, the refused ones included */
     _Atomic int64_t refused_warn_ns; /* the last over-limit warning, for its rate limit */

@@ -5,9 +5,11 @@
  * while the model loads, the probes answer (/healthz 200, /readyz 503) and the
  * model routes refuse with 503. A FIFO as the model path holds the load open
  * for as long as the test needs: open() blocks until the test opens the other
- * end, and the loader then refuses it as not a regular file. */
+ * end, and the loader then refuses it as not a regular file. SIGTERM or
+ * SIGINT while the load is blocked there ends the process with status 1. */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +213,32 @@ START_TEST(probes_answer_while_the_model_loads)
 }
 END_TEST
 
+/* The loader blocked in open(fifo) for ever: the signal alone must end the
+ * process, by itself (harness_wait_exit, no SIGKILL), with status 1. */
+START_TEST(signal_during_model_load_exits)
+{
+    static const int sigs[] = {SIGTERM, SIGINT};
+    make_tmp_dir();
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/model.safetensors", tmp_dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    harness_server_t s = {0};
+    const char *args[] = {"--model", fifo, NULL};
+    harness_spawn(&s, args, "accepting connections on ");
+    ck_assert_int_eq(status_of(&s, "GET", "/healthz", NULL, NULL, 0, "ok"), 200);
+    ck_assert_int_eq(kill(s.pid, sigs[_i]), 0);
+    int rc = harness_wait_exit(&s, 30);
+    if (rc == -2)
+        harness_stop(&s); /* SIGTERM again, then SIGKILL: the test has failed */
+    char *log = read_log(&s);
+    ck_assert_msg(rc == 1 && strstr(log, "while the model was loading"), "rc %d, log:\n%s", rc,
+                  log);
+    free(log);
+    unlink(s.log_path);
+    remove_tmp_dir();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("startup");
@@ -218,6 +246,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, bad_model_files_exit_1_with_a_message);
     tcase_add_test(tc, probes_answer_while_the_model_loads);
+    tcase_add_loop_test(tc, signal_during_model_load_exits, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -595,6 +595,141 @@ START_TEST(pixel_limit_checked_from_header)
 }
 END_TEST
 
+/* ---- work limits: scans, scan work, time, the stop hook ---- */
+
+/* The Ns (components) field of every SOS marker, walking the marker segments
+ * and skipping entropy-coded data: an independent count of the scans. */
+static int sos_components(const blob_t *j, int *ns, int max)
+{
+    int n = 0;
+    const uint8_t *p = j->data;
+    for (size_t i = 2; i + 4 < j->len;) {
+        if (p[i] != 0xff || p[i + 1] == 0x00 || p[i + 1] == 0xff ||
+            (p[i + 1] >= 0xd0 && p[i + 1] <= 0xd7)) {
+            i++;
+            continue;
+        }
+        if (p[i + 1] == 0xd9)
+            break;
+        if (p[i + 1] == 0xda && n < max)
+            ns[n++] = p[i + 4];
+        i += 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
+    }
+    return n;
+}
+
+START_TEST(scan_count_is_limited)
+{
+    const int w = 64, h = 48;
+    uint8_t *src = synthetic_rgb(w, h);
+    blob_t jpeg = encode(src, w, h, TJPF_RGB, TJSAMP_420, TJFLAG_PROGRESSIVE);
+    int ns[64];
+    int scans = sos_components(&jpeg, ns, 64);
+    ck_assert_int_gt(scans, 2);
+    image_limits_t lim = image_default_limits();
+    image_rgb_t img;
+    rd_error_t err = {0};
+    lim.max_scans = scans;
+    ck_assert_int_eq(image_decode_rgb(jpeg.data, jpeg.len, 1, &lim, &img, &err), RD_OK);
+    image_rgb_free(&img);
+    lim.max_scans = scans - 1;
+    ck_assert_int_eq(image_decode_rgb(jpeg.data, jpeg.len, 1, &lim, &img, &err), RD_ERR_LIMIT);
+    ck_assert_msg(strstr(err.msg, "max_jpeg_scans"), "%s", err.msg);
+    /* a baseline file is one scan */
+    blob_t base = encode(src, w, h, TJPF_RGB, TJSAMP_420, 0);
+    lim.max_scans = 1;
+    ck_assert_int_eq(image_decode_rgb(base.data, base.len, 1, &lim, &img, &err), RD_OK);
+    image_rgb_free(&img);
+    free(base.data);
+    free(jpeg.data);
+    free(src);
+}
+END_TEST
+
+/* In 4:4:4 every component has the same blocks, so the scan work in passes is
+ * (sum of the scans' component counts) / 3. */
+START_TEST(scan_work_is_limited)
+{
+    const int w = 64, h = 48;
+    uint8_t *src = synthetic_rgb(w, h);
+    blob_t jpeg = encode(src, w, h, TJPF_RGB, TJSAMP_444, TJFLAG_PROGRESSIVE);
+    int ns[64], sum = 0;
+    int scans = sos_components(&jpeg, ns, 64);
+    for (int i = 0; i < scans; i++)
+        sum += ns[i];
+    int floor_passes = sum / 3;
+    ck_assert_msg(sum % 3 != 0 && floor_passes >= 2, "sum %d", sum);
+    image_limits_t lim = image_default_limits();
+    image_rgb_t img;
+    rd_error_t err = {0};
+    lim.max_scan_work = floor_passes + 1;
+    ck_assert_int_eq(image_decode_rgb(jpeg.data, jpeg.len, 1, &lim, &img, &err), RD_OK);
+    image_rgb_free(&img);
+    lim.max_scan_work = floor_passes;
+    ck_assert_int_eq(image_decode_rgb(jpeg.data, jpeg.len, 1, &lim, &img, &err), RD_ERR_LIMIT);
+    ck_assert_msg(strstr(err.msg, "max_jpeg_scan_work"), "%s", err.msg);
+    free(jpeg.data);
+    free(src);
+}
+END_TEST
+
+typedef struct {
+    int calls, stop_at;
+} stop_probe_t;
+
+static rd_status_t stop_after(void *ctx, rd_error_t *err)
+{
+    stop_probe_t *p = ctx;
+    if (++p->calls >= p->stop_at)
+        return rd_error_set(err, RD_ERR_TIMEOUT, "test deadline");
+    return RD_OK;
+}
+
+START_TEST(stop_hook_is_polled_and_stops)
+{
+    const int w = 512, h = 512;
+    uint8_t *src = synthetic_rgb(w, h);
+    blob_t jpeg = encode(src, w, h, TJPF_RGB, TJSAMP_420, _i ? TJFLAG_PROGRESSIVE : 0);
+    image_limits_t lim = image_default_limits();
+    stop_probe_t probe = {0, 1 << 30};
+    lim.stop = stop_after;
+    lim.stop_ctx = &probe;
+    image_rgb_t img;
+    rd_error_t err = {0};
+    ck_assert_int_eq(image_decode_rgb(jpeg.data, jpeg.len, 1, &lim, &img, &err), RD_OK);
+    image_rgb_free(&img);
+    int polls = probe.calls;
+    ck_assert_int_gt(polls, 4); /* a 512-row image is checked many times over */
+    probe = (stop_probe_t){0, polls / 2};
+    ck_assert_int_eq(image_decode_rgb(jpeg.data, jpeg.len, 1, &lim, &img, &err), RD_ERR_TIMEOUT);
+    ck_assert_msg(strstr(err.msg, "test deadline"), "%s", err.msg);
+    ck_assert_int_eq(probe.calls, polls / 2); /* stopped at once */
+    free(jpeg.data);
+    free(src);
+}
+END_TEST
+
+/* A 1 ms budget cannot hold a 4-megapixel progressive decode (tens of ms on
+ * any CPU), and no budget lets it finish. */
+START_TEST(time_budget_stops_a_long_decode)
+{
+    const int w = 2048, h = 2048;
+    uint8_t *src = synthetic_rgb(w, h);
+    blob_t jpeg = encode(src, w, h, TJPF_RGB, TJSAMP_444, TJFLAG_PROGRESSIVE);
+    image_limits_t lim = image_default_limits();
+    lim.budget_ms = 0;
+    image_rgb_t img;
+    rd_error_t err = {0};
+    ck_assert_int_eq(image_decode_rgb(jpeg.data, jpeg.len, 1, &lim, &img, &err), RD_OK);
+    image_rgb_free(&img);
+    lim.budget_ms = 1;
+    ck_assert_int_eq(image_decode_rgb(jpeg.data, jpeg.len, 1, &lim, &img, &err), RD_ERR_LIMIT);
+    ck_assert_msg(strstr(err.msg, "decode_budget_ms"), "%s", err.msg);
+    free(jpeg.data);
+    free(src);
+}
+END_TEST
+
 START_TEST(rejects_bad_arguments)
 {
     blob_t b = read_photo("giraffe");
@@ -773,6 +908,10 @@ int main(int argc, char **argv)
     tcase_add_test(tc, rejects_truncated_jpeg);
     tcase_add_loop_test(tc, mutated_jpegs_never_crash, 0, 2);
     tcase_add_test(tc, pixel_limit_checked_from_header);
+    tcase_add_test(tc, scan_count_is_limited);
+    tcase_add_test(tc, scan_work_is_limited);
+    tcase_add_loop_test(tc, stop_hook_is_polled_and_stops, 0, 2);
+    tcase_add_test(tc, time_budget_stops_a_long_decode);
     tcase_add_test(tc, rejects_bad_arguments);
     tcase_add_test(tc, concurrent_calls_agree);
     tcase_add_test(tc, names_are_never_null);

@@ -1,0 +1,441 @@
+#!/usr/bin/python3
+"""test_hostile_load.py - attacks that once took resnetd away from everyone, in
+small, against the real binary on 127.0.0.1 (docs/reliability.md has the
+figures before and after).
+
+1. Scan-heavy JPEGs, made in this run: a flat 6000x6000 4:4:4 picture
+   (36 Mpixel, inside max_pixels) re-coded by jpegtran -scans as one DC scan
+   and one AC scan per component, whose AC scans are then repeated: 481 scans
+   (arithmetic and Huffman, 3 and 4 components; libjpeg warns about none of
+   them) and 61 scans that code the image 21 times over. Each must be refused
+   with 413 and a message naming max_jpeg_scans / max_jpeg_scan_work, and the
+   server's peak RSS must grow by less than RSS_BUDGET_MB over the attack
+   (a decode of one of them pre-zeroes 210-290 MB of coefficients). The
+   first is also sent as a KServe v2 BYTES input: 413 too.
+2. Half-sent-and-closed connections: 600 clients send part of a request
+   (the head of a POST with a Content-Length, or the head and part of the
+   body) and close at once, in about 30 ms. In epoll mode libmicrohttpd left
+   up to ~250 of them in CLOSE-WAIT until connection_timeout_s, over
+   max_connections (256) when enough were stuck. /healthz must answer 200 again within SETTLE_S, then every
+   endpoint does: /healthz, /readyz, /metrics, /v2/health/ready, and
+   POST /classify 200.
+3. During attack 1 and after attack 2's connections closed, a prober asks
+   /healthz every 50 ms: every answer 200 (while 300 connections hold every
+   slot, a probe is refused like the rest until a probe reserve exists: that
+   is printed, not asserted). A normal client (dog.jpg on /classify, sequential) measures its p50 idle
+   and during attack 1; the p50 under attack must stay within P50_FACTOR
+   times the idle one. Latencies are printed.
+4. Decodes nobody will read stop: a request of 32 accepted but slow images (a
+   standard 10-scan arithmetic progressive 6000x6000, ~0.5 s each, ~16 s in
+   all) whose client leaves after 1 s ends (access log) within STOP_BOUND_S
+   of its start; the same request interrupted by SIGTERM 1 s in, with
+   drain_timeout_s 2, lets the process exit within STOP_BOUND_S.
+
+   test_hostile_load.py RESNETD_BIN [MODEL]   (MODEL: models/resnet50.safetensors)
+   test_hostile_load.py --make DIR            (only write the crafted JPEGs)
+Needs /usr/bin/python3 with PIL and jpegtran (libjpeg-turbo-progs). Loopback only;
+every loop and wait is bounded.
+"""
+import base64
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PHOTO = "/usr/share/darknet/data/dog.jpg"
+RSS_BUDGET_MB = 100   # peak RSS growth over attack 1 (one baseline decode: +210..290 MB)
+P50_FACTOR = 4        # normal client's p50 under attack vs idle
+SETTLE_S = 2.0        # /healthz 200 again after the half-sent connections close
+                      # (epoll mode: after connection_timeout_s, 30 s)
+RECOVER_WAIT_S = 40   # how long to wait for it at most, to print the figure
+N_HALF = 600          # over max_connections (256); 300 left too few stuck here
+N_NORMAL = 15         # normal requests measured under attack
+MAX_ROUNDS = 2000
+N_SLOW = 32           # images of the slow request (max_images_per_request)
+STOP_BOUND_S = 8      # 1 s + drain/decode_budget_ms headroom; unstopped it takes ~16 s or more
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print(f"  FAIL: {msg}", flush=True)
+    return cond
+
+
+# ---- crafted JPEGs ---------------------------------------------------------
+
+def jpeg_segments(data):
+    """(start, end) of each marker segment after SOI; an SOS segment runs to
+    the end of its entropy-coded data (the next marker that is neither a
+    stuffed 0xFF00 nor a restart)."""
+    i, out = 2, []
+    while i + 1 < len(data):
+        if data[i] != 0xFF:
+            raise ValueError(f"no marker at {i}")
+        m = data[i + 1]
+        if m == 0xD9:
+            out.append((i, i + 2))
+            break
+        j = i + 2 + (data[i + 2] << 8 | data[i + 3])
+        if m == 0xDA:
+            while not (data[j] == 0xFF and data[j + 1] != 0 and not 0xD0 <= data[j + 1] <= 0xD7):
+                j += 1
+        out.append((i, j))
+        i = j
+    return out
+
+
+def make_scan_heavy(path, mode, arithmetic, repeats, size=6000):
+    """A flat size x size 4:4:4 JPEG (mode RGB or CMYK) with one DC scan and
+    `repeats` copies of its per-component AC scans. Repeating a first AC scan
+    (Ah = Al = 0) is a progression libjpeg accepts without a warning. Returns
+    the scan count."""
+    from PIL import Image
+    colour = (120, 130, 140) if mode == "RGB" else (10, 20, 30, 40)
+    base, script, coded = path + ".base.jpg", path + ".scans", path + ".coded.jpg"
+    Image.new(mode, (size, size), colour).save(base, quality=90, subsampling=0)
+    ncomp = len(colour)
+    with open(script, "w") as f:
+        f.write("%s: 0-0, 0, 0;\n" % ",".join(map(str, range(ncomp))))
+        for c in range(ncomp):
+            f.write(f"{c}: 1-63, 0, 0;\n")
+    subprocess.run(["jpegtran"] + (["-arithmetic"] if arithmetic else []) +
+                   ["-scans", script, "-outfile", coded, base], check=True)
+    data = open(coded, "rb").read()
+    segs = jpeg_segments(data)
+    sos = [k for k, (a, _) in enumerate(segs) if data[a + 1] == 0xDA]
+    head = data[:segs[sos[0]][1]]               # headers and the DC scan
+    tail = data[segs[sos[0]][1]:segs[-1][0]]    # the AC scans with their tables
+    with open(path, "wb") as f:
+        f.write(head + tail * repeats + b"\xff\xd9")
+    for p in (base, script, coded):
+        os.unlink(p)
+    return 1 + ncomp * repeats
+
+
+ATTACKS = [  # name, mode, arithmetic, repeats, the limit its refusal must name
+    ("arith-ycc-481", "RGB", True, 160, "max_jpeg_scans"),
+    ("huff-ycc-481", "RGB", False, 160, "max_jpeg_scans"),
+    ("arith-cmyk-481", "CMYK", True, 120, "max_jpeg_scans"),
+    ("huff-ycc-61", "RGB", False, 20, "max_jpeg_scan_work"),
+]
+
+
+def make_slow(folder):
+    """A standard progressive (10 scans), arithmetic-coded flat 6000x6000: accepted."""
+    from PIL import Image
+    flat, path = os.path.join(folder, "flat.jpg"), os.path.join(folder, "slow.jpg")
+    Image.new("RGB", (6000, 6000), (120, 130, 140)).save(flat, quality=90, subsampling=0)
+    subprocess.run(["jpegtran", "-progressive", "-arithmetic", "-outfile", path, flat], check=True)
+    os.unlink(flat)
+    return open(path, "rb").read()
+
+
+def multipart(parts):
+    boundary = "resnetdhostile7c1e"
+    body = b"".join(b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"img%d\"; "
+                    b"filename=\"%d.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n" % (i, i) + p + b"\r\n"
+                    for i, p in enumerate(parts))
+    return body + b"--" + boundary.encode() + b"--\r\n", "multipart/form-data; boundary=" + boundary
+
+
+def make_all(folder):
+    out = []
+    for name, mode, arith, repeats, limit in ATTACKS:
+        path = os.path.join(folder, name + ".jpg")
+        scans = make_scan_heavy(path, mode, arith, repeats)
+        print(f"  {name}.jpg: {os.path.getsize(path)} bytes, {scans} scans", flush=True)
+        out.append((name, path, limit))
+    return out
+
+
+# ---- the server ------------------------------------------------------------
+
+class Server:
+    def __init__(self, binary, model, *flags, access_log=False):
+        self.log_path = tempfile.mktemp(prefix="resnetd-hostile.", suffix=".log")
+        self.log = open(self.log_path, "wb")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
+        env.setdefault("GOMP_SPINCOUNT", "10000")
+        self.proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
+                                      "--model", model, "--http-threads", "2",
+                                      "--access-log", "true" if access_log else "false", *flags],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.log, env=env)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            m = re.search(r'ready: listening on \S*:(\d+)"', self.text())
+            if m:
+                self.port = int(m.group(1))
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.proc.kill()
+        sys.exit(f"test_hostile_load.py: FAIL: resnetd did not start; log:\n{self.text()}")
+
+    def text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def peak_rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            m = re.search(r"VmHWM:\s+(\d+) kB", f.read())
+        return int(m.group(1)) / 1024
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        self.log.close()
+        return rc
+
+
+def request(port, method, path, body=None, ctype=None, timeout=60):
+    """(status, body bytes, seconds); status 0 when the exchange failed."""
+    t0 = time.monotonic()
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c.request(method, path, body=body, headers={"Content-Type": ctype} if ctype else {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, data, time.monotonic() - t0
+    except (OSError, http.client.HTTPException):
+        return 0, b"", time.monotonic() - t0
+
+
+class Prober(threading.Thread):
+    """GET /healthz every 50 ms until stopped; keeps every (status, seconds)."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.answers, self.halt = port, [], threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            status, _, dt = request(self.port, "GET", "/healthz", timeout=30)
+            self.answers.append((status, dt))
+            self.halt.wait(0.05)
+
+    def finish(self, what):
+        self.halt.set()
+        self.join(60)
+        bad = [a for a in self.answers if a[0] != 200]
+        worst = max((dt for _, dt in self.answers), default=0)
+        print(f"  /healthz during {what}: {len(self.answers)} probes, {len(bad)} not 200, "
+              f"slowest {worst * 1000:.1f} ms", flush=True)
+        check(self.answers and not bad, f"/healthz during {what}: {bad[:5]} of "
+                                        f"{len(self.answers)} probes were not 200")
+
+
+def normal_p50(port, jpeg, n):
+    times = []
+    for _ in range(n):
+        status, _, dt = request(port, "POST", "/classify", jpeg, "image/jpeg")
+        check(status == 200, f"a normal /classify answered {status}")
+        times.append(dt)
+    return statistics.median(times)
+
+
+# ---- the attacks -----------------------------------------------------------
+
+def scan_heavy(srv, crafted, photo):
+    print("scan-heavy JPEGs", flush=True)
+    idle = normal_p50(srv.port, photo, 15)
+    rss0 = srv.peak_rss_mb()
+    prober = Prober(srv.port)
+    prober.start()
+    stop = threading.Event()
+    normal = []
+
+    def normal_client():
+        while not stop.is_set():
+            status, _, dt = request(srv.port, "POST", "/classify", photo, "image/jpeg")
+            normal.append((status, dt))
+
+    client = threading.Thread(target=normal_client, daemon=True)
+    client.start()
+    bodies = [(name, open(path, "rb").read(), limit) for name, path, limit in crafted]
+    # rounds until the normal client has N_NORMAL answers (bounded: MAX_ROUNDS)
+    for round_no in range(MAX_ROUNDS):
+        for name, body, limit in bodies:
+            status, data, dt = request(srv.port, "POST", "/classify", body, "image/jpeg")
+            text = data.decode(errors="replace")
+            if round_no == 0:
+                print(f"  {name}: {status} in {dt * 1000:.0f} ms: {text[:200]}", flush=True)
+            check(status == 413 and limit in text,
+                  f"{name}: expected 413 naming {limit}, got {status} {text[:200]}")
+        if len(normal) >= N_NORMAL:
+            break
+    print(f"  {round_no + 1} rounds of {len(bodies)} crafted JPEGs", flush=True)
+    # the same through KServe v2 BYTES
+    status, data, _ = request(srv.port, "POST", "/classify", photo, "image/jpeg")
+    model = json.loads(data)["model"]
+    doc = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                       "data": [base64.b64encode(bodies[0][1]).decode()]}]}
+    status, data, dt = request(srv.port, "POST", f"/v2/models/{model}/infer",
+                               json.dumps(doc).encode(), "application/json")
+    text = data.decode(errors="replace")
+    print(f"  KServe BYTES {bodies[0][0]}: {status} in {dt * 1000:.0f} ms: {text[:160]}", flush=True)
+    check(status == 413 and "max_jpeg_scans" in text,
+          f"KServe BYTES {bodies[0][0]}: expected 413 naming max_jpeg_scans, got {status} {text[:200]}")
+    stop.set()
+    client.join(120)
+    prober.finish("the scan-heavy JPEGs")
+    rss1 = srv.peak_rss_mb()
+    print(f"  peak RSS {rss0:.0f} -> {rss1:.0f} MB (budget +{RSS_BUDGET_MB} MB)", flush=True)
+    check(rss1 - rss0 < RSS_BUDGET_MB,
+          f"peak RSS grew by {rss1 - rss0:.0f} MB over the attack (budget {RSS_BUDGET_MB})")
+    check(all(s == 200 for s, _ in normal), f"normal client under attack: {normal[:5]}")
+    under = statistics.median(dt for _, dt in normal) if normal else float("inf")
+    print(f"  normal client p50: idle {idle * 1000:.1f} ms, under attack {under * 1000:.1f} ms "
+          f"({len(normal)} requests; bound x{P50_FACTOR})", flush=True)
+    check(under <= P50_FACTOR * idle,
+          f"normal p50 under attack {under * 1000:.1f} ms > {P50_FACTOR} x idle "
+          f"{idle * 1000:.1f} ms")
+
+
+def close_wait(port):
+    """Server-side sockets of port in CLOSE-WAIT (/proc/net/tcp state 08)."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            n += cols[3] == "08" and int(cols[1].split(":")[1], 16) == port
+    return n
+
+
+def half_sent(srv, photo):
+    print(f"{N_HALF} half-sent-and-closed connections", flush=True)
+    head = (b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+            b"Content-Length: 100000\r\n\r\n")
+    t0 = time.monotonic()
+    for i in range(N_HALF):
+        # the whole head, or the head and part of the body; closed at once, so
+        # that the rest of the request and the FIN arrive together
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(head if i % 2 == 0 else head + photo[:5000])
+    print(f"  sent and closed in {time.monotonic() - t0:.3f} s; {close_wait(srv.port)} server "
+          f"sockets in CLOSE-WAIT", flush=True)
+    t0 = time.monotonic()
+    recovered = None
+    while time.monotonic() - t0 < RECOVER_WAIT_S:
+        status, _, _ = request(srv.port, "GET", "/healthz", timeout=10)
+        if status == 200:
+            recovered = time.monotonic() - t0
+            break
+        time.sleep(0.01)
+    print(f"  /healthz 200 again {recovered if recovered is None else round(recovered, 3)} s "
+          f"after they closed (bound {SETTLE_S} s)", flush=True)
+    check(recovered is not None and recovered <= SETTLE_S,
+          f"/healthz not 200 within {SETTLE_S} s of {N_HALF} half-sent connections closing "
+          f"(recovered after {recovered} s)")
+    prober = Prober(srv.port)
+    prober.start()
+    for method, path, body, want in [("GET", "/healthz", None, 200), ("GET", "/readyz", None, 200),
+                                     ("GET", "/metrics", None, 200),
+                                     ("GET", "/v2/health/ready", None, 200),
+                                     ("POST", "/classify", photo, 200)]:
+        status, data, dt = request(srv.port, method, path, body,
+                                   "image/jpeg" if body else None, timeout=30)
+        print(f"  {method} {path}: {status} in {dt * 1000:.1f} ms", flush=True)
+        check(status == want, f"{method} {path} after {N_HALF} half-sent connections closed: "
+                              f"{status} {data[:120]!r}")
+    time.sleep(0.5)
+    prober.finish("the time after the half-sent connections")
+
+
+def send_and_leave(port, body, ctype, after_s):
+    """Sends the whole request, then closes the socket after after_s."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + ctype.encode() +
+              b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(after_s)
+    s.close()
+
+
+def stopped_decodes(binary, model, slow):
+    print(f"a request of {N_SLOW} slow images: its client leaves; SIGTERM", flush=True)
+    body, ctype = multipart([slow] * N_SLOW)
+    srv = Server(binary, model, access_log=True)
+    try:
+        send_and_leave(srv.port, body, ctype, 1.0)
+        line, deadline = None, time.monotonic() + 120
+        while line is None and time.monotonic() < deadline:
+            line = next((l for l in srv.text().splitlines() if '"path":"/classify"' in l), None)
+            time.sleep(0.1)
+        total = json.loads(line)["total_ms"] / 1000 if line else None
+        print(f"  the client left after 1 s; the request ended after {total} s "
+              f"(bound {STOP_BOUND_S} s): {line}", flush=True)
+        check(total is not None and total < STOP_BOUND_S,
+              f"a request whose client left after 1 s ran {total} s (bound {STOP_BOUND_S} s)")
+    finally:
+        srv.stop()
+    srv = Server(binary, model, "--drain-timeout-s", "2")
+    client = threading.Thread(target=request, args=(srv.port, "POST", "/classify", body, ctype, 120),
+                              daemon=True)
+    client.start()
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    rc = srv.stop()
+    took = time.monotonic() - t0
+    print(f"  SIGTERM 1 s into it (drain_timeout_s 2): exit {rc} after {took:.2f} s "
+          f"(bound {STOP_BOUND_S} s)", flush=True)
+    check(rc is not None and took < STOP_BOUND_S,
+          f"SIGTERM during the slow request: exit {rc} after {took:.1f} s (bound {STOP_BOUND_S} s)")
+    client.join(60)
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--make":
+        make_all(sys.argv[2])
+        return 0
+    if len(sys.argv) not in (2, 3):
+        print(__doc__, file=sys.stderr)
+        return 2
+    binary = sys.argv[1]
+    model = sys.argv[2] if len(sys.argv) == 3 else os.path.join(SRC, "models/resnet50.safetensors")
+    if not os.path.exists(model):
+        sys.exit(f"test_hostile_load.py: FAIL: {model} is missing (run tools/fetch_model.sh)")
+    photo = open(PHOTO, "rb").read()
+    with tempfile.TemporaryDirectory(prefix="resnetd-hostile.") as folder:
+        print("crafting JPEGs", flush=True)
+        crafted = make_all(folder)
+        slow = make_slow(folder)
+        srv = Server(binary, model)
+        try:
+            scan_heavy(srv, crafted, photo)
+            half_sent(srv, photo)
+        finally:
+            rc = srv.stop()
+        check(rc == 0, f"resnetd exited {rc} after SIGTERM")
+        stopped_decodes(binary, model, slow)
+    if failures:
+        print(f"test_hostile_load.py: {len(failures)} failure(s)")
+        return 1
+    print("test_hostile_load.py: OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
