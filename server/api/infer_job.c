@@ -40,6 +40,9 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
     const config_t *cfg = job->req->deps->cfg;
     image_limits_t lim = image_default_limits();
     lim.max_pixels = cfg->max_pixels > 0 ? (uint64_t)cfg->max_pixels : 0;
+    lim.formats = IMAGE_FORMAT_BIT(IMAGE_FORMAT_JPEG) |
+                  (cfg->accept_png ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_PNG) : 0) |
+                  (cfg->accept_webp ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_WEBP) : 0);
     rd_error_t err = {0};
     int64_t t0 = batcher_now_ns();
     rd_status_t st = image_to_tensor(jpeg, len, job->req->deps->preproc, &lim,

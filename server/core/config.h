@@ -58,6 +58,8 @@ typedef struct {
     /* Limits */
     int64_t max_body_bytes;        /* request body bytes (413 beyond); default 16777216 (16 MiB) */
     int64_t max_pixels;            /* width*height per image, checked from the JPEG header (413 beyond); default 40000000 */
+    bool accept_png;               /* decode PNG bodies (recognised by their bytes); default true */
+    bool accept_webp;              /* decode WebP bodies; default true */
     int max_images_per_request;    /* images in one request (413 beyond), <= max_queue_length; default 32 */
     int max_connections;           /* concurrent connections (libmicrohttpd refuses more); default 256 */
     int connection_timeout_s;      /* idle connection timeout, seconds; 0 = none; default 30 */

@@ -46,6 +46,10 @@ const key_def_t config_keys[] = {
     I64(max_body_bytes, 1, 17179869184LL, "BYTES", "largest request body (413 beyond)"),
     I64(max_pixels, 1, 1000000000000LL, "N",
         "largest width*height of one image, checked from the JPEG header before decoding (413 beyond)"),
+    {"accept_png", K_BOOL, F(accept_png), 0, 0, 0, 0, "BOOL",
+     "decode PNG images (recognised by their bytes, not the Content-Type); false = 400"},
+    {"accept_webp", K_BOOL, F(accept_webp), 0, 0, 0, 0, "BOOL",
+     "decode WebP images (recognised by their bytes); false = 400"},
     INT(max_images_per_request, 1, 4096, "N", "most images in one request (413 beyond); at most max_queue_length"),
     INT(max_connections, 1, 1000000, "N", "concurrent connections; more are refused"),
     INT(connection_timeout_s, 0, 86400, "S", "idle connection timeout, seconds; 0 = none"),
@@ -81,6 +85,8 @@ config_t config_default_params(void)
     c.request_timeout_ms = 10000;
     c.max_body_bytes = 16 << 20;
     c.max_pixels = 40000000;
+    c.accept_png = true;
+    c.accept_webp = true;
     c.max_images_per_request = 32;
     c.max_connections = 256;
     c.connection_timeout_s = 30;
