@@ -15,7 +15,8 @@ into FIXTURE_DIR. Checks that:
   takes WebP;
 - after that traffic, every metric family the server exports appears and
   `promtool check metrics` (Debian package prometheus) reports nothing.
-Every socket has a timeout and the server is killed on any failure."""
+SIGTERM must end each server with status 0 and no sanitizer report. Every
+socket has a timeout and the server is killed on any failure."""
 import base64
 import http.client
 import json
@@ -80,6 +81,7 @@ class Server:
         return status, json.loads(body)
 
     def stop(self):
+        """SIGTERM; returns (exit status, whether the log has a sanitizer report)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -87,7 +89,14 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        with open(self.log.name, errors="replace") as f:
+            log = f.read()
         os.unlink(self.log.name)
+        return self.proc.returncode, "Sanitizer" in log or "runtime error" in log
+
+    def stop_clean(self):
+        rc, report = self.stop()
+        check(rc == 0 and not report, "SIGTERM: exit 0, no sanitizer report (rc %d)" % rc)
 
 
 def predictions(doc):
@@ -166,7 +175,7 @@ def families(text):
     return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
 
 
-def metrics_lint(srv, binary_dir):
+def metrics_lint(srv):
     status, body = srv.request("GET", "/metrics")
     check(status == 200, "/metrics 200")
     text = body.decode()
@@ -202,12 +211,13 @@ def main():
     try:
         srv = Server(binary, model, {})
         formats_on(srv, fx)
-        metrics_lint(srv, os.path.dirname(binary))
-        srv.stop()
+        metrics_lint(srv)
+        first, srv = srv, None
+        first.stop_clean()
         srv = Server(binary, model, {"RESNETD_ACCEPT_PNG": "false"})
         formats_off(srv, fx)
-        srv.stop()
-        srv = None
+        last, srv = srv, None
+        last.stop_clean()
     except Fail as e:
         print("FAIL:", e)
         if srv:
