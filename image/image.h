@@ -47,7 +47,7 @@ typedef enum {
  * high byte (PIL 9.4 clips 16-bit grayscale to 255 instead: see README).
  * Their pixel limit is checked from the IHDR / VP8X header, before decoding;
  * an animated PNG (acTL) or WebP is RD_ERR_UNSUPPORTED, and a PNG whose
- * compressed data holds more than its rows need is RD_ERR_FORMAT. DCT scaling
+ * image data inflates to over 64 KiB more than its rows need is RD_ERR_FORMAT. DCT scaling
  * applies to JPEG only. */
 typedef enum {
     IMAGE_FORMAT_UNKNOWN = 0,

@@ -9,7 +9,8 @@
 #include "image.h"
 
 /* Decodes png[0..len) into *out (caller frees with image_rgb_free).
- * RD_ERR_FORMAT corrupt, truncated, or compressed data longer than the image;
+ * RD_ERR_FORMAT corrupt, truncated, or image data inflating to over 64 KiB
+ * more than the rows need (a decompression bomb);
  * RD_ERR_UNSUPPORTED an APNG; RD_ERR_LIMIT over lim->max_pixels (lim may be
  * NULL: no limit); RD_ERR_NOMEM. Thread-safe. */
 rd_status_t image_png_decode(const uint8_t *png, size_t len, const image_limits_t *lim,

@@ -5,9 +5,9 @@
  * and gAMA are ignored as PIL ignores them.
  * Bounded cost: the pixel limit is checked from IHDR before any pixel buffer
  * exists; ancillary chunks (text, iCCP: compressed too) may hold at most
- * CHUNK_CACHE_MAX bytes; and the image data may not inflate to more than the
- * rows need (plus one scratch buffer), so a small file cannot make us inflate
- * far more than width x height calls for.
+ * CHUNK_CACHE_MAX bytes; and the image data may not inflate to more than
+ * SLACK beyond what the rows need, so a small file cannot make us inflate far
+ * more than width x height calls for.
  * THREADS: no shared state; each call owns its libspng context. */
 #include "image_formats.h"
 
@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #define CHUNK_CACHE_MAX (8u << 20) /* ancillary chunk bytes kept, decompressed */
+#define SLACK (64u << 10)          /* inflated bytes tolerated beyond the rows */
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -64,8 +65,9 @@ static uint64_t raw_size(const struct spng_ihdr *h)
 /* libspng inflates only what the rows need and ignores the rest, so a 64x64
  * picture may carry a stream that inflates to gigabytes: harmless to libspng,
  * but malformed, and what decompression-bomb scanners look for. Inflate the
- * IDAT stream into a scratch buffer, stopping one buffer past what the image
- * needs: the cost is bounded by the image's own size. */
+ * IDAT stream into a scratch buffer and refuse it once it passes what the
+ * image needs by more than SLACK (a sloppy encoder's few spare bytes pass, as
+ * PIL and libpng let them): the cost stays bounded by the image's own size. */
 static rd_status_t refuse_long_stream(const uint8_t *png, size_t len,
                                       const struct spng_ihdr *ihdr, rd_error_t *err)
 {
@@ -76,14 +78,14 @@ static rd_status_t refuse_long_stream(const uint8_t *png, size_t len,
         return rd_error_set(err, RD_ERR_NOMEM, "PNG: inflate state");
     int zrc = Z_OK;
     uint64_t out = 0;
-    for (size_t off = 8; len - off >= 12 && zrc == Z_OK && out <= need;) {
+    for (size_t off = 8; len - off >= 12 && zrc == Z_OK && out <= need + SLACK;) {
         uint32_t n = be32(png + off);
         if ((uint64_t)n + 12 > len - off)
             break; /* truncated: libspng says so */
         if (!memcmp(png + off + 4, "IDAT", 4)) {
             z.next_in = (uint8_t *)(png + off + 8);
             z.avail_in = n;
-            while (zrc == Z_OK && z.avail_in && out <= need) {
+            while (zrc == Z_OK && z.avail_in && out <= need + SLACK) {
                 z.next_out = scratch;
                 z.avail_out = sizeof scratch;
                 zrc = inflate(&z, Z_NO_FLUSH);
@@ -95,9 +97,9 @@ static rd_status_t refuse_long_stream(const uint8_t *png, size_t len,
         off += (size_t)n + 12;
     }
     inflateEnd(&z);
-    if (out > need)
+    if (out > need + SLACK)
         return rd_error_set(err, RD_ERR_FORMAT,
-                            "PNG image data inflates to more than the %llu bytes a %ux%u "
+                            "PNG image data inflates to far more than the %llu bytes a %ux%u "
                             "image needs (a decompression bomb?)",
                             (unsigned long long)need, (unsigned)ihdr->width,
                             (unsigned)ihdr->height);

@@ -6,7 +6,7 @@ with their PIL + torchvision reference tensors.
 
 Writes DIR/fx_png_*.png and DIR/fx_webp_*.webp (every PNG colour type and bit
 depth that PIL reads: RGB, RGBA, gray, gray+alpha, palettes with and without
-tRNS, 1/4-bit, 16-bit; lossy and lossless WebP with and without alpha), and for
+tRNS, 1/4-bit, 16-bit, interlaced; lossy and lossless WebP with and without alpha), and for
 each DIR/<stem>.rgb.f32 and DIR/<stem>.bgr.f32 from preprocess_reference.py's
 reference() (Image.open(path).convert("RGB"), Resize, CenterCrop, ...).
 One deliberate exception: PIL 9.4 opens a 16-bit grayscale PNG as mode "I" and
@@ -18,7 +18,7 @@ It also writes the hostile files the decoders must refuse cheaply, listed in
 DIR/hostile.txt as "name expected-status": an APNG, an animated WebP, a PNG and
 a WebP whose headers claim 10^10 and 2.7*10^8 pixels, a PNG whose image data
 inflates to 64 MiB for a 64x64 picture (a zlib bomb), and cut-off files.
-PNG chunks PIL cannot write (16-bit colour, the lying headers) are written by
+PNGs PIL cannot write (16-bit colour, Adam7 interlacing, the lying headers) are written by
 png_file() below, from the PNG specification.
 """
 import argparse
@@ -52,6 +52,19 @@ def rows(samples):
     raw = samples.tobytes()
     stride = len(raw) // samples.shape[0]
     return b"".join(b"\0" + raw[y * stride:(y + 1) * stride] for y in range(samples.shape[0]))
+
+
+def png_adam7(path, rgb8):
+    """An interlaced (Adam7) 8-bit RGB PNG of rgb8 (PIL writes none)."""
+    h, w, _ = rgb8.shape
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+              (1, 0, 2, 2), (0, 1, 1, 2))
+    data = b"".join(rows(np.ascontiguousarray(rgb8[y0::dy, x0::dx]))
+                    for x0, y0, dx, dy in passes if x0 < w and y0 < h)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(data))
+                + chunk(b"IEND", b""))
 
 
 def png16(path, rgb8, channels, rng):
@@ -109,6 +122,14 @@ def fidelity_fixtures(src, out, rng):
     save("fx_png_tiny.png", img.resize((37, 23), Image.Resampling.BOX))
     save("fx_png_rgb_trns.png", img, transparency=(0, 0, 0))
     pixels = np.asarray(img)
+    # 1000 spare bytes after the rows: sloppy, not a bomb; PIL reads it
+    small = np.asarray(gray.resize((64, 48), Image.Resampling.BOX))[:, :, None]
+    png_file(os.path.join(out, "fx_png_spare_bytes.png"), 64, 48, 0, 8,
+             zlib.compress(rows(small) + b"\0" * 1000))
+    made.append(os.path.join(out, "fx_png_spare_bytes.png"))
+    # odd sizes, so that every Adam7 pass has a ragged edge
+    png_adam7(os.path.join(out, "fx_png_interlaced.png"), pixels[5:5 + 333, 3:3 + 501])
+    made.append(os.path.join(out, "fx_png_interlaced.png"))
     for name, channels in (("fx_png_rgb16.png", 3), ("fx_png_rgba16.png", 4),
                            ("fx_png_la16.png", 2)):
         png16(os.path.join(out, name), pixels, channels, rng)

@@ -28,7 +28,8 @@ static const char *const images[] = {
     "fx_png_rgb.png", "fx_png_rgba.png", "fx_png_gray.png", "fx_png_gray_alpha.png",
     "fx_png_palette.png", "fx_png_palette_trns.png", "fx_png_palette_4bit.png",
     "fx_png_1bit.png", "fx_png_tiny.png", "fx_png_rgb_trns.png", "fx_png_rgb16.png",
-    "fx_png_rgba16.png", "fx_png_la16.png", "fx_png_l16.png",
+    "fx_png_rgba16.png", "fx_png_la16.png", "fx_png_l16.png", "fx_png_interlaced.png",
+    "fx_png_spare_bytes.png",
     "fx_webp_lossy.webp", "fx_webp_lossless.webp", "fx_webp_alpha.webp",
     "fx_webp_alpha_lossless.webp", "fx_webp_gray.webp",
 };
