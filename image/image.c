@@ -1,7 +1,9 @@
 /* image.c - image_to_tensor: the JPEG -> model input pipeline that the HTTP
  * threads run (probe and limit check, decode at a DCT scale, resize and
- * center-crop as torchvision does, normalise into channel planes).
+ * center-crop as torchvision does, normalise into channel planes); PNG and
+ * WebP bodies, recognised by their bytes, go to image_formats_decode.
  * THREADS: no shared state; every call owns its decoder and buffers. */
+#include "image_formats.h"
 #include "image_internal.h"
 
 #include <stdlib.h>
@@ -106,6 +108,38 @@ static rd_status_t decode_and_resize(void *dec, const uint8_t *jpeg, size_t len,
     return st;
 }
 
+/* PNG and WebP: decode whole (no DCT scaling), then the same resize, crop and
+ * normalisation as JPEG. */
+static rd_status_t other_format_to_tensor(image_format_t format, const uint8_t *buf,
+                                          size_t len, const model_preproc_t *pp,
+                                          const image_limits_t *lim, float *out,
+                                          rd_error_t *err)
+{
+    image_limits_t defaults = image_default_limits();
+    image_rgb_t img;
+    rd_status_t st = image_formats_decode(format, buf, len, lim ? lim : &defaults, &img, err);
+    if (st != RD_OK)
+        return st;
+    int rw, rh;
+    image_resized_size(img.width, img.height, pp->resize, &rw, &rh);
+    uint8_t *window = malloc((size_t)pp->input_w * pp->input_h * 3);
+    if (!window)
+        st = rd_error_set(err, RD_ERR_NOMEM, "image_to_tensor: window");
+    else if (pp->input_w > rw || pp->input_h > rh)
+        st = rd_error_set(err, RD_ERR_ARG,
+                          "preprocessing: crop %dx%d exceeds the %dx%d resized image",
+                          pp->input_w, pp->input_h, rw, rh);
+    else
+        st = image_resize_crop(&img, rw, rh, crop_offset(rw, pp->input_w),
+                               crop_offset(rh, pp->input_h), pp->input_w, pp->input_h,
+                               window, err);
+    if (st == RD_OK)
+        normalize(window, pp->input_w, pp->input_h, pp, out);
+    free(window);
+    image_rgb_free(&img);
+    return st;
+}
+
 rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,
                             const model_preproc_t *pp, const image_limits_t *lim,
                             float *out, rd_error_t *err)
@@ -115,6 +149,9 @@ rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,
     rd_status_t st = check_preproc(pp, err);
     if (st != RD_OK)
         return st;
+    image_format_t format = image_format_sniff(jpeg, len);
+    if (format == IMAGE_FORMAT_PNG || format == IMAGE_FORMAT_WEBP)
+        return other_format_to_tensor(format, jpeg, len, pp, lim, out, err);
     image_limits_t defaults = image_default_limits();
     uint8_t *window = malloc((size_t)pp->input_w * pp->input_h * 3);
     void *dec = image_dec_create();

@@ -40,6 +40,26 @@ typedef enum {
     IMAGE_CS_YCCK,
 } image_colorspace_t;
 
+/* The container formats image_to_tensor reads, recognised by their first
+ * bytes (image_format_sniff), never by a Content-Type. PNG (libspng) and WebP
+ * (libwebp) become 8-bit RGB as PIL's Image.open(...).convert("RGB") makes
+ * them: alpha and tRNS are dropped (not composited), palettes expanded, gray
+ * replicated, gamma and colour profiles ignored, 16-bit samples keep their
+ * high byte (PIL 9.4 clips 16-bit grayscale to 255 instead: see README).
+ * Their pixel limit is checked from the IHDR / VP8X header, before decoding;
+ * an animated PNG (acTL) or WebP is RD_ERR_UNSUPPORTED, and a PNG whose
+ * image data inflates to over 64 KiB more than its rows need is RD_ERR_FORMAT. DCT scaling
+ * applies to JPEG only. */
+typedef enum {
+    IMAGE_FORMAT_UNKNOWN = 0,
+    IMAGE_FORMAT_JPEG,
+    IMAGE_FORMAT_PNG,
+    IMAGE_FORMAT_WEBP,
+} image_format_t;
+
+/* One bit per format, for image_limits_t.formats. */
+#define IMAGE_FORMAT_BIT(f) (1u << (unsigned)(f))
+
 /* What the JPEG header says; reading it decodes no pixels. */
 typedef struct {
     int width, height;           /* pixels */
@@ -59,6 +79,9 @@ typedef rd_status_t (*image_stop_fn)(void *ctx, rd_error_t *err);
  * no limit at all, no scaling, no stop hook. */
 typedef struct {
     uint64_t max_pixels;   /* width * height from the header; 0 means no limit */
+    unsigned formats;      /* IMAGE_FORMAT_BIT()s of the PNG and WebP formats accepted
+                              (the others are RD_ERR_UNSUPPORTED); 0 means every
+                              format. JPEG is always accepted */
     bool dct_scaling;      /* decode at 1/2, 1/4 or 1/8 when that still leaves the
                               shorter side >= dct_headroom * resize (faster, not
                               bit-exact to PIL) */
@@ -82,6 +105,14 @@ typedef struct {
 /* Defaults: max_pixels 40,000,000 (an 8000x5000 photo), dct_scaling true,
  * dct_headroom 2, max_scans 64, max_scan_work 16, budget_ms 3000, no stop hook. */
 image_limits_t image_default_limits(void);
+
+/* The format whose signature starts buf[0..len): JPEG (FF D8 FF), PNG (the
+ * 8-byte PNG signature) or WebP ("RIFF" size "WEBP"); UNKNOWN otherwise.
+ * Reads at most 12 bytes. Thread-safe. */
+image_format_t image_format_sniff(const uint8_t *buf, size_t len);
+
+/* "JPEG", "PNG", "WebP" or "unknown". Never NULL. */
+const char *image_format_str(image_format_t format);
 
 /* Static names for logs and tests ("4:2:0", "YCbCr", ...). Never NULL. */
 const char *image_subsamp_str(image_subsamp_t subsamp);

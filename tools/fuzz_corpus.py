@@ -6,7 +6,7 @@ The seeds are committed; rerun this only to regenerate them
 its parser, so the fuzzers start from the accepted paths; regression inputs
 found by fuzzing are committed next to them under names starting "crash-".
 Input formats of the harnesses (see tests/fuzz/fuzz_*.c):
-  image:     one selector byte (preprocessing shape), then a JPEG
+  image:     one selector byte (preprocessing shape), then a JPEG, PNG or WebP
   multipart: the Content-Type value, '\\n', then the body
   kserve:    the Inference-Header-Content-Length value or "", '\\n', the body
 """
@@ -35,6 +35,23 @@ def put(target, name, data):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
         f.write(data)
+
+
+def encoded(w, h, mode, fmt, **kw):
+    img = Image.effect_mandelbrot((w, h), (-2, -1.2, 1, 1.2), 64).convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def image_format_seeds():
+    """Small PNG and WebP seeds for the branches of their decoders: RGB,
+    palette + tRNS and gray + alpha PNGs, lossy-with-alpha and lossless WebP."""
+    put("image", "rgb_24x16.png", b"\x00" + encoded(24, 16, "RGB", "PNG"))
+    put("image", "palette_trns.png", b"\x41" + encoded(20, 12, "P", "PNG", transparency=0))
+    put("image", "gray_alpha.png", b"\x9a" + encoded(17, 9, "LA", "PNG"))
+    put("image", "lossy_alpha.webp", b"\x12" + encoded(24, 16, "RGBA", "WEBP", quality=50))
+    put("image", "lossless.webp", b"\x80" + encoded(16, 24, "RGB", "WEBP", lossless=True))
 
 
 def jpeg(w, h, mode="RGB", **kw):
@@ -152,6 +169,7 @@ def main():
     put("image", "progressive_420.jpg", b"\x52" + jpeg(33, 47, progressive=True))
     put("image", "cmyk.jpg", b"\x10" + jpeg(24, 24, "CMYK"))
     put("image", "444.jpg", b"\x88" + jpeg(20, 36, subsampling=0))
+    image_format_seeds()
     b = b"XyZfuzz42"
     ct = b"multipart/form-data; boundary=" + b + b"\n"
     put("multipart", "two_files", ct + multipart_body(

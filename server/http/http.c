@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "http_internal.h"
+#include "image.h"
 #include "http_tls.h"
 
 
@@ -210,6 +211,9 @@ http_limits_t http_limits_of(const config_t *cfg)
         .max_jpeg_scans = cfg->max_jpeg_scans,
         .max_jpeg_scan_work = cfg->max_jpeg_scan_work,
         .decode_budget_ms = cfg->decode_budget_ms,
+        .image_formats = IMAGE_FORMAT_BIT(IMAGE_FORMAT_JPEG) |
+                         (cfg->accept_png ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_PNG) : 0) |
+                         (cfg->accept_webp ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_WEBP) : 0),
         .request_timeout_ms = cfg->request_timeout_ms,
         .topk_default = cfg->topk_default,
         .retry_after_s = cfg->retry_after_s,

@@ -45,6 +45,7 @@ typedef struct {
     int max_jpeg_scans;          /* scans per JPEG (413 beyond) */
     int max_jpeg_scan_work;      /* blocks all scans code, in passes over the image (413 beyond) */
     int64_t decode_budget_ms;    /* wall time of one image's decode (413 beyond) */
+    unsigned image_formats;      /* IMAGE_FORMAT_BIT()s of the formats decoded (accept_png, ...) */
     int64_t request_timeout_ms;  /* deadline from the request's start; 0 = none */
     int topk_default;            /* top-k when the request gives none */
     int retry_after_s;           /* Retry-After on 503/429 */

@@ -332,18 +332,19 @@ def jpeg_tool(args, data, tmp):
 Case = collections.namedtuple("Case", "category name status shape send check")
 
 # The JPEG material the cases share: three photos and a few re-encodings of dog.jpg.
-Photos = collections.namedtuple("Photos", "dog eagle person progressive arith png")
+Photos = collections.namedtuple("Photos", "dog eagle person progressive arith gif")
 
 INFER = "/v2/models/{model}/infer"
 
 
 def load_photos(tools):
-    """Reads the photos and makes the progressive, arithmetic-coded and PNG versions of dog.jpg."""
+    """Reads the photos and makes the progressive and arithmetic-coded versions of dog.jpg and a
+    GIF (a format resnetd does not decode; PNG and WebP it does)."""
     dog, eagle, person = (read(os.path.join(PHOTOS, p + ".jpg")) for p in ("dog", "eagle", "person"))
     return Photos(dog, eagle, person,
                   progressive=jpeg_tool(["jpegtran", "-progressive"], dog, tools),
                   arith=jpeg_tool(["jpegtran", "-arithmetic"], dog, tools),
-                  png=pil_image("RGB", (64, 48), "PNG"))
+                  gif=pil_image("P", (64, 48), "GIF"))
 
 
 def multipart(parts, boundary="bAdReQuEsT-b0undary", close=True):
@@ -447,7 +448,7 @@ def random_bytes(add, rng):
 def wrong_formats(add, photos):
     """Other formats labelled JPEG, and empty bodies: 400."""
     formats = {
-        "PNG": photos.png,
+        "PNG with a zeroed IHDR": b"\x89PNG\r\n\x1a\n" + bytes(25),
         "GIF": pil_image("P", (64, 48), "GIF"),
         "BMP": pil_image("RGB", (64, 48), "BMP"),
         "TIFF": pil_image("RGB", (64, 48), "TIFF"),
@@ -518,7 +519,7 @@ def patched_headers(add, photos):
 
 def content_types(add, photos):
     """Wrong or missing Content-Type on /classify: 415."""
-    for ctype in ("text/plain", "application/json", "image/png", "image/gif", "image/jpegx",
+    for ctype in ("text/plain", "application/json", "image/bmp", "image/gif", "image/jpegx",
                   "multipart/mixed; boundary=x", "application/x-www-form-urlencoded", "*/*", "", ";"):
         add("content_type", "Content-Type %r" % ctype, 415, NESTED, post("/classify", photos.dog, ctype))
     add("content_type", "no Content-Type", 415, NESTED, post("/classify", photos.dog, None))
@@ -527,7 +528,7 @@ def content_types(add, photos):
 def multipart_cases(add, photos):
     """Multipart: broken or missing boundaries, bad parts, thousands of parts."""
     mp = "multipart/form-data; boundary=bAdReQuEsT-b0undary"
-    dog, png = photos.dog, photos.png
+    dog, gif = photos.dog, photos.gif
     add("multipart", "no boundary parameter", 415, NESTED,
         post("/classify", multipart([("a", "a.jpg", "image/jpeg", dog)]), "multipart/form-data"))
     add("multipart", "empty boundary parameter", 415, NESTED,
@@ -537,12 +538,12 @@ def multipart_cases(add, photos):
     add("multipart", "body is junk", 400, NESTED, post("/classify", b"junk junk junk", mp))
     add("multipart", "body is a bare JPEG", 400, NESTED, post("/classify", dog, mp))
     add("multipart", "only a topk field", 400, NESTED, post("/classify", multipart([("topk", None, None, b"3")]), mp))
-    add("multipart", "one PNG part", 400, NESTED, post("/classify", multipart([("a", "a.png", "image/png", png)]), mp))
+    add("multipart", "one GIF part", 400, NESTED, post("/classify", multipart([("a", "a.gif", "image/gif", gif)]), mp))
     add("multipart", "one truncated JPEG part", 400, NESTED,
         post("/classify", multipart([("a", "a.jpg", "image/jpeg", dog[:5000])]), mp))
     add("multipart", "empty part", 400, NESTED, post("/classify", multipart([("a", "a.jpg", "image/jpeg", b"")]), mp))
     add("multipart", "two bad parts", 400, NESTED,
-        post("/classify", multipart([("a", "a.png", None, png), ("b", "b.jpg", None, b"\xff\xd8")]), mp))
+        post("/classify", multipart([("a", "a.gif", None, gif), ("b", "b.jpg", None, b"\xff\xd8")]), mp))
     add("multipart", "plain text field", 400, NESTED, post("/classify", multipart([("note", None, None, b"hello")]), mp))
     add("multipart", "five images > max 4", 413, NESTED,
         post("/classify", multipart([("i%d" % i, "%d.jpg" % i, "image/jpeg", b"\xff\xd8") for i in range(5)]), mp))
@@ -621,8 +622,8 @@ def fp32_in(**kw):
 
 def kserve_json(add, photos):
     """KServe JSON: malformed, truncated or badly structured documents (400) and oversized batches (413)."""
-    malformed_json(add, photos.png)
-    dog, png, size = photos.dog, photos.png, INPUT_HW
+    malformed_json(add, photos.gif)
+    dog, gif, size = photos.dog, photos.gif, INPUT_HW
     kjson(add, {}, 400, "{}")
     kjson(add, {"inputs": {}}, 400, "inputs is an object")
     kjson(add, {"inputs": []}, 400, "inputs empty")
@@ -639,7 +640,7 @@ def kserve_json(add, photos):
     kjson(add, dict(image_in(dog), outputs=[{}]), 400, "output without name")
     kjson(add, fp32_in(data=None), 400, "FP32 without data")
     kjson(add, fp32_in(data="AAAA"), 400, "FP32 data is a string")
-    kjson(add, image_in(dog, data=[base64.b64encode(png).decode()]), 400, "BYTES: a PNG")
+    kjson(add, image_in(dog, data=[base64.b64encode(gif).decode()]), 400, "BYTES: a GIF")
     kjson(add, image_in(dog, data=[base64.b64encode(dog[:2000]).decode()]), 400, "BYTES: truncated JPEG")
     kjson(add, image_in(dog, data=["!!!not base64!!!"]), 400, "BYTES: invalid base64")
     kjson(add, image_in(dog, data=["QUJD="]), 400, "BYTES: bad base64 padding")
@@ -653,7 +654,7 @@ def kserve_json(add, photos):
     kjson(add, fp32_in(shape=[2 ** 62, 3, size[0], size[1]]), 413, "FP32: batch 2^62")
 
 
-def malformed_json(add, png):
+def malformed_json(add, gif):
     """KServe JSON bodies that are not valid JSON, or are cut short: 400."""
     for i, bad in enumerate((b"{", b"[]", b"null", b"1", b'"str"', b"{'inputs':[]}", b'{"inputs":[]}x',
                              b'{"inputs":[{"name":"input","datatype":"FP32","shape":[1],"data":[NaN]}]}',
@@ -664,7 +665,7 @@ def malformed_json(add, png):
                              b'{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["\\ud800"]}]}')):
         kjson(add, bad, 400, "malformed JSON #%d %r" % (i, bad[:24]))
     valid = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                                    "data": [base64.b64encode(png).decode()]}]}).encode()
+                                    "data": [base64.b64encode(gif).decode()]}]}).encode()
     for cut in (1, 10, len(valid) // 2, len(valid) - 1):
         kjson(add, valid[:cut], 400, "JSON truncated at %d" % cut)
 
@@ -784,15 +785,15 @@ def kserve_binary(add, photos):
 
 def kserve_binary_bytes(add, photos):
     """KServe binary-data extension, BYTES input: broken length prefixes and bad images."""
-    dog, png = photos.dog, photos.png
+    dog, gif = photos.dog, photos.gif
     kbin(add, bytes_hdr(3), b"\x05\0\0", 400, "BYTES length prefix truncated")
     kbin(add, bytes_hdr(4 + 100), struct.pack("<I", 1000) + dog[:100], 400, "BYTES element longer than the data")
     kbin(add, bytes_hdr(4 + 100), struct.pack("<I", 0xFFFFFFFF) + dog[:100], 400, "BYTES element length 2^32-1")
-    kbin(add, bytes_hdr(len(elem(png))), elem(png), 400, "BYTES binary PNG")
+    kbin(add, bytes_hdr(len(elem(gif))), elem(gif), 400, "BYTES binary GIF")
     kbin(add, bytes_hdr(len(elem(b""))), elem(b""), 400, "BYTES binary empty element")
     kbin(add, bytes_hdr(len(elem(dog[:3000]))), elem(dog[:3000]), 400, "BYTES binary truncated JPEG")
-    kbin(add, bytes_hdr(2 * len(elem(png)), 2), elem(png), 400, "BYTES binary second element missing")
-    kbin(add, bytes_hdr(len(elem(png)) + 1), elem(png) + b"\0", 400, "BYTES binary trailing byte")
+    kbin(add, bytes_hdr(2 * len(elem(gif)), 2), elem(gif), 400, "BYTES binary second element missing")
+    kbin(add, bytes_hdr(len(elem(gif)) + 1), elem(gif) + b"\0", 400, "BYTES binary trailing byte")
     big = patch_sof(dog, 65500, 65500)
     kbin(add, bytes_hdr(len(elem(big))), elem(big), 413, "BYTES binary 65500x65500")
 
@@ -905,18 +906,18 @@ def keep(method, path, body=None, headers=None):
 
 
 def bad_keepalive_requests(photos):
-    """Bad keep-alive requests: (404, text/plain 415, PNG-as-JPEG 400, malformed KServe JSON 400)."""
+    """Bad keep-alive requests: (404, text/plain 415, GIF-as-JPEG 400, malformed KServe JSON 400)."""
     return (keep("GET", "/nope"), keep("POST", "/classify", b"abc", {"Content-Type": "text/plain"}),
-            keep("POST", "/classify", photos.png, {"Content-Type": "image/jpeg"}),
+            keep("POST", "/classify", photos.gif, {"Content-Type": "image/jpeg"}),
             keep("POST", INFER.format(model=MODEL), b"{", {"Content-Type": "application/json"}))
 
 
 def pipelining(add, photos):
     """Pipelined bad requests on one connection: each must get its answer, in order."""
-    nope, bad_ct, pngreq, kbad = bad_keepalive_requests(photos)
-    add("pipelining", "3 x bad /classify bodies", 400, NESTED, pipeline([pngreq] * 3, [(400, NESTED)] * 3))
-    add("pipelining", "text/plain, PNG, truncated", 400, NESTED,
-        pipeline([bad_ct, pngreq, keep("POST", "/classify", photos.dog[:999], {"Content-Type": "image/jpeg"})],
+    nope, bad_ct, gifreq, kbad = bad_keepalive_requests(photos)
+    add("pipelining", "3 x bad /classify bodies", 400, NESTED, pipeline([gifreq] * 3, [(400, NESTED)] * 3))
+    add("pipelining", "text/plain, GIF, truncated", 400, NESTED,
+        pipeline([bad_ct, gifreq, keep("POST", "/classify", photos.dog[:999], {"Content-Type": "image/jpeg"})],
                  [(415, NESTED), (400, NESTED), (400, NESTED)]))
     add("pipelining", "20 x 404", 404, NESTED, pipeline([nope] * 20, [(404, NESTED)] * 20))
     add("pipelining", "404, 405, 415, healthz", 200, OK,
@@ -933,11 +934,11 @@ def pipelining(add, photos):
 def keepalive_many(n, photos):
     """A send() that sends n bad requests one after the other on one keep-alive connection."""
     def send():
-        nope, bad_ct, pngreq, kbad = bad_keepalive_requests(photos)
+        nope, bad_ct, gifreq, kbad = bad_keepalive_requests(photos)
         s = connect()
         try:
             buf = b""
-            plan = [(bad_ct, 415), (nope, 404), (pngreq, 400), (kbad, 400), (keep("DELETE", "/classify"), 405)]
+            plan = [(bad_ct, 415), (nope, 404), (gifreq, 400), (kbad, 400), (keep("DELETE", "/classify"), 405)]
             last = None
             for i in range(n):
                 data, status = plan[i % len(plan)]

@@ -4,14 +4,22 @@ nginx, Prometheus, Dockerfile) against what resnetd really serves: the env
 names and defaults from `resnetd serve --help` (generated from config.c's key
 table), the routes from server/api/routes.c's table, the metric names from
 server/core/metrics.c, and config files validated by the real binary.
+TestRendered renders deploy/k8s and deploy/k8s-autoscale-queue with the real
+`kubectl kustomize` (Debian kubernetes-client) and checks the rendered probe
+paths, ports and autoscaling metric names against a real `resnetd serve` on
+127.0.0.1 running the ConfigMap's configuration with MODEL.
 
-    /usr/bin/python3 tests/integration/test_deploy_manifests.py RESNETD_BIN
-Needs python3-yaml."""
+    /usr/bin/python3 tests/integration/test_deploy_manifests.py RESNETD_BIN MODEL
+Needs python3-yaml and kubectl."""
+import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
 try:
@@ -22,7 +30,9 @@ except ImportError:
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(SRC, "deploy")
 K8S = os.path.join(DEPLOY, "k8s")
+K8S_QUEUE = os.path.join(DEPLOY, "k8s-autoscale-queue")
 RESNETD = None  # set from argv
+MODEL = None    # set from argv
 
 
 def read(path):
@@ -206,6 +216,167 @@ class TestKubernetes(unittest.TestCase):
             self.assertIn(rule["name"]["as"], read(os.path.join(K8S, "hpa.yaml")))
 
 
+def kustomize(path):
+    """The documents `kubectl kustomize path` renders (kustomize's deprecation
+    warnings on stderr are allowed; a failure is not)."""
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        raise AssertionError("kubectl missing (apt-get install kubernetes-client)")
+    r = subprocess.run([kubectl, "kustomize", path], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError("kubectl kustomize %s: rc %d\n%s" % (path, r.returncode, r.stderr))
+    return [d for d in yaml.safe_load_all(r.stdout) if d is not None]
+
+
+def by_kind(docs):
+    return {d["kind"]: d for d in docs}
+
+
+class LiveServer:
+    """resnetd serve with the ConfigMap's resnetd.json, on a free loopback port."""
+
+    def __init__(self, config_file):
+        self.log = tempfile.NamedTemporaryFile(prefix="resnetd_deploy_", suffix=".log", delete=False)
+        cmd = [RESNETD, "serve", "--config", config_file, "--port", "0", "--bind", "127.0.0.1",
+               "--model", MODEL]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.log, env=clean_env())
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            m = re.search(r"ready: listening on \S*:(\d+)", read(self.log.name))
+            if m:
+                self.port = int(m.group(1))
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError("resnetd did not get ready:\n" + read(self.log.name)[-2000:])
+
+    def get(self, path):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return r.status, r.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def post_image(self, path):
+        with open(path, "rb") as f:
+            data = f.read()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            conn.request("POST", "/classify", body=data, headers={"Content-Type": "image/jpeg"})
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.unlink(self.log.name)
+
+
+def metric_families(text):
+    return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+
+
+class TestRendered(unittest.TestCase):
+    """What kubectl really renders, checked against a real server."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not MODEL:
+            raise AssertionError("usage: test_deploy_manifests.py RESNETD_BIN MODEL")
+        cls.base = kustomize(K8S)
+        cls.queue = kustomize(K8S_QUEUE)
+        cls.objs = by_kind(cls.base)
+        dep = cls.objs["Deployment"]
+        cls.ctr = next(c for c in dep["spec"]["template"]["spec"]["containers"]
+                       if c["name"] == "resnetd")
+        gen = yaml.safe_load(read(os.path.join(K8S, "kustomization.yaml")))["configMapGenerator"][0]
+        cls.cm_file = os.path.join(K8S, gen["files"][0])
+        cls.server = LiveServer(cls.cm_file)
+        # a classification, so the histograms have observations
+        assert cls.server.post_image("/usr/share/darknet/data/dog.jpg") == 200
+        status, cls.metrics_text = cls.server.get("/metrics")
+        assert status == 200
+        cls.families = metric_families(cls.metrics_text)
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "server", None):
+            cls.server.stop()
+
+    def test_kinds(self):
+        for kind in ["Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+                     "ConfigMap"]:
+            self.assertIn(kind, self.objs)
+        self.assertEqual(by_kind(self.queue).keys(), self.objs.keys())
+
+    def test_generated_config_map_is_mounted(self):
+        cm = self.objs["ConfigMap"]
+        vols = self.objs["Deployment"]["spec"]["template"]["spec"]["volumes"]
+        names = [v["configMap"]["name"] for v in vols if "configMap" in v]
+        self.assertEqual(names, [cm["metadata"]["name"]])
+        self.assertEqual(cm["data"][os.path.basename(self.cm_file)], read(self.cm_file))
+
+    def test_probes_answer_on_the_real_server(self):
+        ports = {p["name"]: p["containerPort"] for p in self.ctr["ports"]}
+        cfg_port = json.loads(read(self.cm_file))["port"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            get = self.ctr[probe]["httpGet"]
+            port = get["port"] if isinstance(get["port"], int) else ports[get["port"]]
+            self.assertEqual(port, cfg_port, probe)
+            status, _ = self.server.get(get["path"])
+            self.assertEqual(status, 200, "%s %s" % (probe, get["path"]))
+
+    def test_service_reaches_the_container_port(self):
+        ports = {p["name"]: p["containerPort"] for p in self.ctr["ports"]}
+        for p in self.objs["Service"]["spec"]["ports"]:
+            target = p["targetPort"]
+            self.assertIn(target if isinstance(target, int) else ports.get(target), ports.values())
+
+    def test_scrape_annotations_reach_metrics(self):
+        ann = self.objs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+        self.assertEqual(int(ann["prometheus.io/port"]), json.loads(read(self.cm_file))["port"])
+        status, text = self.server.get(ann["prometheus.io/path"])
+        self.assertEqual(status, 200)
+        self.assertIn("# TYPE resnetd_", text)
+
+    def test_base_scales_on_cpu(self):
+        metrics = self.objs["HorizontalPodAutoscaler"]["spec"]["metrics"]
+        self.assertEqual([(m["type"], m["resource"]["name"]) for m in metrics], [("Resource", "cpu")])
+
+    def test_queue_overlay_scales_on_a_served_metric(self):
+        hpa = by_kind(self.queue)["HorizontalPodAutoscaler"]
+        pods = [m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+        self.assertEqual(len(pods), len(hpa["spec"]["metrics"]), "only pods metrics")
+        self.assertTrue(pods)
+        rules = yaml.safe_load(read(os.path.join(K8S, "prometheus-adapter-rules.yaml")))
+        served = {}
+        for rule in rules["rules"]["custom"]:
+            series = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)", rule["seriesQuery"]).group(1)
+            self.assertIn(series, self.families, "adapter rule series %s" % series)
+            self.assertRegex(series, rule["name"]["matches"])
+            served[rule["name"]["as"]] = series
+        for name in pods:
+            self.assertIn(name, served, "no adapter rule serves %s" % name)
+            self.assertIn(served[name], self.families)
+        # the gauge is per pod: one unlabelled sample a Pods metric can average
+        self.assertRegex(self.metrics_text, r"(?m)^%s [0-9.e+-]+$" % re.escape(served[pods[0]]))
+
+    def test_queue_overlay_changes_only_the_hpa(self):
+        base = {d["kind"]: d for d in self.base}
+        for d in self.queue:
+            if d["kind"] != "HorizontalPodAutoscaler":
+                self.assertEqual(d, base[d["kind"]], d["kind"])
+
+
 class TestImageAndCompose(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -264,7 +435,9 @@ class TestImageAndCompose(unittest.TestCase):
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
-        sys.exit("usage: test_deploy_manifests.py RESNETD_BIN")
+        sys.exit("usage: test_deploy_manifests.py RESNETD_BIN MODEL")
     RESNETD = sys.argv.pop(1)
+    if len(sys.argv) >= 2 and not sys.argv[1].startswith("-"):
+        MODEL = sys.argv.pop(1)
     SERVER = Server()
     unittest.main(verbosity=2)
