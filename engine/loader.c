@@ -351,11 +351,13 @@ static rd_status_t build_net(ctx_t *c, net_t *net, model_info_t *info)
     rd_status_t s = count_blocks(c, net->stage_blocks);
     if (s != RD_OK)
         return s;
+    int n_blocks = 0;
     for (int i = 0; i < 4; i++)
-        net->n_blocks += net->stage_blocks[i];
-    net->blocks = calloc((size_t)net->n_blocks, sizeof *net->blocks);
-    if (!net->blocks)
+        n_blocks += net->stage_blocks[i];
+    net->blocks = calloc((size_t)n_blocks, sizeof *net->blocks);
+    if (!net->blocks) /* n_blocks stays 0, so net_free walks no blocks */
         return rd_error_set(c->err, RD_ERR_NOMEM, "out of memory");
+    net->n_blocks = n_blocks;
     int stem_oc, in_ch, widths[4], outs[4];
     if ((s = peek_oc(c, "conv1.weight", &stem_oc)) != RD_OK)
         return s;
