@@ -1,5 +1,6 @@
 /* loader_labels.c - the model's class names: from an explicit file, from the
- * metadata "labels" array, from the metadata "labels_file" (beside the model),
+ * metadata "labels" array, from the metadata "labels_file" (inside the model's
+ * folder),
  * or "class_N" when none is given. The count must equal the classifier's
  * output size, since a shifted label list would mislabel every answer. Labels
  * end up in JSON responses, so they must be valid UTF-8. */
