@@ -49,8 +49,12 @@ static void classify_batch(classify_ctx_t *c, char **paths, int first, int n, fl
     rd_status_t st = ok ? engine_run(c->engine, inputs, ok, logits, &err) : RD_OK;
     double inference_ms = (double)(clock_now_ns() - t0) / 1e6;
     for (int i = 0; i < n; i++) {
-        if (slot[i] >= 0 && st != RD_OK) {
-            status[first + i] = http_error_status(st, HTTP_CTX_INFERENCE);
+        rd_status_t sti = st == RD_OK && slot[i] >= 0
+                              ? engine_check_logits(logits + (size_t)slot[i] * c->mi->n_classes,
+                                                    c->mi->n_classes, &err)
+                              : st;
+        if (slot[i] >= 0 && sti != RD_OK) {
+            status[first + i] = http_error_status(sti, HTTP_CTX_INFERENCE);
             snprintf(msg[i], sizeof msg[i], "image %d: inference failed: %s", first + i, err.msg);
         }
         classify_timings_t t = {decode_ms[i], -1, inference_ms};

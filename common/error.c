@@ -19,6 +19,7 @@ const char *rd_status_str(rd_status_t status)
     case RD_ERR_LIMIT: return "limit exceeded";
     case RD_ERR_TIMEOUT: return "timeout";
     case RD_ERR_INTERNAL: return "internal error";
+    case RD_ERR_NONFINITE: return "non-finite result";
     }
     return "unknown status";
 }

@@ -82,6 +82,18 @@ static rd_status_t peek_oc(const ctx_t *c, const char *name, int *oc)
     return RD_OK;
 }
 
+/* Every weight must be a finite number: a NaN or Inf would make every answer
+ * NaN, which softmax and top-k cannot rank. n values of tensor name. */
+static rd_status_t check_finite(const ctx_t *c, const char *name, const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return rd_error_set(c->err, RD_ERR_FORMAT,
+                                "tensor %s: element %zu is %s (weights must be finite)", name, i,
+                                isnan(v[i]) ? "NaN" : v[i] > 0 ? "+Inf" : "-Inf");
+    return RD_OK;
+}
+
 /* Either every conv has a bias or none has (decided by conv1.bias). */
 static rd_status_t find_bias(const ctx_t *c, const char *conv, int oc,
                              const safetensors_tensor_t **bias)
@@ -110,9 +122,11 @@ static rd_status_t fold_bn(const ctx_t *c, const conv_spec_t *spec,
     if (!p)
         return rd_error_set(c->err, RD_ERR_NOMEM, "tensor %s.weight: out of memory", spec->conv);
     float *gamma = p, *beta = p + oc, *mean = p + 2 * oc, *var = p + 3 * oc;
-    for (int i = 0; i < 4; i++)
-        safetensors_to_f32(bn[i], p + (size_t)i * oc);
     rd_status_t s = RD_OK;
+    for (int i = 0; i < 4 && s == RD_OK; i++) {
+        safetensors_to_f32(bn[i], p + (size_t)i * oc);
+        s = check_finite(c, bn[i]->name, p + (size_t)i * oc, oc);
+    }
     for (size_t o = 0; o < oc && s == RD_OK; o++) {
         double d = (double)var[o] + c->eps, scale = gamma[o] / sqrt(d);
         if (!(d > 0) || !isfinite(scale)) {
@@ -121,10 +135,17 @@ static rd_status_t fold_bn(const ctx_t *c, const conv_spec_t *spec,
                              "scale", spec->bn, o, (double)var[o]);
             break;
         }
-        for (size_t j = 0; j < per_oc; j++)
-            out->weight[o * per_oc + j] = (float)(out->weight[o * per_oc + j] * scale);
         double b = conv_bias ? conv_bias[o] : 0.0;
         out->bias[o] = (float)((b - mean[o]) * scale + beta[o]);
+        bool finite = isfinite(out->bias[o]); /* finite inputs can still overflow float here */
+        for (size_t j = 0; j < per_oc; j++) {
+            out->weight[o * per_oc + j] = (float)(out->weight[o * per_oc + j] * scale);
+            finite &= isfinite(out->weight[o * per_oc + j]) != 0;
+        }
+        if (!finite)
+            s = rd_error_set(c->err, RD_ERR_FORMAT,
+                             "tensor %s.weight: channel %zu: folding %s gives a non-finite "
+                             "weight or bias (scale %g)", spec->conv, o, spec->bn, scale);
     }
     free(p);
     return s;
@@ -155,9 +176,12 @@ static rd_status_t load_conv(const ctx_t *c, const conv_spec_t *spec, net_conv_t
     if (!out->weight || !out->bias)
         return rd_error_set(c->err, RD_ERR_NOMEM, "tensor %s: out of memory", w->name);
     safetensors_to_f32(w, out->weight);
-    if (b) /* converted into out->bias, which fold_bn then overwrites channel by channel */
+    s = check_finite(c, w->name, out->weight, (size_t)w->n_elems);
+    if (b && s == RD_OK) { /* into out->bias, which fold_bn then overwrites channel by channel */
         safetensors_to_f32(b, out->bias);
-    return fold_bn(c, spec, bn, b ? out->bias : NULL, out);
+        s = check_finite(c, b->name, out->bias, (size_t)spec->oc);
+    }
+    return s == RD_OK ? fold_bn(c, spec, bn, b ? out->bias : NULL, out) : s;
 }
 
 /* "layer12.3.conv1.weight" -> stage 12, block 3; -1 when name is not like that. */
@@ -299,7 +323,8 @@ static rd_status_t load_fc(const ctx_t *c, net_t *net, int in_ch)
         return rd_error_set(c->err, RD_ERR_NOMEM, "tensor fc.weight: out of memory");
     safetensors_to_f32(w, net->fc_weight);
     safetensors_to_f32(b, net->fc_bias);
-    return RD_OK;
+    s = check_finite(c, "fc.weight", net->fc_weight, (size_t)w->n_elems);
+    return s == RD_OK ? check_finite(c, "fc.bias", net->fc_bias, (size_t)net->n_classes) : s;
 }
 
 /* "resnet50" when the shapes are exactly torchvision's, else "resnet-custom". */
@@ -326,11 +351,13 @@ static rd_status_t build_net(ctx_t *c, net_t *net, model_info_t *info)
     rd_status_t s = count_blocks(c, net->stage_blocks);
     if (s != RD_OK)
         return s;
+    int n_blocks = 0;
     for (int i = 0; i < 4; i++)
-        net->n_blocks += net->stage_blocks[i];
-    net->blocks = calloc((size_t)net->n_blocks, sizeof *net->blocks);
-    if (!net->blocks)
+        n_blocks += net->stage_blocks[i];
+    net->blocks = calloc((size_t)n_blocks, sizeof *net->blocks);
+    if (!net->blocks) /* n_blocks stays 0, so net_free walks no blocks */
         return rd_error_set(c->err, RD_ERR_NOMEM, "out of memory");
+    net->n_blocks = n_blocks;
     int stem_oc, in_ch, widths[4], outs[4];
     if ((s = peek_oc(c, "conv1.weight", &stem_oc)) != RD_OK)
         return s;

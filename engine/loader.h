@@ -18,7 +18,9 @@
  * misshapen, an inconsistent architecture or conv bias, a label count that
  * differs from fc.weight's), RD_ERR_UNSUPPORTED (a needed tensor that is not
  * F32/F16/BF16), RD_ERR_FORMAT (a bad metadata value or labels file, a
- * running_var that makes var + eps <= 0), RD_ERR_ARG (bad params), RD_ERR_IO
+ * running_var that makes var + eps <= 0, a weight that is NaN or infinite or
+ * a fold that overflows float, a labels_file outside the model's folder, a
+ * model name engine_check_model_name refuses), RD_ERR_ARG (bad params), RD_ERR_IO
  * (labels file) or RD_ERR_NOMEM; err names the tensor, metadata key or file
  * at fault. On failure *net is NULL, *info is zeroed and nothing is left
  * allocated. Free with net_free and model_info_clear. Thread-safe for

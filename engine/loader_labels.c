@@ -1,5 +1,6 @@
 /* loader_labels.c - the model's class names: from an explicit file, from the
- * metadata "labels" array, from the metadata "labels_file" (beside the model),
+ * metadata "labels" array, from the metadata "labels_file" (inside the model's
+ * folder),
  * or "class_N" when none is given. The count must equal the classifier's
  * output size, since a shifted label list would mislabel every answer. Labels
  * end up in JSON responses, so they must be valid UTF-8. */
@@ -162,19 +163,52 @@ static rd_status_t from_file(const char *path, int n_classes, char **labels, rd_
     return s;
 }
 
-/* labels_file is relative to the model's folder (unless absolute). */
+/* A labels_file comes from the model file, which may come from anyone: it
+ * must name a file inside the model's folder (or below it), never an
+ * absolute path, a ".." step or a symlink that leads out of the folder, or a
+ * crafted model could serve the lines of /etc/passwd as its labels. */
+static rd_status_t check_inside(const char *file, const char *dir, const char *full,
+                                rd_error_t *err)
+{
+    bool climbs = file[0] == '/';
+    for (const char *p = file; *p && !climbs; p = strchr(p, '/') ? strchr(p, '/') + 1 : "")
+        climbs = p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == 0);
+    if (climbs)
+        return rd_error_set(err, RD_ERR_FORMAT,
+                            "metadata labels_file: \"%.200s\" must be a path inside the model's "
+                            "folder (no absolute path, no \"..\")", file);
+    char *real_dir = realpath(dir, NULL), *real_file = realpath(full, NULL);
+    rd_status_t s = RD_OK;
+    if (!real_dir || !real_file)
+        s = rd_error_set(err, RD_ERR_IO, "labels file %s: %s", full, strerror(errno));
+    else if (strncmp(real_file, real_dir, strlen(real_dir)) != 0 ||
+             (real_file[strlen(real_dir)] != '/' && strcmp(real_dir, "/") != 0))
+        s = rd_error_set(err, RD_ERR_FORMAT,
+                         "metadata labels_file: \"%.200s\" resolves to %.200s, outside the "
+                         "model's folder %.200s (a symlink?)", file, real_file, real_dir);
+    free(real_dir);
+    free(real_file);
+    return s;
+}
+
+/* labels_file is relative to the model's folder, and must stay inside it. */
 static rd_status_t from_metadata_file(const char *model_path, const char *file, int n_classes,
                                       char **labels, rd_error_t *err)
 {
     const char *slash = model_path ? strrchr(model_path, '/') : NULL;
-    int dir_len = file[0] != '/' && slash ? (int)(slash - model_path) + 1 : 0;
-    size_t size = (size_t)dir_len + strlen(file) + 1;
-    char *full = malloc(size);
-    if (!full)
-        return rd_error_set(err, RD_ERR_NOMEM, "labels: out of memory");
-    snprintf(full, size, "%.*s%s", dir_len, model_path ? model_path : "", file);
-    rd_status_t s = from_file(full, n_classes, labels, err);
+    int dir_len = slash ? (int)(slash - model_path) + 1 : 0;
+    size_t size = (size_t)dir_len + strlen(file) + 2;
+    char *full = malloc(size), *dir = malloc(size);
+    rd_status_t s = full && dir ? RD_OK : rd_error_set(err, RD_ERR_NOMEM, "labels: out of memory");
+    if (s == RD_OK) {
+        snprintf(full, size, "%.*s%s", dir_len, model_path ? model_path : "", file);
+        snprintf(dir, size, "%.*s", dir_len, dir_len ? model_path : ".");
+        s = check_inside(file, dir, full, err);
+    }
+    if (s == RD_OK)
+        s = from_file(full, n_classes, labels, err);
     free(full);
+    free(dir);
     return s;
 }
 

@@ -168,15 +168,46 @@ static rd_status_t parse_preproc(const safetensors_t *st, model_preproc_t *pp, r
     return s;
 }
 
+rd_status_t engine_check_model_name(const char *name, rd_error_t *err)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len > ENGINE_MODEL_NAME_MAX)
+        return rd_error_set(err, RD_ERR_FORMAT,
+                            "model name \"%.40s%s\": %zu bytes, must be 1..%d (it is a KServe "
+                            "URL segment)", name ? name : "", len > 40 ? "..." : "", len,
+                            ENGINE_MODEL_NAME_MAX);
+    json_t *utf8 = json_stringn(name, len);
+    json_decref(utf8);
+    if (!utf8)
+        return rd_error_set(err, RD_ERR_FORMAT, "model name: not valid UTF-8");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '/' || c < 0x20 || c == 0x7f)
+            return rd_error_set(err, RD_ERR_FORMAT,
+                                "model name \"%.40s%s\": byte %zu is %s; a name is one KServe "
+                                "URL segment (/v2/models/{name}), so it may not contain '/' or "
+                                "control characters", name, len > 40 ? "..." : "", i,
+                                c == '/' ? "'/'" : "a control character");
+    }
+    return RD_OK;
+}
+
 rd_status_t loader_meta_parse(const safetensors_t *st, const char *path,
                               const engine_params_t *params, model_info_t *info,
                               rd_error_t *err)
 {
     const char *v = safetensors_metadata(st, "name");
-    if (v && *v)
+    if (v && *v) {
+        if (engine_check_model_name(v, err) != RD_OK)
+            return rd_error_prefix(err, "metadata name");
         copy_utf8(info->name, sizeof info->name, v, strlen(v));
-    else
-        default_name(path, info->name, sizeof info->name);
+    } else {
+        char base[256];
+        default_name(path, base, sizeof base);
+        if (engine_check_model_name(base, err) != RD_OK)
+            return rd_error_prefix(err, "the file name (set metadata name)");
+        copy_utf8(info->name, sizeof info->name, base, strlen(base));
+    }
     info->stride = MODEL_STRIDE_V1_5;
     if ((v = safetensors_metadata(st, "stride"))) {
         if (strcmp(v, "v1") != 0 && strcmp(v, "v1.5") != 0)

@@ -6,9 +6,14 @@ non-trivial BN statistics, and writes into --out:
   NAME.safetensors   the state_dict, torchvision key names (+ metadata)
   NAME.input.f32     5 seeded input images, float32 NCHW, little-endian
   NAME.logits.f32    PyTorch's eval-mode logits [5][classes], float32
+  NAME.photos.f32    with --photos: those JPEGs preprocessed by PIL + torchvision
+                     (Resize(round(256 max(h,w)/224)), CenterCrop(h,w), ToTensor,
+                     ImageNet Normalize), float32 NCHW: real-image statistics,
+                     which noise lacks (smooth regions, saturated channels)
+  NAME.photos_logits.f32  PyTorch's float64 logits for them
   NAME.json          {"n":5,"c":3,"h":..,"w":..,"classes":.., and what the engine
                      should infer: "arch", "stage_blocks", "bottleneck", "conv_bias",
-                     "stride", "bn_eps", optionally "labels"}
+                     "stride", "bn_eps", optionally "labels" and "n_photos"}
 The logits are computed in float64 from the float32 weights, so they are the
 exact answer the engine's float32 arithmetic approximates.
 Run with Debian's Python: /usr/bin/python3 tools/reference.py --out DIR
@@ -105,6 +110,12 @@ CASES = {
                          {"arch": "resnet50", "stride": "v1.5", "bn_eps": "1e-05"}, False),
     "resnet50_v1_bias_eps": (resnet50_v1_bias_eps, (224, 224),
                              {"arch": "resnet50", "stride": "v1", "bn_eps": "0.001"}, False),
+    # the deep ones at 128x128: depth is what they test, and it keeps the
+    # float64 reference to seconds
+    "resnet101_128": (torchvision.models.resnet101, (128, 128),
+                      {"arch": "resnet101", "input_size": "128"}, False),
+    "resnet152_128": (torchvision.models.resnet152, (128, 128),
+                      {"arch": "resnet152", "input_size": "128"}, False),
 }
 
 
@@ -126,14 +137,29 @@ def write_floats(path, t):
         f.write(t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
 
 
-def write_fixture(out, name, model, h, w, seed, labels=None):
-    """Writes NAME.input.f32, NAME.logits.f32 and NAME.json for an eval-mode
-    model whose weights are already in out/NAME.safetensors. Returns the logits."""
+def photo_tensors(photos, h, w):
+    """The photos as torchvision preprocesses them for an h x w ImageNet model."""
+    from PIL import Image
+    from torchvision import transforms
+    tf = transforms.Compose([
+        transforms.Resize(round(256 * max(h, w) / 224)), transforms.CenterCrop((h, w)),
+        transforms.ToTensor(),
+        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    return torch.stack([tf(Image.open(p).convert("RGB")) for p in photos])
+
+
+def write_fixture(out, name, model, h, w, seed, labels=None, photos=None):
+    """Writes NAME.input.f32, NAME.logits.f32 and NAME.json (and the photo
+    files) for an eval-mode model whose weights are already in
+    out/NAME.safetensors. Returns the logits."""
     g = torch.Generator().manual_seed(seed + 1)
     x = torch.randn((N_IMAGES, 3, h, w), generator=g)
     model = model.eval()
     with torch.no_grad():
         exact = model.double()(x.double())
+        if photos:
+            px = photo_tensors(photos, h, w)
+            photo_logits = model(px.double())
         model.float()
         fast = model(x)
     scale = exact.abs().max().item()
@@ -142,6 +168,10 @@ def write_fixture(out, name, model, h, w, seed, labels=None):
     info = {"n": N_IMAGES, "c": 3, "h": h, "w": w, "classes": exact.shape[1], **describe(model)}
     if labels:
         info["labels"] = labels
+    if photos:
+        write_floats(os.path.join(out, name + ".photos.f32"), px)
+        write_floats(os.path.join(out, name + ".photos_logits.f32"), photo_logits)
+        info["n_photos"] = len(photos)
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump(info, f)
         f.write("\n")
@@ -151,7 +181,7 @@ def write_fixture(out, name, model, h, w, seed, labels=None):
     return exact
 
 
-def make_case(out, name, seed):
+def make_case(out, name, seed, photos=None):
     ctor, (h, w), metadata, keep_nbt = CASES[name]
     torch.manual_seed(seed)
     model = ctor()
@@ -161,7 +191,7 @@ def make_case(out, name, seed):
         state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     safetensors_io.save(os.path.join(out, name + ".safetensors"), state, metadata)
     labels = json.loads(metadata["labels"]) if metadata and "labels" in metadata else None
-    write_fixture(out, name, model, h, w, seed, labels)
+    write_fixture(out, name, model, h, w, seed, labels, photos)
 
 
 def main():
@@ -169,13 +199,19 @@ def main():
     ap.add_argument("--out", required=True, help="output folder (created)")
     ap.add_argument("--case", action="append", choices=sorted(CASES),
                     help="case to write (repeatable; default all)")
+    ap.add_argument("--photos", nargs="*", default=[],
+                    help="JPEGs to write as NAME.photos.f32 with their logits")
     ap.add_argument("--stamp", help="file to touch when every case is written (for meson)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     os.makedirs(args.out, exist_ok=True)
-    for i, name in enumerate(sorted(CASES)):
+    # seeds by name order, the cases added later after the first five, so
+    # that adding a case never changes the weights of another
+    later = ["resnet101_128", "resnet152_128"]
+    order = sorted(n for n in CASES if n not in later) + later
+    for i, name in enumerate(order):
         if not args.case or name in args.case:
-            make_case(args.out, name, seed=1000 + i)
+            make_case(args.out, name, seed=1000 + i, photos=args.photos)
     if args.stamp:
         with open(args.stamp, "w") as f:
             f.write(args.out + "\n")

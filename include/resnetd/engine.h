@@ -75,6 +75,24 @@ int engine_precision_parse(const char *s);
 /* Images that INT8 runs recomputed in FP32 so far (int8_recheck). Any thread. */
 uint64_t engine_rechecked(const engine_t *eng);
 
+/* The longest model name, in bytes: the name is a KServe URL segment
+ * (/v2/models/{name}) and a metrics label. */
+#define ENGINE_MODEL_NAME_MAX 127
+
+/* RD_OK when name can be a model name: 1..ENGINE_MODEL_NAME_MAX bytes of
+ * UTF-8 with no '/' and no control characters; else RD_ERR_FORMAT with err
+ * saying why. engine_load applies it to the metadata name (or the file name);
+ * a server applies it to a configured name. Any thread. */
+rd_status_t engine_check_model_name(const char *name, rd_error_t *err);
+
+/* Checks the logits of one image [n_classes] that engine_run wrote: RD_OK
+ * when all are finite, else RD_ERR_NONFINITE with err naming the first
+ * non-finite logit. engine_run itself succeeds for such a batch (the other
+ * images in it are fine): an input far outside the model's range (say FP32
+ * values near 3.4e38) overflows inside the net, so a caller must check each
+ * image before ranking its logits. Any thread. */
+rd_status_t engine_check_logits(const float *logits, int n_classes, rd_error_t *err);
+
 /* Frees the engine, its plans and its weights. NULL is a no-op. */
 void engine_free(engine_t *eng);
 

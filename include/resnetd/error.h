@@ -17,6 +17,7 @@ typedef enum {
     RD_ERR_LIMIT,       /* a configured limit was exceeded (size, pixels, queue) */
     RD_ERR_TIMEOUT,     /* a deadline passed */
     RD_ERR_INTERNAL,    /* a bug: should never happen */
+    RD_ERR_NONFINITE,   /* a result is NaN or infinite (an input overflowed inside the net) */
 } rd_status_t;
 
 #define RD_ERROR_MSG_MAX 512

@@ -41,7 +41,8 @@ typedef struct {
 } model_preproc_t;
 
 typedef struct {
-    char name[64];            /* metadata "name", else the file name without extension */
+    char name[128];           /* metadata "name", else the file name without extension; 1..127
+                                 bytes of UTF-8, no '/' (engine_check_model_name) */
     char arch[16];            /* "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", or "resnet-custom" */
     bool bottleneck;          /* bottleneck (50/101/152) or basic (18/34) blocks */
     int stage_blocks[4];      /* blocks per stage, e.g. {2,2,2,2} */

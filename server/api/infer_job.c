@@ -175,7 +175,7 @@ static void outcome_status(infer_job_t *job, int i)
         break;
     }
     snprintf(msg, sizeof msg, "image %d: inference failed: %s", i, it->error.msg);
-    infer_job_fail(job, i, 500, msg);
+    infer_job_fail(job, i, http_error_status(it->error.code, HTTP_CTX_INFERENCE), msg);
 }
 
 void infer_job_collect(infer_job_t *job)

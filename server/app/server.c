@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "batcher.h"
 #include "http.h"
 #include "registry.h"
@@ -37,6 +38,8 @@ struct server {
 static rd_status_t load_engine(server_t *srv, rd_error_t *err)
 {
     engine_params_t ep = config_engine_params(&srv->cfg);
+    if (srv->cfg.model_name[0] && engine_check_model_name(srv->cfg.model_name, err) != RD_OK)
+        return rd_error_prefix(err, "model_name");
     int64_t t0 = clock_now_ns();
     rd_status_t st = engine_load(srv->cfg.model, &ep, &srv->engine, err);
     if (st != RD_OK)
@@ -97,6 +100,9 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
     rd_status_t st = http_create(&hp, &srv->http, err);
     if (st != RD_OK)
         return st;
+    char conflict[256];
+    if (auth_env_conflict(conflict, sizeof conflict))
+        log_msg(srv->log, LOG_LEVEL_WARN, "auth: %s", conflict);
     if (srv->cfg.auth_token[0]) /* that it is on, never the token itself */
         log_msg(srv->log, LOG_LEVEL_INFO, "auth: a bearer token is required on every endpoint except "
                                     "/healthz and /readyz");
@@ -118,7 +124,7 @@ static void go_ready(server_t *srv)
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     char addr[300];
     listen_address(srv, addr, sizeof addr);
-    log_msg(srv->log, LOG_LEVEL_INFO, "ready: listening on %s", addr);
+    log_msg_always(srv->log, LOG_LEVEL_INFO, "ready: listening on %s", addr);
 }
 
 rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)

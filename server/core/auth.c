@@ -4,6 +4,8 @@
  * wrong byte's position nor a length difference changes the time taken. */
 #include "auth.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -70,4 +72,16 @@ rd_status_t auth_token_valid(const char *key, const char *token, rd_error_t *err
                             "(the value is not shown)",
                             key, AUTH_TOKEN_MAX - 1, n);
     return RD_OK;
+}
+
+bool auth_env_conflict(char *msg, size_t size)
+{
+    const char *main_token = getenv("RESNETD_AUTH_TOKEN"), *alias = getenv("RESNETD_TOKEN");
+    if (!main_token || !alias || !strcmp(main_token, alias))
+        return false;
+    snprintf(msg, size, "RESNETD_AUTH_TOKEN and RESNETD_TOKEN are both set and differ%s; "
+             "RESNETD_AUTH_TOKEN wins, so auth is %s: unset one of them",
+             !main_token[0] || !alias[0] ? " (one is empty)" : "",
+             main_token[0] ? "on with RESNETD_AUTH_TOKEN's token" : "OFF");
+    return true;
 }

@@ -51,4 +51,12 @@ bool auth_ct_equal(const void *a, const void *b, size_t n);
  * token. */
 rd_status_t auth_token_valid(const char *key, const char *token, rd_error_t *err);
 
+/* When auth is configured in two places that disagree: the environment has
+ * both RESNETD_AUTH_TOKEN and its alias RESNETD_TOKEN with different values
+ * (an empty one included, which turns auth off). Then writes a warning
+ * without either token into msg[0..size) and returns true; RESNETD_AUTH_TOKEN
+ * wins (config_apply_env). Reads the environment; not thread-safe against
+ * setenv. */
+bool auth_env_conflict(char *msg, size_t size);
+
 #endif

@@ -165,7 +165,8 @@ static void run_batch(batcher_t *b, int n)
         if (s == RD_OK) {
             memcpy(it->logits, b->batch_out + (size_t)i * p->n_classes,
                    (size_t)p->n_classes * sizeof(float));
-            it->outcome = BATCHER_OK;
+            bool finite = engine_check_logits(it->logits, p->n_classes, &it->error) == RD_OK;
+            it->outcome = finite ? BATCHER_OK : BATCHER_FAILED;
         } else {
             it->outcome = BATCHER_FAILED;
             it->error = err;

@@ -48,7 +48,9 @@ typedef enum {
     BATCHER_OK = 0,    /* logits written; answer 200 */
     BATCHER_EXPIRED,   /* deadline passed before compute; logits untouched; answer 504 */
     BATCHER_CANCELLED, /* cancelled before compute (client gone); logits untouched */
-    BATCHER_FAILED,    /* the engine failed on its batch; item->error says why; answer 500 */
+    BATCHER_FAILED,    /* the engine failed on its batch, or this image's logits are not
+                          finite (RD_ERR_NONFINITE); item->error says why; answer per
+                          http_error_status(item->error.code, HTTP_CTX_INFERENCE) */
     BATCHER_SHUTDOWN,  /* still queued when batcher_drain timed out; answer 503 */
 } batcher_outcome_t;
 

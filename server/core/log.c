@@ -49,19 +49,50 @@ static void putf(line_t *l, const char *fmt, ...)
         put(l, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0 when s starts with a byte
+ * that is not one. *s is not NUL. */
+static size_t utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+             : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
 /* Appends s as a JSON string (with quotes), stopping at stop (e.g. '?') or NUL,
  * and cut where its escaped form would pass max_out bytes or the room left
- * for the closing quote and brace, so that a cut line is still valid JSON. */
+ * for the closing quote and brace, so that a cut line is still valid JSON.
+ * A byte that is not part of well-formed UTF-8 (a path may carry any bytes,
+ * e.g. /r%E9adyz%FF decoded) is written as %XX, as a URL would spell it, so
+ * the line stays valid JSON and says which bytes came. */
 static void put_json_str(line_t *l, const char *s, char stop, size_t max_out)
 {
     size_t limit = l->len + max_out < l->cap ? l->len + max_out : l->cap;
     static const char hex[] = "0123456789abcdef";
     put(l, "\"", 1);
-    for (; *s && *s != stop; s++) {
+    for (size_t step = 1; *s && *s != stop; s += step) {
         unsigned char c = (unsigned char)*s;
         char esc[7] = {'\\', 0};
         size_t n = 2;
-        if (c == '"' || c == '\\')
+        step = 1;
+        if (c >= 0x80 && (step = utf8_len((const unsigned char *)s)) == 0) {
+            step = 1;
+            esc[0] = '%';
+            esc[1] = hex[c >> 4];
+            esc[2] = hex[c & 15];
+            n = 3;
+        } else if (c >= 0x80) {
+            memcpy(esc, s, step);
+            n = step;
+        } else if (c == '"' || c == '\\')
             esc[1] = (char)c;
         else if (c == '\n')
             esc[1] = 'n';
@@ -128,21 +159,34 @@ bool log_enabled(const log_t *log, log_level_t level)
     return level <= (log ? log->params.level : LOG_LEVEL_INFO);
 }
 
-void log_msg(const log_t *log, log_level_t level, const char *fmt, ...)
+static void vlog(const log_t *log, log_level_t level, const char *fmt, va_list ap)
 {
-    if (!log_enabled(log, level))
-        return;
     char msg[MSG_MAX_BYTES], buf[LINE_MAX_BYTES];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     line_t l = {buf, sizeof buf - 2, 0};
     put_timestamp(&l);
     putf(&l, ",\"level\":\"%s\",\"msg\":", log_level_name(level));
     put_json_str(&l, msg, 0, sizeof buf);
     l.cap = sizeof buf;
     emit(log, &l);
+}
+
+void log_msg(const log_t *log, log_level_t level, const char *fmt, ...)
+{
+    if (!log_enabled(log, level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(log, level, fmt, ap);
+    va_end(ap);
+}
+
+void log_msg_always(const log_t *log, log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(log, level, fmt, ap);
+    va_end(ap);
 }
 
 static void put_ms(line_t *l, const char *key, double ms)

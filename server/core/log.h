@@ -1,6 +1,7 @@
 /* log.h - resnetd's two kinds of log line, both JSON, one per line, on stderr
  * by default:
  *   - leveled messages:   {"ts":"2026-11-27T03:00:00.123Z","level":"info","msg":"listening on 127.0.0.1:8080"}
+ *     (bytes of a string that are not well-formed UTF-8 are written %XX)
  *   - one access record per HTTP request (log_access), never with bodies,
  *     query strings or headers, so no image data or token reaches the log:
  *     {"ts":"...","type":"access","method":"POST","path":"/classify","status":200,
@@ -66,6 +67,12 @@ void log_destroy(log_t *log);
  * printf-style; the formatted text is JSON-escaped and cut at 4 KiB.
  * log may be NULL (see above). Thread-safe. */
 void log_msg(const log_t *log, log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* log_msg at whatever level the logger is set to: for the few lines that
+ * scripts wait for ("ready: listening on HOST:PORT"), which must appear at
+ * log_level warn and error too. Thread-safe. */
+void log_msg_always(const log_t *log, log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Writes one access record line, unless the access log is off. rec may not be

@@ -24,6 +24,8 @@ int http_error_status(rd_status_t status, http_ctx_t ctx)
     case RD_ERR_SHAPE:
     case RD_ERR_ARG:
         return ctx == HTTP_CTX_TENSOR ? 422 : 400;
+    case RD_ERR_NONFINITE: /* weights are finite (engine_load), so the input overflowed */
+        return 422;
     case RD_ERR_FORMAT:
         return ctx == HTTP_CTX_QUEUE || ctx == HTTP_CTX_INFERENCE ? 500 : 400;
     }

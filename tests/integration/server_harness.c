@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,37 @@ static int find_port(const char *log_path, const char *marker)
     }
     fclose(f);
     return port;
+}
+
+/* Appends the last lines of the log (at most its last 1.5 KB) to dst. */
+static void log_tail(const char *log_path, char *dst, size_t size)
+{
+    size_t used = strlen(dst);
+    FILE *f = fopen(log_path, "r");
+    if (!f || used + 1 >= size) {
+        if (f)
+            fclose(f);
+        return;
+    }
+    struct stat st;
+    long from = fstat(fileno(f), &st) == 0 && st.st_size > 1536 ? (long)st.st_size - 1536 : 0;
+    fseek(f, from, SEEK_SET);
+    size_t got = fread(dst + used, 1, size - used - 1, f);
+    dst[used + got] = 0;
+    fclose(f);
+}
+
+bool harness_died(const harness_server_t *s, char *why, size_t why_size)
+{
+    siginfo_t info = {0};
+    if (s->pid <= 0 || waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid != s->pid)
+        return false;
+    snprintf(why, why_size, "resnetd (pid %d) died: %s %d; the end of its log %s:\n",
+             (int)s->pid, info.si_code == CLD_EXITED ? "exit status" : "signal", info.si_status,
+             s->log_path);
+    log_tail(s->log_path, why, why_size);
+    return true;
 }
 
 void harness_start(harness_server_t *s, const char *const *args)
@@ -76,9 +108,13 @@ void harness_spawn(harness_server_t *s, const char *const *args, const char *mar
     harness_launch(s, args);
     for (int i = 0; i < 1200 && !s->port; i++) {
         int status;
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+        char why[2048];
+        if (harness_died(s, why, sizeof why)) {
+            fprintf(stderr, "%s\n", why);
+            waitpid(s->pid, &status, 0);
             ck_abort_msg("%s exited before logging '%s' (status %d); see %s", bin, marker,
                          status, s->log_path);
+        }
         s->port = find_port(s->log_path, marker);
         if (!s->port)
             sleep_ms(100);
@@ -197,6 +233,11 @@ harness_resp_t harness_http(const harness_server_t *s, const char *method, const
     r.curl = curl_easy_perform(c);
     if (r.curl == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    char why[2048];
+    if (r.curl != CURLE_OK && harness_died(s, why, sizeof why)) {
+        fprintf(stderr, "%s %s: %s\n", method, path, why);
+        ck_abort_msg("%s %s: the server under test died (%s)", method, path, why);
+    }
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     curl_mime_free(mime);

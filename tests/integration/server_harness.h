@@ -76,6 +76,12 @@ double harness_metric_in(const char *text, const char *prefix);
  * status, -1 on a signal. */
 int harness_run(const char *const *argv, const char *const *env, char *out, size_t out_size);
 
+/* True when the server has exited (it is not reaped, so harness_stop still
+ * works); then why (why_size bytes) says how it ended and ends with the last
+ * lines of its log. harness_http calls it when a transfer fails and fails the
+ * test with that text, so a crashed server is named, never a bare exit 1. */
+bool harness_died(const harness_server_t *s, char *why, size_t why_size);
+
 /* $VAR or fallback. */
 const char *harness_env(const char *var, const char *fallback);
 

@@ -12,7 +12,8 @@
 #      drained replica exits 0.
 #
 #   test_lb.sh RESNETD_BIN [MODEL]     (MODEL: models/resnet50.safetensors)
-# Exits 77 (skipped) without nginx; fails when the model is missing.
+# Exits 77 (skipped) without nginx, except under CI=true (.ci/run installs
+# nginx, so there a missing nginx is a failure); fails when the model is missing.
 set -euo pipefail
 
 resnetd=${1:?usage: test_lb.sh RESNETD_BIN [MODEL]}
@@ -23,7 +24,10 @@ nginx=$(command -v nginx || echo /usr/sbin/nginx)
 clients=4
 per_client=30
 
-[ -x "$nginx" ] || { echo "test_lb.sh: skipped: no nginx (apt-get install nginx)"; exit 77; }
+if [ ! -x "$nginx" ]; then
+    [ "${CI:-}" = true ] && { echo "test_lb.sh: FAIL: no nginx, and CI=true (tools/install_deps.sh installs it)" >&2; exit 1; }
+    echo "test_lb.sh: skipped: no nginx (apt-get install nginx)"; exit 77
+fi
 for f in "$resnetd" "$model" "$photo"; do
     [ -r "$f" ] || { echo "test_lb.sh: FAIL: $f missing (tools/fetch_model.sh; darknet)" >&2; exit 1; }
 done

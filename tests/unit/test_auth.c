@@ -106,6 +106,32 @@ START_TEST(token_syntax)
 }
 END_TEST
 
+/* Two environment names for one setting that disagree get a warning that
+ * never shows either token; agreeing or single ones get none. */
+START_TEST(env_conflict_is_reported)
+{
+    char msg[256];
+    unsetenv("RESNETD_AUTH_TOKEN");
+    unsetenv("RESNETD_TOKEN");
+    ck_assert(!auth_env_conflict(msg, sizeof msg));
+    setenv("RESNETD_TOKEN", "alias-secret", 1);
+    ck_assert(!auth_env_conflict(msg, sizeof msg));
+    setenv("RESNETD_AUTH_TOKEN", "alias-secret", 1);
+    ck_assert(!auth_env_conflict(msg, sizeof msg));
+    setenv("RESNETD_AUTH_TOKEN", "main-secret", 1);
+    ck_assert(auth_env_conflict(msg, sizeof msg));
+    ck_assert_msg(strstr(msg, "both set and differ; RESNETD_AUTH_TOKEN wins, so auth is on"), "%s", msg);
+    ck_assert(!strstr(msg, "secret"));
+    setenv("RESNETD_AUTH_TOKEN", "", 1); /* empty turns auth off: the dangerous case */
+    ck_assert(auth_env_conflict(msg, sizeof msg));
+    ck_assert_msg(strstr(msg, "(one is empty); RESNETD_AUTH_TOKEN wins, so auth is OFF"), "%s", msg);
+    setenv("RESNETD_TOKEN", "", 1);
+    ck_assert(!auth_env_conflict(msg, sizeof msg));
+    unsetenv("RESNETD_AUTH_TOKEN");
+    unsetenv("RESNETD_TOKEN");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("auth");
@@ -115,6 +141,7 @@ int main(void)
     tcase_add_test(tc, header_forms);
     tcase_add_test(tc, longest_token_matches_only_itself);
     tcase_add_test(tc, token_syntax);
+    tcase_add_test(tc, env_conflict_is_reported);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -205,6 +205,60 @@ START_TEST(concurrent_lines_do_not_interleave)
 }
 END_TEST
 
+/* Bytes that are not well-formed UTF-8 become %xx, so each line stays JSON
+ * (jansson refuses invalid UTF-8, so read_lines checks it); well-formed
+ * multi-byte characters pass unchanged. */
+START_TEST(non_utf8_bytes_are_escaped)
+{
+    FILE *f = tmpfile();
+    log_t *log = make(f, LOG_LEVEL_INFO, true);
+    static const struct { const char *in, *out; } cases[] = {
+        { "/r\xe9" "adyz\xff", "/r%e9adyz%ff" },                /* the path, decoded */
+        { "/caf\xc3\xa9/\xf0\x9f\x98\x80", "/caf\xc3\xa9/\xf0\x9f\x98\x80" }, /* valid */
+        { "/\xc0\xaf", "/%c0%af" },                           /* overlong '/' */
+        { "/\xed\xa0\x80", "/%ed%a0%80" },                     /* a UTF-16 surrogate */
+        { "/\xf4\x90\x80\x80", "/%f4%90%80%80" },               /* past U+10FFFF */
+        { "/\xe2\x82", "/%e2%82" },                           /* cut short at the end */
+        { "/\xe2\x82/x", "/%e2%82/x" },                       /* cut short mid-string */
+        { "/\x80\xbf", "/%80%bf" },                           /* lone continuation bytes */
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n; i++) {
+        log_access_t rec = {.method = "GET", .path = cases[i].in, .status = 404};
+        log_access(log, &rec);
+    }
+    log_msg(log, LOG_LEVEL_INFO, "file %s", "m\xff.safetensors");
+    json_t *arr;
+    ck_assert_uint_eq(read_lines(f, &arr), n + 1);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, i), "path")),
+                         cases[i].out);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, n), "msg")),
+                     "file m%ff.safetensors");
+    json_decref(arr);
+    log_destroy(log);
+    fclose(f);
+}
+END_TEST
+
+/* The ready line must reach scripts at log_level error too. */
+START_TEST(always_ignores_the_level)
+{
+    FILE *f = tmpfile();
+    log_t *log = make(f, LOG_LEVEL_ERROR, true);
+    log_msg(log, LOG_LEVEL_INFO, "dropped");
+    log_msg_always(log, LOG_LEVEL_INFO, "ready: listening on %s", "127.0.0.1:1");
+    json_t *arr;
+    ck_assert_uint_eq(read_lines(f, &arr), 1);
+    json_t *o = json_array_get(arr, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "level")), "info");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "msg")), "ready: listening on 127.0.0.1:1");
+    json_decref(arr);
+    log_destroy(log);
+    fclose(f);
+}
+END_TEST
+
 START_TEST(level_names_parse)
 {
     log_level_t l;
@@ -235,6 +289,8 @@ int main(void)
     tcase_add_test(tc, long_lines_are_cut_but_valid);
     tcase_add_test(tc, concurrent_lines_do_not_interleave);
     tcase_add_test(tc, level_names_parse);
+    tcase_add_test(tc, non_utf8_bytes_are_escaped);
+    tcase_add_test(tc, always_ignores_the_level);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
