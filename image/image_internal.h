@@ -19,6 +19,15 @@ rd_status_t image_decode_with(void *tj, const uint8_t *jpeg, size_t len,
                               const image_probe_t *probe, int denom,
                               image_rgb_t *out, rd_error_t *err);
 
+/* image_resize_crop with normalisation fused into its output pass: writes
+ * out[p][y][x] = lut[p][level of source channel src_channel[p] at (x, y)],
+ * planes [3][ch][cw] float32, the same values as image_resize_crop followed
+ * by the lookup. Same failures as image_resize_crop. Thread-safe. */
+rd_status_t image_resize_crop_planes(const image_rgb_t *src, int rw, int rh,
+                                     int left, int top, int cw, int ch,
+                                     const float lut[3][256], const int src_channel[3],
+                                     float *out, rd_error_t *err);
+
 /* Creates / destroys a TurboJPEG decompressor (NULL on failure). */
 void *image_tj_create(void);
 void image_tj_destroy(void *tj);

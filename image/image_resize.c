@@ -87,13 +87,12 @@ static rd_status_t coeffs_make(int in_size, int out_size, int first, int count,
     return RD_OK;
 }
 
-static uint8_t clip8(int32_t ss)
+/* PIL's clip8: ss >> 22 clamped to 0..255 (written as a clamp so that it
+ * vectorises; same values as PIL's branches). */
+static inline uint8_t clip8(int32_t ss)
 {
-    if (ss >= (1 << PRECISION_BITS << 8))
-        return 255;
-    if (ss <= 0)
-        return 0;
-    return (uint8_t)(ss >> PRECISION_BITS);
+    int32_t v = ss >> PRECISION_BITS;
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
 /* Rows [y0, y0+rows) of src, resampled horizontally to the window columns. */
@@ -123,7 +122,8 @@ static void pass_horizontal(const image_rgb_t *src, int y0, int rows,
 /* acc[x] += row[x] * w. Blocks of 16 independent lanes let GCC's -O2
  * (straight-line SLP) vectorisation handle what its cheap loop vectoriser
  * leaves scalar. */
-static void accumulate_row(int32_t *acc, const uint8_t *row, int32_t w, size_t n)
+static void accumulate_row(int32_t *restrict acc, const uint8_t *restrict row, int32_t w,
+                           size_t n)
 {
     size_t x = 0;
     for (; x + 16 <= n; x += 16)
@@ -133,11 +133,37 @@ static void accumulate_row(int32_t *acc, const uint8_t *row, int32_t w, size_t n
         acc[x] += row[x] * w;
 }
 
+/* Where the vertical pass writes: packed RGB, or normalised planes. */
+typedef struct {
+    uint8_t *rgb;              /* cw * ch * 3, or NULL */
+    float *planes;             /* [3][ch][cw] when rgb is NULL */
+    const float (*lut)[256];   /* lut[p][v]: plane p's value for level v */
+    const int *src_channel;    /* plane p reads source channel src_channel[p] */
+} sink_t;
+
+static void emit_row(const int32_t *acc, int cw, int ch, int y, const sink_t *sink)
+{
+    if (sink->rgb) {
+        uint8_t *out = sink->rgb + (size_t)y * cw * 3;
+        for (size_t x = 0; x < (size_t)cw * 3; x++)
+            out[x] = clip8(acc[x]);
+        return;
+    }
+    size_t plane = (size_t)cw * ch;
+    for (int p = 0; p < 3; p++) {
+        const float *lut = sink->lut[p];
+        const int32_t *a = acc + sink->src_channel[p];
+        float *out = sink->planes + plane * p + (size_t)y * cw;
+        for (int x = 0; x < cw; x++)
+            out[x] = lut[clip8(a[3 * x])];
+    }
+}
+
 /* The window rows from tmp (whose row 0 is source row y0). acc holds one
  * row of sums; accumulating whole rows keeps the inner loop contiguous, so
  * the compiler vectorises it. */
 static void pass_vertical(const uint8_t *tmp, int y0, const coeffs_t *vc,
-                          int cw, int ch, int32_t *acc, uint8_t *dst)
+                          int cw, int ch, int32_t *acc, const sink_t *sink)
 {
     size_t stride = (size_t)cw * 3;
     for (int y = 0; y < ch; y++) {
@@ -148,17 +174,14 @@ static void pass_vertical(const uint8_t *tmp, int y0, const coeffs_t *vc,
             acc[x] = 1 << (PRECISION_BITS - 1);
         for (int t = 0; t < n; t++)
             accumulate_row(acc, in + (size_t)t * stride, k[t], stride);
-        uint8_t *out = dst + (size_t)y * stride;
-        for (size_t x = 0; x < stride; x++)
-            out[x] = clip8(acc[x]);
+        emit_row(acc, cw, ch, y, sink);
     }
 }
 
-rd_status_t image_resize_crop(const image_rgb_t *src, int rw, int rh,
-                              int left, int top, int cw, int ch,
-                              uint8_t *dst, rd_error_t *err)
+static rd_status_t resize_window(const image_rgb_t *src, int rw, int rh, int left, int top,
+                                 int cw, int ch, const sink_t *sink, rd_error_t *err)
 {
-    if (!src || !src->pixels || !dst || src->width < 1 || src->height < 1)
+    if (!src || !src->pixels || src->width < 1 || src->height < 1)
         return rd_error_set(err, RD_ERR_ARG, "resize: empty source");
     if (cw < 1 || ch < 1 || left < 0 || top < 0 || rw < left + cw || rh < top + ch)
         return rd_error_set(err, RD_ERR_ARG,
@@ -177,19 +200,43 @@ rd_status_t image_resize_crop(const image_rgb_t *src, int rw, int rh,
     int y1 = vc.bounds[2 * (ch - 1)] + vc.bounds[2 * (ch - 1) + 1];
     if (y1 <= y0)
         y1 = y0 + 1; /* cannot happen for valid sizes; keeps tmp non-empty */
-    uint8_t *tmp = malloc((size_t)(y1 - y0) * cw * 3);
     int32_t *acc = malloc(sizeof *acc * (size_t)cw * 3);
+    uint8_t *tmp = malloc((size_t)(y1 - y0) * cw * 3);
     if (!tmp || !acc) {
         st = rd_error_set(err, RD_ERR_NOMEM, "resize: %d intermediate rows", y1 - y0);
     } else {
         pass_horizontal(src, y0, y1 - y0, &hc, cw, tmp);
-        pass_vertical(tmp, y0, &vc, cw, ch, acc, dst);
+        pass_vertical(tmp, y0, &vc, cw, ch, acc, sink);
     }
-    free(acc);
     free(tmp);
+    free(acc);
     coeffs_free(&vc);
     coeffs_free(&hc);
     return st;
+}
+
+rd_status_t image_resize_crop(const image_rgb_t *src, int rw, int rh,
+                              int left, int top, int cw, int ch,
+                              uint8_t *dst, rd_error_t *err)
+{
+    if (!dst)
+        return rd_error_set(err, RD_ERR_ARG, "resize: no output");
+    sink_t sink = {.rgb = dst};
+    return resize_window(src, rw, rh, left, top, cw, ch, &sink, err);
+}
+
+rd_status_t image_resize_crop_planes(const image_rgb_t *src, int rw, int rh,
+                                     int left, int top, int cw, int ch,
+                                     const float lut[3][256], const int src_channel[3],
+                                     float *out, rd_error_t *err)
+{
+    if (!out || !lut || !src_channel)
+        return rd_error_set(err, RD_ERR_ARG, "resize: no output");
+    for (int p = 0; p < 3; p++)
+        if (src_channel[p] < 0 || src_channel[p] > 2)
+            return rd_error_set(err, RD_ERR_ARG, "resize: source channel %d", src_channel[p]);
+    sink_t sink = {.planes = out, .lut = lut, .src_channel = src_channel};
+    return resize_window(src, rw, rh, left, top, cw, ch, &sink, err);
 }
 
 void image_resized_size(int in_w, int in_h, int resize, int *out_w, int *out_h)
