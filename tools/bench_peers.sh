@@ -15,6 +15,9 @@
 # calibrated model is given or made (--calibrate DIR runs `resnetd calibrate
 # --count 16` on DIR first, ~30 s); the peer FP32 and, unless --no-bf16, BF16
 # autocast. About 4 min with the defaults and no INT8.
+# GOMP_SPINCOUNT defaults to 10000 for every server (resnetd's deployments set
+# it; PyTorch uses the same libgomp): with the default spin-wait, idle OpenMP
+# threads burn the cores the others need (docs/performance.md, "OpenMP spinning").
 # Needs wrk, curl and the packages of tools/peer_fastapi.py (install_deps.sh).
 # wrk runs on the same cores (1 thread for 1 client, 2 otherwise): its CPU is
 # not in the server's CPU time, but it competes with the server for the cores.
@@ -83,6 +86,7 @@ done = function(summary, latency, requests)
 end
 LUA
 export LOAD_PHOTOS="$photos"
+export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-10000}"
 
 free_port() {
     /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -121,7 +125,7 @@ cpu_ticks() { # utime + stime of a process, in clock ticks (fields 14 and 15 aft
 }
 hz=$(getconf CLK_TCK)
 
-echo "model: $model; wrk $duration per row; photos: $(echo $photos | wc -w) in rotation; $(nproc) cores"
+echo "model: $model; wrk $duration per row; photos: $(echo $photos | wc -w) in rotation; $(nproc) cores; GOMP_SPINCOUNT=$GOMP_SPINCOUNT; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "isa: $(grep -o 'amx[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')${ONEDNN_MAX_CPU_ISA:+(ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA)}"
 echo
 echo "| server | clients | img/s | p50 ms | img per server CPU-s | server CPU ms/img | errors |"
