@@ -5,7 +5,9 @@
  * double, converted to 22-bit fixed point, horizontal pass first with 8-bit
  * rounding, then the vertical pass. Each output pixel depends only on its own
  * weights, so computing just the window gives the same values as resizing the
- * whole image and cropping. THREADS: no shared state. */
+ * whole image and cropping. The vertical pass's output step also applies the
+ * model's normalisation (image_resize_crop_planes), so the tensor is written
+ * once, with no packed window in between. THREADS: no shared state. */
 #include "image_internal.h"
 
 #include <math.h>
@@ -95,7 +97,15 @@ static inline uint8_t clip8(int32_t ss)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* Rows [y0, y0+rows) of src, resampled horizontally to the window columns. */
+/* Rows [y0, y0+rows) of src, resampled horizontally to the window columns.
+ * Scalar on purpose. Measured on dog.jpg (768x576 -> 341x256, crop 224, best
+ * of 200, AVX-512 machine; this loop takes 0.50 of the resize's 0.72 ms):
+ * 16-row transposed tiles, so that every tap is one multiply-add across rows
+ * (GCC vectorises it), 0.94 ms at baseline x86-64 (SSE2 has no 32-bit vector
+ * multiply) and 0.80 ms with AVX-512 clones (target_clones): the byte
+ * transpose and the scatter back cost more than the 5 taps save; four lanes
+ * per pixel (R, G, B, pad) with AVX2/AVX-512 clones, 1.22 ms; red and blue in
+ * the two halves of one 64-bit multiply, 0.74 ms. docs/performance.md. */
 static void pass_horizontal(const image_rgb_t *src, int y0, int rows,
                             const coeffs_t *hc, int cw, uint8_t *tmp)
 {
