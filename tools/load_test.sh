@@ -12,7 +12,8 @@
 # worker and its OpenMP threads; the main thread only waits), and from
 # /metrics deltas the parts per image: decode + preprocess and queue wait (wall
 # ms per image) and inference (batch wall ms / images). HTTP overhead = HTTP
-# threads' CPU minus decode; the engine table after it gives the engine's own
+# threads' CPU minus bench_decode's decode + preprocess of the same photos (thread
+# CPU time, best of 20, run after the load); the engine table gives the engine's own
 # core-ms per image at the same batch sizes, to set against the inference
 # threads' CPU. On a busy machine wall times exceed CPU times: compare rows of
 # one run.
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --photos) photos=$2; shift 2 ;;
     --precision) precision=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "load_test.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -117,7 +118,6 @@ echo "model: $model; server options: ${*:-(defaults)}; wrk: 2 threads, $duration
 echo
 echo "| clients | img/s | p50 ms | p95 ms | p99 ms | requests | errors | mean batch |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
-costs=""
 batches=""
 export LOAD_PHOTOS="$photos"
 wrk -t 1 -c 1 -d 3s -s "$work/post.lua" "$url" >/dev/null 2>&1 || true # warm-up (plans)
@@ -128,23 +128,36 @@ for c in $concurrency; do
     line=$(wrk -t "$t" -c "$c" -d "$duration" --timeout 30s -s "$work/post.lua" "$url" | grep '^RESULT')
     c1=$(cpu_ticks); m1=$(snapshot)
     s1=$(metric resnetd_batch_size_sum); n1=$(metric resnetd_batch_size_count)
-    costs="$costs$(echo "$m0 $m1 $c0 $c1" | awk -v c="$c" -v hz="$hz" '{
-        n = $8 - $1; http = ($17 - $15) / hz; rest = ($18 - $16) / hz; cpu = http + rest
-        if (n <= 0 || cpu <= 0) { printf "| %s | - | - | - | - | - | - | - | - |\\n", c; exit }
-        dec = 1000 * ($9 - $2) / ($10 - $3); q = 1000 * ($11 - $4) / ($12 - $5)
-        inf = 1000 * ($13 - $6) / n; ms = 1000 * cpu / n
-        printf "| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\\n", c, n / cpu, ms,
-            1000 * http / n, dec, 1000 * http / n - dec, 1000 * rest / n, inf, q }')"
+    echo "$c $m0 $m1 $c0 $c1" >>"$work/costs"
     mean=$(awk -v a="$s0" -v b="$s1" -v x="$n0" -v y="$n1" 'BEGIN { if (y > x) printf "%.2f", (b - a) / (y - x); else print "-" }')
     echo "$line" | awk -v c="$c" -v m="$mean" '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c, $2, $3, $4, $5, $6, $7, m }'
     batches="$batches $(awk -v m="$mean" 'BEGIN { if (m == "-") print 1; else printf "%d", m + 0.5 }')"
 done
+# Decode + preprocess of the same photos, thread CPU time, best of 20
+# (tools/bench_decode.c; Resize 256 + CenterCrop 224), as the baseline the
+# HTTP threads' CPU is set against.
+pre=-
+bench_decode="$(dirname "$bin")/bench_decode"
+if [ -x "$bench_decode" ]; then
+    # shellcheck disable=SC2086
+    pre=$("$bench_decode" --cpu 1 $photos | awk -F'|' 'NR > 2 { s += $8; n++ } END { if (n) printf "%.2f", s / n; else print "-" }')
+fi
 echo
-echo "Server cost per image (CPU from /proc/$server_pid/task/*/stat, parts from /metrics):"
+echo "Server cost per image: CPU of every server thread from /proc/$server_pid/task/*/stat; the HTTP"
+echo "threads (MHD-worker) decode, preprocess and answer; decode and queue are wall ms from /metrics;"
+echo "bench_decode is the same photos' decode + preprocess, thread CPU ms, best of 20 ($pre ms/img),"
+echo "so HTTP overhead = HTTP threads CPU - $pre. Wall times exceed CPU times on a busy machine."
 echo
-echo "| clients | img per server CPU-s | server CPU ms/img | HTTP threads CPU ms/img | decode ms/img | HTTP overhead ms/img | inference threads CPU ms/img | inference wall ms/img | queue ms/img |"
+echo "| clients | img per server CPU-s | server CPU ms/img | HTTP threads CPU ms/img | HTTP overhead ms/img | inference threads CPU ms/img | decode wall ms/img | inference wall ms/img | queue ms/img |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-printf "$costs"
+awk -v hz="$hz" -v pre="$pre" '{
+    c = $1; n = $9 - $2; http = ($18 - $16) / hz; rest = ($19 - $17) / hz; cpu = http + rest
+    if (n <= 0 || cpu <= 0) { printf "| %s | - | - | - | - | - | - | - | - |\n", c; next }
+    dec = 1000 * ($10 - $3) / ($11 - $4); q = 1000 * ($12 - $5) / ($13 - $6)
+    inf = 1000 * ($14 - $7) / n; ms = 1000 * cpu / n; hms = 1000 * http / n
+    over = pre == "-" ? "-" : sprintf("%.2f", hms - pre)
+    printf "| %s | %.1f | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.2f |\n", c, n / cpu, ms, hms, over,
+        1000 * rest / n, dec, inf, q }' "$work/costs"
 if [ "$precision" = int8 ]; then
     echo
     echo "Rechecked in FP32 (int8_recheck): $(metric resnetd_int8_rechecked_total) of $(metric resnetd_images_classified_total) images"
