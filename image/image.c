@@ -96,7 +96,7 @@ static rd_status_t decode_and_resize(void *tj, const uint8_t *jpeg, size_t len,
     float lut[3][256];
     int src_channel[3];
     normalize_lut(pp, lut, src_channel);
-    st = image_resize_crop_planes(&img, rw, rh, crop_offset(rw, pp->input_w),
+    st = image_resize_crop_planes(&img, NULL, rw, rh, crop_offset(rw, pp->input_w),
                                   crop_offset(rh, pp->input_h), pp->input_w, pp->input_h,
                                   lut, src_channel, out, err);
     image_rgb_free(&img);
