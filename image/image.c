@@ -63,26 +63,33 @@ static int crop_offset(int size, int crop)
     return (d % 2 == 0 || half % 2 == 0) ? half : half + 1;
 }
 
-/* Packed RGB window -> [3][ch][cw] planes, via one lookup table per plane. */
-static void normalize(const uint8_t *rgb, int cw, int ch, const model_preproc_t *pp,
-                      float *out)
+/* One lookup table per output plane, filled in the model's channel order:
+ * x = (level * scale - mean) / std in float, as the tensor has always been
+ * computed. The resize's output pass applies it (image_resize_crop_planes). */
+static void normalize_lut(const model_preproc_t *pp, float lut[3][256], int src_channel[3])
 {
-    float lut[3][256];
-    for (int c = 0; c < 3; c++)
+    for (int c = 0; c < 3; c++) {
+        src_channel[c] = pp->channel_order == MODEL_BGR ? 2 - c : c;
         for (int v = 0; v < 256; v++)
             lut[c][v] = ((float)v * pp->scale - pp->mean[c]) / pp->std[c];
-    size_t plane = (size_t)cw * ch;
-    for (int c = 0; c < 3; c++) {
-        int src_c = pp->channel_order == MODEL_BGR ? 2 - c : c;
-        float *o = out + plane * c;
-        for (size_t i = 0; i < plane; i++)
-            o[i] = lut[c][rgb[3 * i + src_c]];
     }
+}
+
+/* Resize (to rw x rh), center crop and normalise a decoded image into out. */
+static rd_status_t resize_to_tensor(const image_rgb_t *img, int rw, int rh,
+                                    const model_preproc_t *pp, float *out, rd_error_t *err)
+{
+    float lut[3][256];
+    int src_channel[3];
+    normalize_lut(pp, lut, src_channel);
+    return image_resize_crop_planes(img, NULL, rw, rh, crop_offset(rw, pp->input_w),
+                                    crop_offset(rh, pp->input_h), pp->input_w, pp->input_h,
+                                    lut, src_channel, out, err);
 }
 
 static rd_status_t decode_and_resize(void *dec, const uint8_t *jpeg, size_t len,
                                      const model_preproc_t *pp, const image_limits_t *lim,
-                                     uint8_t *window, rd_error_t *err)
+                                     float *out, rd_error_t *err)
 {
     image_probe_t probe;
     rd_status_t st = image_probe_with(dec, jpeg, len, &probe, err);
@@ -101,9 +108,7 @@ static rd_status_t decode_and_resize(void *dec, const uint8_t *jpeg, size_t len,
     st = image_decode_with(dec, jpeg, len, &probe, denom, lim, &img, err);
     if (st != RD_OK)
         return st;
-    st = image_resize_crop(&img, rw, rh, crop_offset(rw, pp->input_w),
-                           crop_offset(rh, pp->input_h), pp->input_w, pp->input_h,
-                           window, err);
+    st = resize_to_tensor(&img, rw, rh, pp, out, err);
     image_rgb_free(&img);
     return st;
 }
@@ -122,20 +127,12 @@ static rd_status_t other_format_to_tensor(image_format_t format, const uint8_t *
         return st;
     int rw, rh;
     image_resized_size(img.width, img.height, pp->resize, &rw, &rh);
-    uint8_t *window = malloc((size_t)pp->input_w * pp->input_h * 3);
-    if (!window)
-        st = rd_error_set(err, RD_ERR_NOMEM, "image_to_tensor: window");
-    else if (pp->input_w > rw || pp->input_h > rh)
+    if (pp->input_w > rw || pp->input_h > rh)
         st = rd_error_set(err, RD_ERR_ARG,
                           "preprocessing: crop %dx%d exceeds the %dx%d resized image",
                           pp->input_w, pp->input_h, rw, rh);
     else
-        st = image_resize_crop(&img, rw, rh, crop_offset(rw, pp->input_w),
-                               crop_offset(rh, pp->input_h), pp->input_w, pp->input_h,
-                               window, err);
-    if (st == RD_OK)
-        normalize(window, pp->input_w, pp->input_h, pp, out);
-    free(window);
+        st = resize_to_tensor(&img, rw, rh, pp, out, err);
     image_rgb_free(&img);
     return st;
 }
@@ -153,16 +150,11 @@ rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,
     if (format == IMAGE_FORMAT_PNG || format == IMAGE_FORMAT_WEBP)
         return other_format_to_tensor(format, jpeg, len, pp, lim, out, err);
     image_limits_t defaults = image_default_limits();
-    uint8_t *window = malloc((size_t)pp->input_w * pp->input_h * 3);
     void *dec = image_dec_create();
-    if (!window || !dec) {
-        st = rd_error_set(err, RD_ERR_NOMEM, "image_to_tensor: decoder or window");
-    } else {
-        st = decode_and_resize(dec, jpeg, len, pp, lim ? lim : &defaults, window, err);
-        if (st == RD_OK)
-            normalize(window, pp->input_w, pp->input_h, pp, out);
-    }
+    if (!dec)
+        st = rd_error_set(err, RD_ERR_NOMEM, "image_to_tensor: decoder");
+    else
+        st = decode_and_resize(dec, jpeg, len, pp, lim ? lim : &defaults, out, err);
     image_dec_destroy(dec);
-    free(window);
     return st;
 }

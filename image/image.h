@@ -188,6 +188,16 @@ rd_status_t image_decode_rgb(const uint8_t *jpeg, size_t len, int denom,
  * shorter side becomes resize, the longer int(resize * long / short). */
 void image_resized_size(int in_w, int in_h, int resize, int *out_w, int *out_h);
 
+/* The source pixels [*x0, *x1) x [*y0, *y1) of an in_w x in_h image that the
+ * resize to rw x rh reads for the window [left, left+cw) x [top, top+ch): a
+ * decoder needs to produce only these (rows below *y1 and columns outside
+ * [*x0, *x1) can be skipped) and the resize of that part, with x0 / y0 /
+ * full_width / full_height set, gives the same bits. The arguments must
+ * describe a valid window (as image_resize_crop checks). image_internal.h's
+ * image_part_t tells the resize where such a part lies. Thread-safe. */
+void image_resize_source_rect(int in_w, int in_h, int rw, int rh, int left, int top,
+                              int cw, int ch, int *x0, int *y0, int *x1, int *y1);
+
 /* Resizes src to rw x rh with PIL's antialiased bilinear filter and writes the
  * crop window [top, top+ch) x [left, left+cw) of the result into dst (packed
  * RGB, cw*ch*3 bytes, caller-owned). Only the window is computed; its values

@@ -20,6 +20,27 @@ rd_status_t image_decode_with(void *dec, const uint8_t *jpeg, size_t len,
                               const image_probe_t *probe, int denom,
                               const image_limits_t *lim, image_rgb_t *out, rd_error_t *err);
 
+/* Where a partly decoded image lies in the full one: the image's pixels[0] is
+ * pixel (x0, y0) of a full_width x full_height image (see
+ * image_resize_source_rect for the part a resize needs). */
+typedef struct {
+    int x0, y0;
+    int full_width, full_height;
+} image_part_t;
+
+/* image_resize_crop with normalisation fused into its output pass: writes
+ * out[p][y][x] = lut[p][level of source channel src_channel[p] at (x, y)],
+ * planes [3][ch][cw] float32, the same values as image_resize_crop followed
+ * by the lookup. part NULL: src is the whole image; otherwise src is that part
+ * of it, and must hold every pixel the window reads (else RD_ERR_ARG); the
+ * values are those of the whole image's resize. Same failures as
+ * image_resize_crop. Thread-safe. */
+rd_status_t image_resize_crop_planes(const image_rgb_t *src, const image_part_t *part,
+                                     int rw, int rh, int left, int top, int cw, int ch,
+                                     const float lut[3][256], const int src_channel[3],
+                                     float *out, rd_error_t *err);
+
+
 /* Creates / destroys a libjpeg decompressor (NULL on failure; NULL is a no-op). */
 void *image_dec_create(void);
 void image_dec_destroy(void *dec);

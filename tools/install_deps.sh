@@ -10,6 +10,7 @@ build_pkgs=(build-essential meson ninja-build pkg-config
             ca-certificates)
 test_pkgs=(check libcurl4-openssl-dev curl openssl valgrind
            python3-torch python3-torchvision python3-pil python3-yaml
+           python3-fastapi python3-uvicorn python3-multipart
            darknet libjpeg-turbo-progs wrk nginx clang libclang-rt-14-dev
            podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
            containernetworking-plugins iptables prometheus)

@@ -5,12 +5,18 @@
 # markdown table of img/s, p50/p95/p99 latency and the mean batch size the
 # server used (from /metrics), next to `resnetd bench` engine figures for the
 # same model at batch 1 and at the batch sizes the server ended up using.
-#
-#   tools/load_test.sh [--model FILE] [--bin build/server/resnetd] [--duration 20s]
-#                      [--concurrency "1 4 16 64"] [--bench-seconds 10] [--precision fp32|int8]
-#                      [-- SERVE_OPTIONS...]
-# --precision goes to both serve and bench; with int8 it also reports how many
-# images the server rechecked in FP32 (resnetd_int8_rechecked_total).
+# Per row it also measures the server's cost: images per server CPU-second
+# (utime + stime of every server thread from /proc/PID/task/*/stat, before and
+# after the row), split into the HTTP threads (libmicrohttpd's "MHD-worker":
+# request handling, decode, preprocess, JSON) and the rest (the inference
+# worker and its OpenMP threads; the main thread only waits), and from
+# /metrics deltas the parts per image: decode + preprocess and queue wait (wall
+# ms per image) and inference (batch wall ms / images). HTTP overhead = HTTP
+# threads' CPU minus bench_decode's decode + preprocess of the same photos (thread
+# CPU time, best of 20, run after the load); the engine table gives the engine's own
+# core-ms per image at the same batch sizes, to set against the inference
+# threads' CPU. On a busy machine wall times exceed CPU times: compare rows of
+# one run.
 #
 # Needs wrk (Debian package). Uses 2 wrk threads (the machine is small; wrk's own
 # CPU use is part of what the server competes with, so say so with the figures).
@@ -33,7 +39,7 @@ while [ $# -gt 0 ]; do
     --photos) photos=$2; shift 2 ;;
     --precision) precision=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "load_test.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -86,6 +92,27 @@ url="http://127.0.0.1:$port"
 metric() { # name -> value from /metrics
     curl -s "$url/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
+snapshot() { # the counters one row needs, on one line
+    curl -s "$url/metrics" | awk '
+        { v[$1] = $2 }
+        END { printf "%s %s %s %s %s %s %s\n", v["resnetd_images_classified_total"] + 0,
+              v["resnetd_decode_duration_seconds_sum"] + 0, v["resnetd_decode_duration_seconds_count"] + 0,
+              v["resnetd_queue_duration_seconds_sum"] + 0, v["resnetd_queue_duration_seconds_count"] + 0,
+              v["resnetd_inference_duration_seconds_sum"] + 0, v["resnetd_batch_size_count"] + 0 }'
+}
+cpu_ticks() { # "HTTP-thread ticks, other ticks": utime + stime (fields 14, 15) per thread
+    for t in /proc/"$server_pid"/task/*; do
+        printf '%s ' "$(cat "$t/comm" 2>/dev/null)"
+        sed 's/^.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+    done | awk '$1 == "MHD-worker" { h += $2; next } { o += $NF } END { printf "%d %d\n", h, o }'
+}
+hz=$(getconf CLK_TCK)
+threads=$(nproc) # inference threads: one per core unless the serve options say otherwise
+prev=
+for a in "$@"; do
+    [ "$prev" = --inference-threads ] && [ "$a" -gt 0 ] 2>/dev/null && threads=$a
+    prev=$a
+done
 
 echo "model: $model; server options: ${*:-(defaults)}; wrk: 2 threads, $duration per row"
 echo
@@ -97,12 +124,40 @@ wrk -t 1 -c 1 -d 3s -s "$work/post.lua" "$url" >/dev/null 2>&1 || true # warm-up
 for c in $concurrency; do
     t=2; [ "$c" -lt 2 ] && t=1
     s0=$(metric resnetd_batch_size_sum); n0=$(metric resnetd_batch_size_count)
+    m0=$(snapshot); c0=$(cpu_ticks)
     line=$(wrk -t "$t" -c "$c" -d "$duration" --timeout 30s -s "$work/post.lua" "$url" | grep '^RESULT')
+    c1=$(cpu_ticks); m1=$(snapshot)
     s1=$(metric resnetd_batch_size_sum); n1=$(metric resnetd_batch_size_count)
+    echo "$c $m0 $m1 $c0 $c1" >>"$work/costs"
     mean=$(awk -v a="$s0" -v b="$s1" -v x="$n0" -v y="$n1" 'BEGIN { if (y > x) printf "%.2f", (b - a) / (y - x); else print "-" }')
     echo "$line" | awk -v c="$c" -v m="$mean" '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c, $2, $3, $4, $5, $6, $7, m }'
     batches="$batches $(awk -v m="$mean" 'BEGIN { if (m == "-") print 1; else printf "%d", m + 0.5 }')"
 done
+# Decode + preprocess of the same photos, thread CPU time, best of 20
+# (tools/bench_decode.c; Resize 256 + CenterCrop 224), as the baseline the
+# HTTP threads' CPU is set against.
+pre=-
+bench_decode="$(dirname "$bin")/bench_decode"
+if [ -x "$bench_decode" ]; then
+    # shellcheck disable=SC2086
+    pre=$("$bench_decode" --cpu 1 $photos | awk -F'|' 'NR > 2 { s += $8; n++ } END { if (n) printf "%.2f", s / n; else print "-" }')
+fi
+echo
+echo "Server cost per image: CPU of every server thread from /proc/$server_pid/task/*/stat; the HTTP"
+echo "threads (MHD-worker) decode, preprocess and answer; decode and queue are wall ms from /metrics;"
+echo "bench_decode is the same photos' decode + preprocess, thread CPU ms, best of 20 ($pre ms/img),"
+echo "so HTTP overhead = HTTP threads CPU - $pre. Wall times exceed CPU times on a busy machine."
+echo
+echo "| clients | img per server CPU-s | server CPU ms/img | HTTP threads CPU ms/img | HTTP overhead ms/img | inference threads CPU ms/img | decode wall ms/img | inference wall ms/img | queue ms/img |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+awk -v hz="$hz" -v pre="$pre" '{
+    c = $1; n = $9 - $2; http = ($18 - $16) / hz; rest = ($19 - $17) / hz; cpu = http + rest
+    if (n <= 0 || cpu <= 0) { printf "| %s | - | - | - | - | - | - | - | - |\n", c; next }
+    dec = 1000 * ($10 - $3) / ($11 - $4); q = 1000 * ($12 - $5) / ($13 - $6)
+    inf = 1000 * ($14 - $7) / n; ms = 1000 * cpu / n; hms = 1000 * http / n
+    over = pre == "-" ? "-" : sprintf("%.2f", hms - pre)
+    printf "| %s | %.1f | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.2f |\n", c, n / cpu, ms, hms, over,
+        1000 * rest / n, dec, inf, q }' "$work/costs"
 if [ "$precision" = int8 ]; then
     echo
     echo "Rechecked in FP32 (int8_recheck): $(metric resnetd_int8_rechecked_total) of $(metric resnetd_images_classified_total) images"
@@ -112,12 +167,12 @@ kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 echo
 echo "Engine only (\`resnetd bench\`, same model, same machine, right after):"
 echo
-echo "| batch | img/s | ms/batch (median) |"
-echo "|---:|---:|---:|"
+echo "| batch | img/s | ms/batch (median) | core-ms/img ($threads threads) |"
+echo "|---:|---:|---:|---:|"
 for b in $(echo 1 $batches | tr ' ' '\n' | sort -n | uniq); do
     "$bin" bench --model "$model" --precision "$precision" --int8-recheck 0 --batch "$b" --seconds "$bench_seconds" |
-        awk -v b="$b" '{
+        awk -v b="$b" -v th="$threads" '{
             ips = $0; sub(/.*"images_per_second": */, "", ips); sub(/[,}].*/, "", ips)
             ms = $0; sub(/.*"ms_per_batch": */, "", ms); sub(/[,}].*/, "", ms)
-            printf "| %s | %.2f | %.2f |\n", b, ips, ms }'
+            printf "| %s | %.2f | %.2f | %.2f |\n", b, ips, ms, ms * th / b }'
 done

@@ -15,6 +15,7 @@
 #include <turbojpeg.h>
 
 #include "image.h"
+#include "image_internal.h"
 
 #define DARKNET "/usr/share/darknet/data/"
 
@@ -363,6 +364,58 @@ START_TEST(window_equals_crop_of_full_resize)
     ck_assert_int_eq(image_resize_crop(&img, rw, rh, rw - 1, 0, 2, 1, one, &err), RD_ERR_ARG);
     ck_assert_int_eq(image_resize_crop(&img, rw, rh, 0, -1, 1, 1, one, &err), RD_ERR_ARG);
     ck_assert_int_eq(image_resize_crop(&img, rw, rh, 0, 0, 0, 1, one, &err), RD_ERR_ARG);
+    free(src);
+}
+END_TEST
+
+/* A decoder that decodes only image_resize_source_rect's part gets the same
+ * tensor: the part, placed with image_part_t, resamples to the whole image's
+ * bits (downscale 2.3x and upscale, an off-centre window), and a part one
+ * pixel short on any side is refused. */
+START_TEST(part_of_image_gives_same_planes)
+{
+    const int w = 181, h = 133;
+    uint8_t *src = synthetic_rgb(w, h);
+    image_rgb_t whole = {w, h, src};
+    static const int sizes[][6] = {{79, 58, 11, 7, 50, 40}, {300, 220, 90, 50, 120, 100}};
+    float lut[3][256];
+    int chans[3] = {2, 1, 0};
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++)
+            lut[c][v] = (float)v * 0.5f - (float)c;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int rw = sizes[i][0], rh = sizes[i][1], left = sizes[i][2], top = sizes[i][3];
+        int cw = sizes[i][4], ch = sizes[i][5];
+        size_t n = 3 * (size_t)cw * ch;
+        float *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+        ck_assert_int_eq(image_resize_crop_planes(&whole, NULL, rw, rh, left, top, cw, ch, lut,
+                                                  chans, want, NULL), RD_OK);
+        int x0, y0, x1, y1;
+        image_resize_source_rect(w, h, rw, rh, left, top, cw, ch, &x0, &y0, &x1, &y1);
+        ck_assert(x0 > 0 && y0 > 0 && x1 < w && y1 < h); /* really a part */
+        for (int shrink = 0; shrink < 5; shrink++) {
+            int a = x0 + (shrink == 1), b = y0 + (shrink == 2);
+            int pw = x1 - (shrink == 3) - a, ph = y1 - (shrink == 4) - b;
+            uint8_t *px = malloc((size_t)pw * ph * 3);
+            for (int y = 0; y < ph; y++)
+                memcpy(px + (size_t)y * pw * 3, src + ((size_t)(b + y) * w + a) * 3,
+                       (size_t)pw * 3);
+            image_rgb_t img = {pw, ph, px};
+            image_part_t part = {a, b, w, h};
+            rd_error_t err;
+            rd_status_t st = image_resize_crop_planes(&img, &part, rw, rh, left, top, cw, ch,
+                                                      lut, chans, got, &err);
+            if (shrink == 0) {
+                ck_assert_int_eq(st, RD_OK);
+                ck_assert_mem_eq(got, want, n * sizeof *got);
+            } else {
+                ck_assert_int_eq(st, RD_ERR_ARG);
+            }
+            free(px);
+        }
+        free(got);
+        free(want);
+    }
     free(src);
 }
 END_TEST
@@ -900,6 +953,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, halving_uses_triangle_weights);
     tcase_add_test(tc, window_equals_crop_of_full_resize);
     tcase_add_test(tc, same_size_resize_is_identity);
+    tcase_add_test(tc, part_of_image_gives_same_planes);
     tcase_add_test(tc, one_pixel_gives_constant_normalised_tensor);
     tcase_add_test(tc, caffe_planes_are_swapped_torchvision_planes);
     tcase_add_loop_test(tc, darknet_photos_preprocess, 0, N_PHOTOS);
