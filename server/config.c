@@ -206,7 +206,7 @@ static rd_status_t set_from_text(const key_def_t *k, const char *s, config_t *cf
     case K_PRECISION: {
         int v = engine_precision_parse(s);
         if (v < 0)
-            return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not fp32 or int8", k->key, s);
+            return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not fp32 or int8 or bf16 or auto", k->key, s);
         *(rd_precision_t *)field(cfg, k->off) = (rd_precision_t)v;
         return RD_OK;
     }

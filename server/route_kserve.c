@@ -46,14 +46,15 @@ static http_step_t model_meta_start(http_request_t *req)
     http_respond_json(
         req, 200,
         json_pack("{s:s, s:[s], s:s, s:[{s:s, s:s, s:[i,i,i,i]}, {s:s, s:s, s:[i]}],"
-                  " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}], s:{s:s, s:s}}",
+                  " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}], s:{s:s, s:s, s:s}}",
                   "name", req->deps->model_name, "versions", "1", "platform", "resnetd",
                   "inputs", "name", "input", "datatype", "FP32", "shape", -1, 3, pp->input_h,
                   pp->input_w, "name", "image", "datatype", "BYTES", "shape", -1, "outputs",
                   "name", "probabilities", "datatype", "FP32", "shape", -1, c, "name", "logits",
                   "datatype", "FP32", "shape", -1, c, "parameters", "arch",
                   req->deps->model->arch, "precision",
-                  engine_precision_name(req->deps->model->precision)));
+                  engine_precision_name(req->deps->model->precision), "isa",
+                  engine_isa_name()));
     return HTTP_DONE;
 }
 

@@ -96,8 +96,15 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
 static void go_ready(server_t *srv)
 {
     const model_info_t *mi = engine_info(srv->engine);
+    metrics_set_isa(srv->metrics, engine_isa_name());
     metrics_set_model(srv->metrics, srv->model_name, mi->arch,
                       engine_precision_name(mi->precision));
+    log_msg(srv->log, LOG_INFO, "model %s (%s) runs in %s on %s", srv->model_name, mi->arch,
+            engine_precision_name(mi->precision), engine_isa_name());
+    if (engine_precision_note(srv->engine)[0])
+        log_msg(srv->log, strncmp(engine_precision_note(srv->engine), "warning", 7) ? LOG_INFO
+                                                                                   : LOG_WARN,
+                "%s", engine_precision_note(srv->engine));
     http_set_model(srv->http, mi, &srv->preproc, srv->model_name, srv->batcher);
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     char addr[300];
