@@ -107,10 +107,11 @@ static int decode_batch(const char *dir, struct dirent **names, int n, int *next
 /* What was used for what, the bounds, and a warning when they rest on few images. */
 static void report(const calib_opts_t *o, const calib_report_t *r)
 {
-    fprintf(stderr, "resnetd calibrate: %s: ranges chosen by %s over %d images; error bounds "
-            "over %d held-out images: int8 max |dlogit| %.4g (%.2f%% of max |logit|), bf16 "
-            "%.4g (%.2f%%)\n", o->out, calib_method_name(o->method), r->n_fit, r->n_held_out,
-            r->int8_bound, 100 * r->int8_rel, r->bf16_bound, 100 * r->bf16_rel);
+    fprintf(stderr, "resnetd calibrate: %s: ranges chosen by %s over %d images; top-two gap "
+            "error bounds (90th percentile, max) over %d held-out images: int8 %.4g, %.4g "
+            "(%.2f%% of max |logit|), bf16 %.4g, %.4g (%.2f%%)\n", o->out,
+            calib_method_name(o->method), r->n_fit, r->n_held_out, r->int8_bound, r->int8_max,
+            100 * r->int8_rel, r->bf16_bound, r->bf16_max, 100 * r->bf16_rel);
     if (r->n_held_out < CALIB_MIN_HELD_OUT)
         fprintf(stderr, "resnetd calibrate: warning: only %d images held out (%d used in all): "
                 "the recheck bound may be too small for unseen photos; give at least %d "

@@ -88,7 +88,7 @@ config_t config_default_params(void)
     c.drain_timeout_s = 30;
     c.retry_after_s = 1;
     c.topk_default = 5;
-    c.int8_recheck = 3;
+    c.int8_recheck = 2;
     c.log_level = LOG_INFO;
     c.access_log = true;
     return c;

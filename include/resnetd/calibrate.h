@@ -42,13 +42,15 @@ int calib_held_out(const calib_t *c);
 const char *calib_method_name(calib_method_t m);
 int calib_method_parse(const char *s);
 
-/* What calib_save_report measured on the held-out images: per image
- * e = max over classes |logit - FP32 logit|; bound = the largest e, rel = the
- * largest e / max |FP32 logit|; rms over all logits (INT8). */
+/* What calib_save_report measured on the held-out images: per image e = the
+ * largest error of the gap between the fast top-1 logit and any class of the
+ * FP32 or fast top 5, against FP32's gap; bound = the 90th percentile of e,
+ * max = the largest, rel = the 90th percentile of e / max |fast logit|; rms
+ * over all logits (INT8). */
 typedef struct {
     int n_fit, n_held_out;
-    double int8_bound, int8_rel, int8_rms;
-    double bf16_bound, bf16_rel;
+    double int8_bound, int8_max, int8_rel, int8_rms;
+    double bf16_bound, bf16_max, bf16_rel;
 } calib_report_t;
 
 /* Fewer held-out images than this make a bound that may undershoot on unseen
