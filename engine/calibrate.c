@@ -214,10 +214,10 @@ static float choose_range(const hist_t *h, calib_method_t m, int is_signed)
 }
 
 /* Writes every tensor and metadata entry of model_path, the ranges, and the
- * metadata note and (when not NULL) the three key/value pairs of meta to
+ * metadata note and (when not NULL) the n_meta key/value pairs of meta to
  * out_path. */
 static rd_status_t write_model(const calib_t *c, const float *amax, const char *note,
-                               const char *const (*meta)[2], const char *model_path,
+                               const char *const (*meta)[2], int n_meta, const char *model_path,
                                const char *out_path, rd_error_t *err)
 {
     safetensors_t *src = NULL;
@@ -231,7 +231,7 @@ static rd_status_t write_model(const calib_t *c, const float *amax, const char *
         st = safetensors_writer_add(w, QUANT_TENSOR, 1, (int64_t[]){c->n_points}, amax, err);
     if (st == RD_OK)
         st = safetensors_writer_meta(w, "calibration", note, err);
-    for (int i = 0; st == RD_OK && meta && i < 3; i++)
+    for (int i = 0; st == RD_OK && meta && i < n_meta; i++)
         st = safetensors_writer_meta(w, meta[i][0], meta[i][1], err);
     if (st == RD_OK)
         st = safetensors_writer_save(w, out_path, err);
@@ -355,7 +355,8 @@ static rd_status_t write_with(const calib_t *c, const float *amax, const char *n
     const char *meta[3][2] = {{CALIB_RMS_KEY, text[0]},
                               {CALIB_INT8_BOUND_KEY, text[1]},
                               {CALIB_BF16_BOUND_KEY, text[2]}};
-    return write_model(c, amax, note, r ? meta : NULL, model_path, out_path, err);
+    return write_model(c, amax, note, r ? meta : NULL, r && r->bf16_measured ? 3 : 2,
+                       model_path, out_path, err);
 }
 
 rd_status_t calib_save(const calib_t *c, calib_method_t method, const char *model_path,
@@ -386,7 +387,11 @@ rd_status_t calib_save_report(const calib_t *c, calib_method_t method, const cha
     rd_status_t st = write_with(c, amax, note, NULL, model_path, out_path, err);
     if (st == RD_OK && c->n_kept > 0)
         st = measure(c, out_path, RD_INT8, r, err);
-    if (st == RD_OK && c->n_kept > 0)
+    /* Without AMX BF16, oneDNN's BF16 convolutions may be its reference code
+     * (~20x slower than FP32): no BF16 bound then, and BF16 would use the
+     * relative default (engine.c). */
+    r->bf16_measured = engine_isa_fast_bf16();
+    if (st == RD_OK && c->n_kept > 0 && r->bf16_measured)
         st = measure(c, out_path, RD_BF16, r, err);
     if (st == RD_OK && c->n_kept > 0)
         st = write_with(c, amax, note, r, model_path, out_path, err);

@@ -112,6 +112,9 @@ static void report(const calib_opts_t *o, const calib_report_t *r)
             "(%.2f%% of max |logit|), bf16 %.4g, %.4g (%.2f%%)\n", o->out,
             calib_method_name(o->method), r->n_fit, r->n_held_out, r->int8_bound, r->int8_max,
             100 * r->int8_rel, r->bf16_bound, r->bf16_max, 100 * r->bf16_rel);
+    if (!r->bf16_measured)
+        fprintf(stderr, "resnetd calibrate: no bf16 bound: this ISA has no AMX BF16, so bf16 "
+                "will use its default bound\n");
     if (r->n_held_out < CALIB_MIN_HELD_OUT)
         fprintf(stderr, "resnetd calibrate: warning: only %d images held out (%d used in all): "
                 "the recheck bound may be too small for unseen photos; give at least %d "

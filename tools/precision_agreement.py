@@ -207,7 +207,7 @@ def main():
     ap.add_argument("--max-dp", type=float, default=0.02)
     ap.add_argument("--serve-check", action="store_true", help="then check the real server")
     ap.add_argument("--serve-photos", type=int, default=48)
-    ap.add_argument("--slow-bf16-photos", type=int, default=4)
+    ap.add_argument("--slow-bf16-photos", type=int, default=2)
     ap.add_argument("--report-only", action="store_true", help="print, never fail")
     ap.add_argument("--json", help="also write the figures here")
     a = ap.parse_args()

@@ -51,6 +51,7 @@ typedef struct {
     int n_fit, n_held_out;
     double int8_bound, int8_max, int8_rel, int8_rms;
     double bf16_bound, bf16_max, bf16_rel;
+    bool bf16_measured; /* only where the ISA has AMX BF16 (engine_isa_fast_bf16) */
 } calib_report_t;
 
 /* Fewer held-out images than this make a bound that may undershoot on unseen
