@@ -46,9 +46,11 @@ static void usage(FILE *out)
             "  --warmup W      untimed batches first (default 3; the first builds the plan)\n"
             "  --sub-batch N   images per oneDNN plan; larger batches are split (default 4)\n"
             "  --no-winograd   direct convolutions only\n"
-            "  --precision P   fp32 (default) or int8 (needs a calibrated model)\n"
-            "  --int8-recheck X  serve's int8_recheck: FP32 reruns of close calls (default 3;\n"
-            "                  0 = pure INT8). The random inputs make many close calls.\n"
+            "  --precision P   fp32 (default), int8 (needs a calibrated model), bf16 (fast\n"
+            "                  with AMX only) or auto (bf16 with AMX BF16, else fp32)\n"
+            "  --int8-recheck X  serve's int8_recheck: FP32 reruns of close calls of int8\n"
+            "                  and bf16 (default 3; 0 = none). The random inputs make many\n"
+            "                  close calls: the JSON gives their share.\n"
             "  --help          this text\n\n"
             "OMP_PROC_BIND / OMP_PLACES are left to the environment.\n",
             MIN_ITERATIONS);
@@ -152,14 +154,18 @@ static int print_result(const bench_opts_t *o, const engine_t *eng, const double
     int p90_i = (int)(0.9 * (n - 1) + 0.5);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:I}",
+    double images = (double)o->batch * (n + (o->warmup > 1 ? o->warmup : 1));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:I,"
+                          " s:f}",
                           "model", mi->name, "arch", mi->arch, "precision",
-                          engine_precision_name(mi->precision), "batch", o->batch, "input_h",
+                          engine_precision_name(mi->precision), "isa", engine_isa_name(),
+                          "batch", o->batch, "input_h",
                           mi->preproc.input_h, "input_w", mi->preproc.input_w, "threads",
                           o->threads, "iterations", n, "images_per_second",
                           o->batch * 1000.0 / median, "ms_per_batch", median, "ms_per_batch_p90",
                           ms[p90_i], "peak_rss_mb", (double)ru.ru_maxrss / 1024.0,
-                          "rechecked_in_fp32", (json_int_t)engine_rechecked(eng));
+                          "rechecked_in_fp32", (json_int_t)engine_rechecked(eng),
+                          "rechecked_share", (double)engine_rechecked(eng) / images);
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
     if (s)
         printf("%s\n", s);
@@ -223,6 +229,8 @@ int cli_bench(int argc, char **argv)
         fprintf(stderr, "resnetd bench: %s\n", err.msg);
         return 1;
     }
+    if (engine_precision_note(eng)[0])
+        fprintf(stderr, "resnetd bench: %s\n", engine_precision_note(eng));
     int rc = run_bench(&o, eng);
     engine_free(eng);
     return rc;

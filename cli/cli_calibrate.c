@@ -27,7 +27,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: resnetd calibrate --model FILE --images DIR --out FILE [OPTIONS]\n\n"
             "Runs the FP32 model on the JPEGs in DIR (name order) and writes a copy of the\n"
-            "model with INT8 activation ranges, for `resnetd serve --precision int8`.\n\n"
+            "model with INT8 activation ranges, for `resnetd serve --precision int8`. Every\n"
+            "second image (at most 64) is held out of the ranges; on those it measures the\n"
+            "INT8 and BF16 logit error bounds that the recheck (int8_recheck) scales.\n\n"
             "  --model FILE    safetensors model (required)\n"
             "  --images DIR    folder of .jpg/.jpeg photos like those the model will see (required)\n"
             "  --out FILE      calibrated model to write (required)\n"
@@ -102,6 +104,24 @@ static int decode_batch(const char *dir, struct dirent **names, int n, int *next
     return got;
 }
 
+/* What was used for what, the bounds, and a warning when they rest on few images. */
+static void report(const calib_opts_t *o, const calib_report_t *r)
+{
+    fprintf(stderr, "resnetd calibrate: %s: ranges chosen by %s over %d images; top-two gap "
+            "error bounds (90th percentile, max) over %d held-out images: int8 %.4g, %.4g "
+            "(%.2f%% of max |logit|), bf16 %.4g, %.4g (%.2f%%)\n", o->out,
+            calib_method_name(o->method), r->n_fit, r->n_held_out, r->int8_bound, r->int8_max,
+            100 * r->int8_rel, r->bf16_bound, r->bf16_max, 100 * r->bf16_rel);
+    if (!r->bf16_measured)
+        fprintf(stderr, "resnetd calibrate: no bf16 bound: this ISA has no AMX BF16, so bf16 "
+                "will use its default bound\n");
+    if (r->n_held_out < CALIB_MIN_HELD_OUT)
+        fprintf(stderr, "resnetd calibrate: warning: only %d images held out (%d used in all): "
+                "the recheck bound may be too small for unseen photos; give at least %d "
+                "images (--count and --images)\n", r->n_held_out, r->n_fit + r->n_held_out,
+                2 * CALIB_MIN_HELD_OUT);
+}
+
 static int run(const calib_opts_t *o, engine_t *eng, struct dirent **names, int n)
 {
     const model_preproc_t *pp = &engine_info(eng)->preproc;
@@ -116,11 +136,11 @@ static int run(const calib_opts_t *o, engine_t *eng, struct dirent **names, int 
         int want = o->count - calib_images(cal);
         st = calib_add(cal, inputs, got < want ? got : want, &err);
     }
+    calib_report_t r;
     if (st == RD_OK)
-        st = calib_save(cal, o->method, o->model, o->out, &err);
+        st = calib_save_report(cal, o->method, o->model, o->out, &r, &err);
     if (st == RD_OK)
-        fprintf(stderr, "resnetd calibrate: %s: ranges chosen by %s over %d images\n", o->out,
-                calib_method_name(o->method), calib_images(cal));
+        report(o, &r);
     else
         fprintf(stderr, "resnetd calibrate: %s\n", err.msg);
     calib_free(cal);

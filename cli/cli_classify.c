@@ -78,6 +78,8 @@ static int run(const config_t *cfg, char **paths, int n_paths)
         return 1;
     }
     c.mi = engine_info(c.engine);
+    if (engine_precision_note(c.engine)[0])
+        fprintf(stderr, "resnetd classify: %s\n", engine_precision_note(c.engine));
     c.pp = c.mi->preproc;
     config_apply_preproc(cfg, &c.pp);
     c.lim = image_default_limits();
@@ -106,8 +108,9 @@ static int run(const config_t *cfg, char **paths, int n_paths)
             printf("%s\n", text);
         free(text);
         json_decref(doc);
-        if (c.mi->precision == RD_INT8)
-            fprintf(stderr, "resnetd classify: int8: %llu of %d images rechecked in fp32\n",
+        if (c.mi->precision != RD_FP32)
+            fprintf(stderr, "resnetd classify: %s: %llu of %d images rechecked in fp32\n",
+                    engine_precision_name(c.mi->precision),
                     (unsigned long long)engine_rechecked(c.engine), n_paths);
         rc = 0;
         for (int i = 0; i < n_paths; i++)

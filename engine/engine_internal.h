@@ -22,13 +22,25 @@
  * against faster convolutions; 8 measured 6% faster than 4 (docs/performance.md). */
 #define ENGINE_SUB_BATCH_INT8 8
 
-/* The INT8 recheck margin in units of the calibrated INT8 logit error
- * (README, INT8): 3 left no top-1 flip on the 227 evaluation photos. */
-#define ENGINE_RECHECK_DEFAULT 3.0f
+/* The recheck margin in units of the precision's logit error bound (README,
+ * Precision). A top-1 can flip only when the fast top-two gap is under the
+ * sum of the two logits' errors, at most 2x the bound; 3 leaves headroom for
+ * images worse than any the bound was measured on. */
+#define ENGINE_RECHECK_DEFAULT 2.0f
 
-/* Metadata key of a calibrated file: the RMS difference between INT8 and
- * FP32 logits over calibration images (calibrate.c). */
+/* Metadata keys of a calibrated file (calibrate.c): the largest per-image
+ * max |logit - FP32 logit| of INT8 and of BF16 over held-out calibration
+ * images; and, in files calibrated before those, the RMS INT8 logit error. */
+#define CALIB_INT8_BOUND_KEY "int8_logit_bound"
+#define CALIB_BF16_BOUND_KEY "bf16_logit_bound"
 #define CALIB_RMS_KEY "int8_logit_rms"
+
+/* BF16 without a measured bound: per image, the top-two gap error (as
+ * calibrate.c measures it) over max |logit|. The 90th percentile over the 32
+ * held-out images of the 64 calibration photos (.cache/photos/calib, disjoint
+ * from the evaluation set) was 0.83% for ResNet-50 and 0.14% for a seeded
+ * ResNet-18; rounded up (docs/performance.md). */
+#define ENGINE_BF16_REL_BOUND 0.01f
 
 typedef struct {
     plan_t *plan;
@@ -44,9 +56,11 @@ struct engine {
     int n_threads;
     int sub_batch;
     unsigned plan_flags;
-    /* INT8 recheck (engine_run.c): images whose top two logits are closer
-     * than recheck_margin run again in FP32; 0 = never. */
-    float recheck_margin;
+    /* Recheck (engine_run.c): INT8/BF16 images whose top two logits are
+     * closer than recheck_margin + recheck_rel * max |logit| run again in
+     * FP32; both 0 = never. */
+    float recheck_margin, recheck_rel;
+    char precision_note[200]; /* why auto chose, or a BF16 warning; "" if none */
     float *recheck_in, *recheck_logits; /* sub_batch images' worth, on first use */
     atomic_uint_least64_t rechecked;
 };

@@ -1,9 +1,9 @@
 /* engine_run.c - running an engine (resnetd/engine.h). A batch runs as
- * consecutive sub-batches, each on the cached plan for its size. INT8 with a
- * recheck margin: an image whose two highest INT8 logits are closer than the
- * margin (a multiple of the INT8 logit error measured at calibration) runs
- * again in FP32, so that INT8 answers the top-1 FP32 would; the FP32 plans
- * are built on first use and share the arena with the INT8 ones.
+ * consecutive sub-batches, each on the cached plan for its size. INT8 or BF16
+ * with a recheck margin: an image whose two highest logits are closer than
+ * the margin (a multiple of the precision's logit error bound, engine.c)
+ * runs again in FP32, so that it answers the top-1 FP32 would; the FP32
+ * plans are built on first use and share the arena with the fast ones.
  *
  * THREADS: one run at a time per engine (the plans share one activation
  * arena); engine_rechecked may be read from any thread. */
@@ -46,11 +46,13 @@ static size_t input_floats(const engine_t *eng)
     return (size_t)3 * (size_t)eng->info.preproc.input_h * (size_t)eng->info.preproc.input_w;
 }
 
-/* Highest logit minus the second highest. */
-static float top2_gap(const float *logits, int n)
+/* Highest logit minus the second highest; *amax = max |logit|. */
+static float top2_gap(const float *logits, int n, float *amax)
 {
     float a = -INFINITY, b = -INFINITY;
+    *amax = 0;
     for (int i = 0; i < n; i++) {
+        *amax = fmaxf(*amax, fabsf(logits[i]));
         if (logits[i] > a) {
             b = a;
             a = logits[i];
@@ -61,7 +63,14 @@ static float top2_gap(const float *logits, int n)
     return a - b;
 }
 
-/* Reruns in FP32 the images of an INT8 sub-batch (n <= sub_batch) whose top
+/* Whether the image's fast logits are too close to call. */
+static int too_close(const engine_t *eng, const float *logits, int n)
+{
+    float amax, gap = top2_gap(logits, n, &amax);
+    return gap < eng->recheck_margin + eng->recheck_rel * amax;
+}
+
+/* Reruns in FP32 the images of a fast sub-batch (n <= sub_batch) whose top
  * two logits are within the margin, and replaces their logits. */
 static rd_status_t recheck(engine_t *eng, const float *input, int n, float *logits,
                            rd_error_t *err)
@@ -69,7 +78,7 @@ static rd_status_t recheck(engine_t *eng, const float *input, int n, float *logi
     int c = eng->info.n_classes, k = 0, which[ENGINE_SUB_BATCH_MAX];
     size_t per = input_floats(eng);
     for (int i = 0; i < n; i++)
-        if (top2_gap(logits + (size_t)i * c, c) < eng->recheck_margin)
+        if (too_close(eng, logits + (size_t)i * c, c))
             which[k++] = i;
     if (!k)
         return RD_OK;
@@ -77,13 +86,13 @@ static rd_status_t recheck(engine_t *eng, const float *input, int n, float *logi
         eng->recheck_in = malloc((size_t)eng->sub_batch * per * sizeof(float));
         eng->recheck_logits = malloc((size_t)eng->sub_batch * (size_t)c * sizeof(float));
         if (!eng->recheck_in || !eng->recheck_logits)
-            return rd_error_set(err, RD_ERR_NOMEM, "out of memory for the INT8 recheck");
+            return rd_error_set(err, RD_ERR_NOMEM, "out of memory for the FP32 recheck");
     }
     for (int j = 0; j < k; j++)
         memcpy(eng->recheck_in + (size_t)j * per, input + (size_t)which[j] * per,
                per * sizeof(float));
     plan_t *plan;
-    rd_status_t st = plan_for(eng, k, eng->plan_flags & ~PLAN_INT8, &plan, err);
+    rd_status_t st = plan_for(eng, k, eng->plan_flags & ~(PLAN_INT8 | PLAN_BF16), &plan, err);
     if (st == RD_OK)
         st = plan_run(plan, eng->recheck_in, eng->recheck_logits, err);
     if (st != RD_OK)
@@ -118,7 +127,7 @@ rd_status_t engine_run_observed(engine_t *eng, const float *input, int n_images,
         rd_status_t st = plan_for(eng, n, eng->plan_flags, &plan, err);
         if (st == RD_OK)
             st = plan_run_observed(plan, in, out, observe, user, err);
-        if (st == RD_OK && eng->recheck_margin > 0)
+        if (st == RD_OK && (eng->recheck_margin > 0 || eng->recheck_rel > 0))
             st = recheck(eng, in, n, out, err);
         if (st != RD_OK)
             return st;

@@ -16,7 +16,10 @@
  * fixed when the plan is complete; buffers are bound to memories at run time
  * only when the shared arena has moved (plan_steps.c, plan_run.c).
  * INT8 plans (PLAN_INT8): the same graph on u8/s8 activations, with the
- * quantized weights and scales of quant.c; see the README's INT8 section. */
+ * quantized weights and scales of quant.c; see the README's INT8 section.
+ * BF16 plans (PLAN_BF16): bf16 activations and weights (converted from the
+ * folded f32 weights when reordered), f32 biases and accumulation, the same
+ * fused ReLU and sum; the stem, max pool, global pooling and fc in f32. */
 #include "plan_internal.h"
 
 #include <stdint.h>
@@ -147,10 +150,27 @@ fail:
 /* The data type of a quantization point's tensor in this plan. */
 static dnnl_data_type_t point_dt(const plan_t *p, int pt)
 {
+    if (p->bf16)
+        return dnnl_bf16;
     return !p->int8 ? dnnl_f32 : p->net->points[pt].is_signed ? dnnl_s8 : dnnl_u8;
 }
 
+/* Convolution weights: s8 (quant.c), bf16 (reordered from the folded f32
+ * ones by plan_ctx_weights, so BN is folded in f32 first), or f32. */
+static dnnl_data_type_t weights_dt(const plan_t *p)
+{
+    return p->int8 ? dnnl_s8 : p->bf16 ? dnnl_bf16 : dnnl_f32;
+}
+
 static float input_scale(const plan_t *p) { return p->int8 ? p->net->points[0].scale : 1.0f; }
+
+/* md with another data type of the same layout (strides count elements). */
+static dnnl_memory_desc_t as_type(const dnnl_memory_desc_t *md, dnnl_data_type_t dt)
+{
+    dnnl_memory_desc_t r = *md;
+    r.data_type = dt;
+    return r;
+}
 
 static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_desc_t *src_md,
                            dnnl_alg_kind_t alg, dnnl_format_tag_t dst_tag, post_t post,
@@ -169,7 +189,7 @@ static rd_status_t conv_pd(plan_t *p, const net_conv_t *c, const dnnl_memory_des
     dnnl_memory_desc_t w_md, b_md, d_md;
     dnnl_convolution_desc_t desc;
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_md, 4, (dnnl_dims_t){c->oc, c->ic, c->kh, c->kw},
-                                          p->int8 ? dnnl_s8 : dnnl_f32, dnnl_format_tag_any));
+                                          weights_dt(p), dnnl_format_tag_any));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, (dnnl_dims_t){c->oc}, dnnl_f32, dnnl_x));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&d_md, 4, (dnnl_dims_t){sd[0], c->oc, oh, ow},
                                           point_dt(p, c->dst_pt), dst_tag));
@@ -193,13 +213,6 @@ static const char *dims_str(const dnnl_dim_t *d, int ndims, char buf[64])
     return buf;
 }
 
-/* md with another data type of the same layout (strides count elements). */
-static dnnl_memory_desc_t as_type(const dnnl_memory_desc_t *md, dnnl_data_type_t dt)
-{
-    dnnl_memory_desc_t r = *md;
-    r.data_type = dt;
-    return r;
-}
 
 /* For the last conv of a block: *dst is the shortcut on entry and, on return,
  * the tensor the conv accumulates into (the sum post-op reads the shortcut in
@@ -440,21 +453,28 @@ static rd_status_t build_block(plan_t *p, const net_block_t *b, int *x, rd_error
     return RD_OK;
 }
 
-/* INT8: the last block's output back to f32, in its layout. The pooling and
- * fc that follow run in f32: together under 1% of the work, and the 7x7 mean
- * keeps precision that a u8 result would round away. */
-static rd_status_t dequantize(plan_t *p, int *x, rd_error_t *err)
+/* Replaces *x by a copy in data type dt, in its layout, multiplied by scale. */
+static rd_status_t retype(plan_t *p, int *x, dnnl_data_type_t dt, float scale, rd_error_t *err)
 {
-    dnnl_memory_desc_t f32 = as_type(&p->tensors[*x].md, dnnl_f32);
+    dnnl_memory_desc_t md = as_type(&p->tensors[*x].md, dt);
     int out;
-    rd_status_t st = plan_new_tensor(p, &f32, BIND_ARENA, -1, NULL, &out, err);
+    rd_status_t st = plan_new_tensor(p, &md, BIND_ARENA, -1, NULL, &out, err);
     if (st == RD_OK)
-        st = add_reorder(p, *x, out, 1.0f / p->net->points[p->net->n_points - 1].scale, err);
+        st = add_reorder(p, *x, out, scale, err);
     if (st == RD_OK) {
         plan_release(p, *x);
         *x = out;
     }
     return st;
+}
+
+/* INT8 and BF16: the last block's output back to f32, in its layout. The
+ * pooling and fc that follow run in f32: together under 1% of the work, and
+ * the 7x7 mean keeps precision that a u8 or bf16 result would round away. */
+static rd_status_t dequantize(plan_t *p, int *x, rd_error_t *err)
+{
+    return retype(p, x, dnnl_f32,
+                  p->int8 ? 1.0f / p->net->points[p->net->n_points - 1].scale : 1.0f, err);
 }
 
 /* Global average pooling, then fc into the caller's logits (plain nc). */
@@ -467,7 +487,7 @@ static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *er
     if (xd[1] != net->fc_in)
         return rd_error_set(err, RD_ERR_SHAPE, "fc expects %d features, the last block gives %lld",
                             net->fc_in, (long long)xd[1]);
-    if (p->int8 && (st = dequantize(p, &x, err)) != RD_OK)
+    if ((p->int8 || p->bf16) && (st = dequantize(p, &x, err)) != RD_OK)
         return st;
     st = add_pool(p, dnnl_pooling_avg_exclude_padding, x, (int)xd[2], (int)xd[3], 1, 0, -1,
                   &pooled, err);
@@ -512,6 +532,8 @@ rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int inp
     *out = NULL;
     if ((flags & PLAN_INT8) && !net->stem.qweight)
         return rd_error_set(err, RD_ERR_ARG, "an INT8 plan needs a quantized net");
+    if ((flags & PLAN_INT8) && (flags & PLAN_BF16))
+        return rd_error_set(err, RD_ERR_ARG, "a plan is INT8 or BF16, not both");
     if (n_images < 1 || input_h < 1 || input_w < 1)
         return rd_error_set(err, RD_ERR_ARG, "plan for %d images of %dx%d", n_images, input_h,
                             input_w);
@@ -522,10 +544,20 @@ rd_status_t plan_create(plan_ctx_t *ctx, const net_t *net, int n_images, int inp
     p->n_images = n_images;
     p->net = net;
     p->int8 = (flags & PLAN_INT8) != 0;
+    p->bf16 = (flags & PLAN_BF16) != 0;
     /* oneDNN's Winograd is f32 only. */
-    p->winograd = (flags & PLAN_WINOGRAD) && !p->int8 && plan_wants_winograd(net);
+    p->winograd = (flags & PLAN_WINOGRAD) && !p->int8 && !p->bf16 && plan_wants_winograd(net);
     int x;
+    /* BF16: the stem and max pool run in f32, then one reorder to bf16. A bf16
+     * input rounds Caffe-style pixels (0..255 minus the mean) by up to 0.5,
+     * which doubled the largest top-5 probability error on the evaluation
+     * photos (0.039 against 0.020) for a 6-20% slower net (docs/performance.md). */
+    int bf16 = p->bf16;
+    p->bf16 = 0;
     rd_status_t st = build_stem(p, net, input_h, input_w, &x, err);
+    p->bf16 = bf16;
+    if (st == RD_OK && bf16)
+        st = retype(p, &x, dnnl_bf16, 1.0f, err);
     for (int i = 0; st == RD_OK && i < net->n_blocks; i++)
         st = build_block(p, &net->blocks[i], &x, err);
     if (st == RD_OK)

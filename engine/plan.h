@@ -59,6 +59,7 @@ unsigned char *plan_ctx_scratch(const plan_ctx_t *ctx);
 /* plan_create flags. */
 #define PLAN_WINOGRAD 1u /* Winograd 3x3 convolutions where they pay (f32 only) */
 #define PLAN_INT8 2u     /* u8/s8 convolutions; the net must be quantized (quant.h) */
+#define PLAN_BF16 4u     /* bf16 convolutions and activations */
 
 /* Builds the plan for n_images images of input_h x input_w. net must stay
  * alive and unchanged until the plan and ctx are freed (small tensors such as

@@ -42,6 +42,7 @@ struct plan {
     int input_t, output_t;
     int winograd; /* use it where use_winograd() says so */
     int int8;     /* u8/s8 activations (quant.c); the net is quantized */
+    int bf16;     /* bf16 activations and convolution weights */
     const net_t *net;
     unsigned bound_generation; /* 0: never bound */
 };

@@ -38,10 +38,12 @@ typedef struct {
                                 docs/performance.md) */
     bool no_winograd;        /* never use Winograd 3x3 convolutions (by default basic-block nets
                                 use them where they measured faster) */
-    rd_precision_t precision; /* RD_INT8 needs a calibrated file (resnetd calibrate) */
-    float int8_recheck;       /* INT8: images whose two highest logits are closer than this many
-                                 times the calibrated INT8 logit error run again in FP32, so
-                                 that top-1 answers match FP32's; 0 = the default (3), < 0 = never */
+    rd_precision_t precision; /* RD_INT8 needs a calibrated file (resnetd calibrate); RD_BF16
+                                 needs none; RD_AUTO: bf16 where AMX BF16 exists, else fp32 */
+    float int8_recheck;       /* INT8 and BF16 (the name is historical): images whose two highest
+                                 logits are closer than this many times the precision's logit
+                                 error bound run again in FP32, so that top-1 answers match
+                                 FP32's; 0 = the default (3), < 0 = never */
 } engine_params_t;
 
 /* Defaults for engine_load: every field 0/NULL. */
@@ -68,11 +70,25 @@ const model_info_t *engine_info(const engine_t *eng);
 rd_status_t engine_run(engine_t *eng, const float *input, int n_images, float *logits,
                        rd_error_t *err);
 
-/* "fp32" or "int8"; and back (-1 when s names neither). */
+/* "fp32", "int8", "bf16" or "auto"; and back (-1 when s names none). */
 const char *engine_precision_name(rd_precision_t precision);
 int engine_precision_parse(const char *s);
 
-/* Images that INT8 runs recomputed in FP32 so far (int8_recheck). Any thread. */
+/* Why the engine runs the precision it does: what auto chose and why, or a
+ * warning that bf16 is slow on this ISA; "" when there is nothing to say.
+ * Owned by the engine. */
+const char *engine_precision_note(const engine_t *eng);
+
+/* The ISA oneDNN uses here, after ONEDNN_MAX_CPU_ISA: "avx512_core_amx",
+ * "avx512_core_bf16", "avx512_core_vnni", "avx512_core", "avx2", ... A static
+ * string; any thread. */
+const char *engine_isa_name(void);
+
+/* Whether that ISA has AMX BF16, the only one where BF16 beats FP32. */
+bool engine_isa_fast_bf16(void);
+
+/* Images that INT8 or BF16 runs recomputed in FP32 so far (int8_recheck).
+ * Any thread. */
 uint64_t engine_rechecked(const engine_t *eng);
 
 /* The longest model name, in bytes: the name is a KServe URL segment

@@ -23,6 +23,9 @@ typedef enum {
 typedef enum {
     RD_FP32 = 0, /* float32 throughout */
     RD_INT8 = 1, /* u8/s8 convolutions with calibrated scales (resnetd calibrate) */
+    RD_BF16 = 2, /* bf16 convolutions and activations, f32 accumulation; fast on AMX only */
+    RD_AUTO = 3, /* a request only: engine_load picks bf16 where the ISA has AMX BF16, else
+                    fp32 (engine_precision_note says why); info.precision is the choice */
 } rd_precision_t;
 
 /* How an 8-bit image becomes the model's input:

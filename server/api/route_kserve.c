@@ -51,13 +51,14 @@ static http_step_t model_meta_start(http_request_t *req)
     http_respond_json(
         req, 200,
         json_pack("{s:s, s:[s], s:s, s:[{s:s, s:s, s:[i,i,i,i]}, {s:s, s:s, s:[i]}],"
-                  " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}], s:{s:s, s:s}}",
+                  " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}], s:{s:s, s:s, s:s}}",
                   "name", served_model_name(m), "versions", "1", "platform", "resnetd",
                   "inputs", "name", "input", "datatype", "FP32", "shape", -1, 3, pp->input_h,
                   pp->input_w, "name", "image", "datatype", "BYTES", "shape", -1, "outputs",
                   "name", "probabilities", "datatype", "FP32", "shape", -1, c, "name", "logits",
                   "datatype", "FP32", "shape", -1, c, "parameters", "arch",
-                  mi->arch, "precision", engine_precision_name(mi->precision)));
+                  mi->arch, "precision", engine_precision_name(mi->precision), "isa",
+                  engine_isa_name()));
     return HTTP_DONE;
 }
 

@@ -54,6 +54,11 @@ static rd_status_t load_engine(server_t *srv, rd_error_t *err)
     log_msg(srv->log, LOG_LEVEL_INFO, "model %s (%s, %d classes, input %dx%d) loaded in %.2f s",
             srv->model_name, mi->arch, mi->n_classes, srv->preproc.input_h, srv->preproc.input_w,
             seconds);
+    log_msg(srv->log, LOG_LEVEL_INFO, "model %s (%s) runs in %s on %s", srv->model_name, mi->arch,
+            engine_precision_name(mi->precision), engine_isa_name());
+    const char *note = engine_precision_note(srv->engine);
+    if (note[0])
+        log_msg(srv->log, strncmp(note, "warning", 7) ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "%s", note);
     return RD_OK;
 }
 
@@ -118,6 +123,7 @@ static void go_ready(server_t *srv)
 {
     const served_model_t *m = registry_default(srv->registry);
     const model_info_t *mi = served_model_info(m);
+    metrics_set_isa(srv->metrics, engine_isa_name());
     metrics_set_model(srv->metrics, served_model_name(m), mi->arch,
                       engine_precision_name(mi->precision));
     http_set_registry(srv->http, srv->registry);

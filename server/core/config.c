@@ -208,7 +208,7 @@ rd_status_t config_set_text(const key_def_t *k, const char *s, config_t *cfg, rd
     case K_PRECISION: {
         int v = engine_precision_parse(s);
         if (v < 0)
-            return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not fp32 or int8", k->key, s);
+            return rd_error_set(err, RD_ERR_ARG, "%s: '%s' is not fp32 or int8 or bf16 or auto", k->key, s);
         *(rd_precision_t *)field(cfg, k->off) = (rd_precision_t)v;
         return RD_OK;
     }
@@ -326,7 +326,7 @@ config_t config_default_params(void)
     c.decode_budget_ms = il.budget_ms;
     /* engine_default_params() says "0 = default" for this one; its value is
      * ENGINE_RECHECK_DEFAULT, private to the engine */
-    c.int8_recheck = 3;
+    c.int8_recheck = 2;
     return c;
 }
 

@@ -27,11 +27,12 @@ const key_def_t config_keys[] = {
     STR(model, "models/resnet50.safetensors", "PATH", "safetensors model file"),
     STR(model_name, NULL, "NAME", "model name in responses and KServe URLs; empty = the model's own name"),
     STR(labels, NULL, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
-    {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8",
-     "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate)", NULL},
+    {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8|bf16|auto",
+     "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate); bf16 is fast "
+     "with AMX only; auto: bf16 where AMX BF16 exists, else fp32", NULL},
     {"int8_recheck", K_FLOAT, F(int8_recheck), 0, 0, 0, 999, "X",
-     "int8: rerun in fp32 the images whose top two logits are within X times the calibrated "
-     "int8 logit error, so top-1 matches fp32; 0 = never", NULL},
+     "int8/bf16: rerun in fp32 the images whose top two logits are within X times the "
+     "precision's logit error bound, so top-1 matches fp32; 0 = never", NULL},
     {"input_size", K_SIZE2, F(input_h), F(input_w), 0, 1, 8192, "N|HxW",
      "network input size, e.g. 224 or 128x128; 0 = from the model", NULL},
     INT(resize, NULL, 0, 16384, "N", "shorter side before the center crop, pixels; 0 = from the model"),

@@ -87,11 +87,13 @@ struct metrics {
     /* resnetd_model_info's labels: written once, then published by model_set */
     char model[128], arch[16], precision[8];
     atomic_bool model_set;
+    char isa[32]; /* resnetd_cpu_info's label: written once, then published by isa_set */
+    atomic_bool isa_set;
     atomic_uint_least64_t requests[METRICS_N_ENDPOINTS][N_CODES];
     atomic_uint_least64_t images;
     atomic_uint_least64_t dropped[METRICS_N_DROP_REASONS];
     atomic_uint_least64_t connections_refused;
-    atomic_uint_least64_t rechecked;
+    atomic_uint_least64_t rechecked, rechecked_bf16; /* by the model's precision */
     hist_t hist[METRICS_N_HISTOGRAMS];
     atomic_uint_least64_t gauges[METRICS_N_GAUGES]; /* doubles */
 };
@@ -168,8 +170,12 @@ void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n)
 
 void metrics_count_rechecked(metrics_t *m, uint64_t n)
 {
-    if (m)
-        atomic_fetch_add_explicit(&m->rechecked, n, memory_order_relaxed);
+    if (!m)
+        return;
+    int bf16 = atomic_load_explicit(&m->model_set, memory_order_acquire) &&
+               strcmp(m->precision, "bf16") == 0;
+    atomic_fetch_add_explicit(bf16 ? &m->rechecked_bf16 : &m->rechecked, n,
+                              memory_order_relaxed);
 }
 
 void metrics_count_connection_refused(metrics_t *m)
@@ -292,6 +298,10 @@ static void render_counters(const metrics_t *m, FILE *f)
     put_header(f, "resnetd_int8_rechecked_total",
                "Images that INT8 inference recomputed in FP32 (int8_recheck).", "counter");
     fprintf(f, "resnetd_int8_rechecked_total %llu\n", (unsigned long long)load_u64(&m->rechecked));
+    put_header(f, "resnetd_bf16_rechecked_total",
+               "Images that BF16 inference recomputed in FP32 (int8_recheck).", "counter");
+    fprintf(f, "resnetd_bf16_rechecked_total %llu\n",
+            (unsigned long long)load_u64(&m->rechecked_bf16));
 }
 
 static void render_histogram(const metrics_t *m, FILE *f, int h)
@@ -325,6 +335,13 @@ static void render_gauges(const metrics_t *m, FILE *f)
     fputs("resnetd_build_info{version=\"", f);
     put_label_value(f, m->version);
     fputs("\"} 1\n", f);
+    if (atomic_load_explicit(&m->isa_set, memory_order_acquire)) {
+        put_header(f, "resnetd_cpu_info",
+                   "Always 1; the label gives the instruction set oneDNN uses here.", "gauge");
+        fputs("resnetd_cpu_info{isa=\"", f);
+        put_label_value(f, m->isa);
+        fputs("\"} 1\n", f);
+    }
     if (!atomic_load_explicit(&m->model_set, memory_order_acquire))
         return;
     put_header(f, "resnetd_model_info",
@@ -347,6 +364,14 @@ void metrics_set_model(metrics_t *m, const char *name, const char *arch, const c
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     snprintf(m->precision, sizeof m->precision, "%s", precision);
     atomic_store_explicit(&m->model_set, true, memory_order_release);
+}
+
+void metrics_set_isa(metrics_t *m, const char *isa)
+{
+    if (!m || atomic_load_explicit(&m->isa_set, memory_order_relaxed))
+        return;
+    snprintf(m->isa, sizeof m->isa, "%s", isa);
+    atomic_store_explicit(&m->isa_set, true, memory_order_release);
 }
 
 rd_status_t metrics_render(const metrics_t *m, char **out, size_t *len, rd_error_t *err)

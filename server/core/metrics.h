@@ -3,13 +3,14 @@
  * recording a value never allocates or locks:
  *   counters   resnetd_http_requests_total{endpoint,code}, resnetd_images_classified_total,
  *              resnetd_queue_dropped_total{reason}, resnetd_connections_refused_total,
- *              resnetd_int8_rechecked_total
+ *              resnetd_int8_rechecked_total, resnetd_bf16_rechecked_total
  *   histograms resnetd_request_duration_seconds, resnetd_decode_duration_seconds,
  *              resnetd_queue_duration_seconds, resnetd_inference_duration_seconds,
  *              resnetd_batch_size
  *   gauges     resnetd_queue_depth, resnetd_inflight_requests, resnetd_model_load_seconds,
  *              resnetd_ready, resnetd_build_info{version},
- *              resnetd_model_info{model,arch,precision} (once the model is loaded)
+ *              resnetd_model_info{model,arch,precision} (once the model is loaded),
+ *              resnetd_cpu_info{isa} (once set)
  * There is no global registry: main creates a metrics_t and passes it to the
  * batcher and the HTTP routes. Every function accepts metrics == NULL and then
  * does nothing, so modules and tests can run without one.
@@ -81,6 +82,9 @@ rd_status_t metrics_create(const char *version, metrics_t **out, rd_error_t *err
  * call wins; later ones are ignored. Call from one thread. */
 void metrics_set_model(metrics_t *m, const char *name, const char *arch, const char *precision);
 
+/* Sets resnetd_cpu_info's isa label (engine_isa_name), likewise. */
+void metrics_set_isa(metrics_t *m, const char *isa);
+
 /* Frees the registry. NULL is a no-op. No other thread may still use it. */
 void metrics_destroy(metrics_t *m);
 
@@ -97,7 +101,8 @@ void metrics_count_images(metrics_t *m, uint64_t n);
  * infer_job for an image stopped before or while decoding. */
 void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n);
 
-/* Adds n to resnetd_int8_rechecked_total. The batcher calls this. */
+/* Adds n to resnetd_bf16_rechecked_total when the model set runs in bf16,
+ * else to resnetd_int8_rechecked_total. The batcher calls this. */
 void metrics_count_rechecked(metrics_t *m, uint64_t n);
 
 /* Adds 1 to resnetd_connections_refused_total: a connection accepted over
