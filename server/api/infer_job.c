@@ -12,6 +12,7 @@ rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, served_model_t
                            float *inputs, rd_error_t *err)
 {
     const model_preproc_t *pp = served_model_preproc(model);
+    http_request_set_model(req, model); /* the access log's model and version */
     *job = (infer_job_t){.req = req, .model = model, .n = n,
                          .n_classes = served_model_info(model)->n_classes};
     job->in_floats = (size_t)3 * (size_t)pp->input_h * (size_t)pp->input_w;
@@ -97,7 +98,7 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
         snprintf(msg, sizeof msg, "image %d: %s", i, err.msg);
         int reason = st == RD_ERR_TIMEOUT ? stop_reason(job->req) : -1;
         if (reason >= 0) /* dropped unrun, as the batcher drops a queued image */
-            metrics_count_dropped(job->req->deps->metrics, (metrics_drop_t)reason, 1);
+            metrics_count_dropped(http_request_deps(job->req)->metrics, (metrics_drop_t)reason, 1);
         infer_job_fail(job, i,
                        reason >= 0 ? stop_answers[reason].http_status
                                    : http_error_status(st, HTTP_CTX_IMAGE),

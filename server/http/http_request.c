@@ -414,6 +414,8 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .queue_ms = req->images ? req->queue_ms : -1,
         .inference_ms = req->images ? req->inference_ms : -1,
         .total_ms = http_request_elapsed_ms(req),
+        .model = req->logged_model ? served_model_name(req->logged_model) : NULL,
+        .version = req->logged_model ? HTTP_MODEL_VERSION : NULL,
     };
     if (rec.status == 0)
         rec.status = 499;
