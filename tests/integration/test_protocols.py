@@ -333,6 +333,7 @@ def main():
     check(rc == 0, f"resnetd exited {rc}")
     if failures:
         sys.exit(f"test_protocols.py: {len(failures)} failure(s)")
+    os.unlink(server.log_path)
     print("test_protocols.py: OK")
 
 
