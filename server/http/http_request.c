@@ -157,7 +157,8 @@ static void refuse(http_request_t *req, int status, const char *message)
  * so routes are not revealed to strangers. False after answering 401. */
 static bool auth_stage(http_request_t *req)
 {
-    if (req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ)
+    if (req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ ||
+        req->endpoint == METRICS_EP_TS_PING) /* TorchServe's probe, like /readyz */
         return true;
     auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
     if (a == AUTH_OK)

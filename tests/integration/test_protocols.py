@@ -32,13 +32,13 @@ def check(cond, msg):
 
 
 class Server:
-    def __init__(self, binary, model):
+    def __init__(self, binary, model, *flags):
         self.log_path = tempfile.mktemp(prefix="resnetd-protocols.", suffix=".log")
         self.log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
         self.proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
                                       "--model", model, "--http-threads", "2",
-                                      "--access-log", "true"],
+                                      "--access-log", "true", *flags],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log, env=env)
         deadline = time.monotonic() + 300
@@ -321,6 +321,24 @@ def main():
         dog = f.read()
     with open(os.path.join(PHOTOS, "eagle.jpg"), "rb") as f:
         eagle = f.read()
+    # with a bearer token: /ping stays open to probes, as /healthz and /readyz
+    # do; the inference routes need the token
+    token = "protocols-test-token"
+    server = Server(binary, model_path, "--auth-token", token)
+    try:
+        st, _, body = raw(server.port, "GET /ping HTTP/1.1\r\nHost: {host}\r\n"
+                          "Connection: close\r\n\r\n")
+        check(st == 200 and jdoc(body) == {"status": "Healthy"}, f"/ping with auth on: {st} {body!r}")
+        st, _, body = raw(server.port, "PUT /predictions/x HTTP/1.1\r\nHost: {host}\r\n"
+                          "Content-Length: {len}\r\nConnection: close\r\n\r\n", dog)
+        check(st == 401, f"/predictions without the token: {st} {body[:100]!r}")
+        st, _, body = raw(server.port, "GET /v1/models/x HTTP/1.1\r\nHost: {host}\r\n"
+                          "Authorization: Bearer " + token + "\r\nConnection: close\r\n\r\n")
+        tf_error_shape("TF status with the token, unknown model", st, body, 404)
+    finally:
+        check(server.stop() == 0, "resnetd (auth) did not exit 0")
+    if not failures:
+        os.unlink(server.log_path)
     server = Server(binary, model_path)
     try:
         model, dog_preds = classify(server.port, dog)
