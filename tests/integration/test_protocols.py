@@ -315,12 +315,51 @@ def test_log_and_metrics(server, model):
                   f"access line for {method} {path} names a model: {got[0]}")
 
 
+def test_while_loading(binary):
+    """A FIFO as the model path holds the load open (open() blocks until we open
+    the other end; the loader then refuses it as not a regular file, exit 1), so
+    /ping can be asked while the model is not loaded: 503 Unhealthy."""
+    folder = tempfile.mkdtemp(prefix="resnetd-protocols.")
+    fifo = os.path.join(folder, "model.safetensors")
+    os.mkfifo(fifo)
+    log_path = os.path.join(folder, "log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
+                                 "--model", fifo], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=log)
+    port = None
+    for _ in range(600):
+        with open(log_path, errors="replace") as f:
+            m = re.search(r'accepting connections on \S*:(\d+)"', f.read())
+        if m or proc.poll() is not None:
+            port = m and int(m.group(1))
+            break
+        time.sleep(0.1)
+    try:
+        if check(port, "resnetd did not start accepting while loading"):
+            st, _, body = raw(port, "GET /ping HTTP/1.1\r\nHost: {host}\r\n"
+                              "Connection: close\r\n\r\n")
+            check(st == 503 and jdoc(body) == {"status": "Unhealthy"},
+                  f"/ping while loading: {st} {body!r}")
+    finally:
+        os.close(os.open(fifo, os.O_WRONLY))  # lets the loader go on, and fail
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        os.unlink(fifo)
+        os.unlink(log_path)
+        os.rmdir(folder)
+
+
 def main():
     binary, model_path = sys.argv[1], sys.argv[2]
     with open(os.path.join(PHOTOS, "dog.jpg"), "rb") as f:
         dog = f.read()
     with open(os.path.join(PHOTOS, "eagle.jpg"), "rb") as f:
         eagle = f.read()
+    test_while_loading(binary)
     # with a bearer token: /ping stays open to probes, as /healthz and /readyz
     # do; the inference routes need the token
     token = "protocols-test-token"
