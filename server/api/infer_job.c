@@ -12,6 +12,7 @@ rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, served_model_t
                            float *inputs, rd_error_t *err)
 {
     const model_preproc_t *pp = served_model_preproc(model);
+    http_request_set_model(req, model); /* the access log's model and version */
     *job = (infer_job_t){.req = req, .model = model, .n = n,
                          .n_classes = served_model_info(model)->n_classes};
     job->in_floats = (size_t)3 * (size_t)pp->input_h * (size_t)pp->input_w;

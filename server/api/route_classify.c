@@ -13,7 +13,7 @@
 
 #include "classify_result.h"
 #include "http_error.h"
-#include "infer_job.h"
+#include "image_job.h"
 #include "multipart.h"
 #include "routes.h"
 
@@ -196,22 +196,21 @@ static http_step_t classify_start(http_request_t *req)
     int n = 0;
     if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk))
         return HTTP_DONE;
-    rd_error_t err = {0};
-    if (infer_job_init(&s->job, req, http_request_model(req), n, NULL, &err) != RD_OK) {
-        http_respond_error(req, 503, err.msg);
+    image_span_t *images = calloc((size_t)n, sizeof *images);
+    if (!images) {
+        http_respond_error(req, 503, "out of memory");
         return HTTP_DONE;
     }
-    http_request_set_images(req, n);
     size_t body_len;
     const uint8_t *body = http_request_body(req, &body_len);
-    for (int i = 0; i < n; i++) {
-        const uint8_t *data = s->mp.n_parts ? s->mp.parts[i].data : body;
-        size_t len = s->mp.n_parts ? s->mp.parts[i].len : body_len;
-        infer_job_decode(&s->job, i, data, len);
-    }
-    rd_status_t st = infer_job_submit(&s->job, &err);
-    if (st != RD_OK) {
-        http_respond_error(req, http_error_status(st, HTTP_CTX_QUEUE), err.msg);
+    for (int i = 0; i < n; i++)
+        images[i] = s->mp.n_parts ? (image_span_t){s->mp.parts[i].data, s->mp.parts[i].len}
+                                  : (image_span_t){body, body_len};
+    rd_error_t err = {0};
+    int status = image_job_start(&s->job, req, http_request_model(req), n, images, &err);
+    free(images);
+    if (status) {
+        http_respond_error(req, status, err.msg);
         return HTTP_DONE;
     }
     return HTTP_PENDING; /* finish() runs at once when nothing was queued */

@@ -207,6 +207,14 @@ void log_access(const log_t *log, const log_access_t *rec)
     puts_(&l, ",\"path\":");
     put_json_str(&l, rec->path ? rec->path : "-", '?', PATH_MAX_OUT);
     putf(&l, ",\"status\":%d", rec->status);
+    if (rec->model) {
+        puts_(&l, ",\"model\":");
+        put_json_str(&l, rec->model, 0, 256);
+    }
+    if (rec->version) {
+        puts_(&l, ",\"version\":");
+        put_json_str(&l, rec->version, 0, 64);
+    }
     if (rec->bytes_in >= 0)
         putf(&l, ",\"bytes_in\":%lld", (long long)rec->bytes_in);
     if (rec->bytes_out >= 0)

@@ -68,6 +68,10 @@ static const char *const endpoint_names[METRICS_N_ENDPOINTS] = {
     [METRICS_EP_HEALTHZ] = "/healthz",
     [METRICS_EP_READYZ] = "/readyz",
     [METRICS_EP_METRICS] = "/metrics",
+    [METRICS_EP_TS_PREDICT] = "/predictions/{name}",
+    [METRICS_EP_TS_PING] = "/ping",
+    [METRICS_EP_TF_PREDICT] = "/v1/models/{name}:predict",
+    [METRICS_EP_TF_STATUS] = "/v1/models/{name}",
     [METRICS_EP_OTHER] = "other",
 };
 

@@ -186,6 +186,11 @@ void http_request_set_images(http_request_t *req, int n);
 void http_request_add_timings(http_request_t *req, double decode_ms, double queue_ms,
                               double inference_ms);
 
+/* The access log record's model: the route has found the model it serves
+ * (its version is HTTP_MODEL_VERSION, the one version a model has here).
+ * Borrowed; the registry outlives the request. */
+#define HTTP_MODEL_VERSION "1"
+void http_request_set_model(http_request_t *req, const served_model_t *model);
 /* CLOCK_MONOTONIC at the request's first byte (deadlines count from it). */
 int64_t http_request_start_ns(const http_request_t *req);
 

@@ -77,6 +77,7 @@ struct http_request {
     /* the access log record's per-image figures, filled by routes */
     int images;
     double decode_ms, queue_ms, inference_ms;
+    const served_model_t *logged_model; /* http_request_set_model; NULL = none found */
 
     /* guarded by lock: the handshake with the batcher's worker */
     pthread_mutex_t lock;

@@ -157,7 +157,8 @@ static void refuse(http_request_t *req, int status, const char *message)
  * so routes are not revealed to strangers. False after answering 401. */
 static bool auth_stage(http_request_t *req)
 {
-    if (req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ)
+    if (req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ ||
+        req->endpoint == METRICS_EP_TS_PING) /* TorchServe's probe, like /readyz */
         return true;
     auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
     if (a == AUTH_OK)
@@ -414,6 +415,8 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .queue_ms = req->images ? req->queue_ms : -1,
         .inference_ms = req->images ? req->inference_ms : -1,
         .total_ms = http_request_elapsed_ms(req),
+        .model = req->logged_model ? served_model_name(req->logged_model) : NULL,
+        .version = req->logged_model ? HTTP_MODEL_VERSION : NULL,
     };
     if (rec.status == 0)
         rec.status = 499;

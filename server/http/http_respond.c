@@ -25,6 +25,11 @@ served_model_t *http_request_model(const http_request_t *req)
     return registry_default(req->deps->registry);
 }
 
+void http_request_set_model(http_request_t *req, const served_model_t *model)
+{
+    req->logged_model = model;
+}
+
 const uint8_t *http_request_body(const http_request_t *req, size_t *len)
 {
     static const uint8_t empty[1] = {0};

@@ -77,6 +77,54 @@ START_TEST(routing)
 }
 END_TEST
 
+/* TorchServe and TF Serving URLs: PUT, a "{}" that stops at ':', the first
+ * "{}" as the param, version 1 or the catch-all version route. */
+START_TEST(routing_other_protocols)
+{
+    metrics_endpoint_t ep;
+    char param[128];
+    const char *allow;
+    ck_assert_ptr_eq(routes_find("/predictions/r50", "PUT", &ep, param, sizeof param, &allow),
+                     &route_ts_predict);
+    ck_assert_str_eq(param, "r50");
+    ck_assert_int_eq(ep, METRICS_EP_TS_PREDICT);
+    ck_assert_ptr_eq(routes_find("/predictions/r50/1", "POST", &ep, param, sizeof param, &allow),
+                     &route_ts_predict);
+    ck_assert_ptr_eq(routes_find("/predictions/r50/7", "POST", &ep, param, sizeof param, &allow),
+                     &route_ts_no_version);
+    ck_assert_str_eq(param, "r50");
+    ck_assert_ptr_null(routes_find("/predictions/r50", "GET", &ep, param, sizeof param, &allow));
+    ck_assert_str_eq(allow, "POST, PUT");
+    ck_assert_ptr_eq(routes_find("/ping", "GET", &ep, param, sizeof param, &allow),
+                     &route_ts_ping);
+    ck_assert_ptr_eq(routes_find("/v1/models/r50:predict", "POST", &ep, param, sizeof param,
+                                 &allow), &route_tf_predict);
+    ck_assert_str_eq(param, "r50");
+    ck_assert_int_eq(ep, METRICS_EP_TF_PREDICT);
+    ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/1:predict", "POST", &ep, param,
+                                 sizeof param, &allow), &route_tf_predict);
+    ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/2:predict", "POST", &ep, param,
+                                 sizeof param, &allow), &route_tf_no_version);
+    ck_assert_str_eq(param, "r50");
+    ck_assert_ptr_eq(routes_find("/v1/models/r50", "GET", &ep, param, sizeof param, &allow),
+                     &route_tf_status);
+    ck_assert_int_eq(ep, METRICS_EP_TF_STATUS);
+    ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/1", "GET", &ep, param, sizeof param,
+                                 &allow), &route_tf_status);
+    ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/3", "GET", &ep, param, sizeof param,
+                                 &allow), &route_tf_no_version_status);
+    ck_assert_ptr_null(routes_find("/v1/models/r50:predict", "GET", &ep, param, sizeof param,
+                                   &allow));
+    ck_assert_str_eq(allow, "POST");
+    ck_assert_ptr_null(routes_find("/v1/models/r50:explain", "POST", &ep, param, sizeof param,
+                                   &allow));
+    ck_assert_ptr_null(routes_find("/v1/models/:predict", "POST", &ep, param, sizeof param,
+                                   &allow));
+    ck_assert_ptr_null(routes_find("/v2/models/r50:predict", "GET", &ep, param, sizeof param,
+                                   &allow));
+}
+END_TEST
+
 START_TEST(base64_decoding)
 {
     uint8_t *out;
@@ -105,6 +153,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, status_mapping);
     tcase_add_test(tc, routing);
+    tcase_add_test(tc, routing_other_protocols);
     tcase_add_test(tc, base64_decoding);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,0 +1,27 @@
+/* image_job.c - decode and queue a request's encoded images (see image_job.h). */
+#include "image_job.h"
+
+#include <stdlib.h>
+
+#include "http_error.h"
+#include "scores.h"
+
+int image_job_start(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
+                    const image_span_t *images, rd_error_t *err)
+{
+    if (infer_job_init(job, req, model, n, NULL, err) != RD_OK)
+        return 503;
+    http_request_set_images(req, n);
+    for (int i = 0; i < n; i++)
+        infer_job_decode(job, i, images[i].data, images[i].len);
+    rd_status_t st = infer_job_submit(job, err);
+    return st == RD_OK ? 0 : http_error_status(st, HTTP_CTX_QUEUE);
+}
+
+float *image_job_probs(const infer_job_t *job, int i)
+{
+    float *probs = malloc((size_t)job->n_classes * sizeof *probs);
+    if (probs)
+        scores_softmax(job->logits + (size_t)i * (size_t)job->n_classes, job->n_classes, probs);
+    return probs;
+}

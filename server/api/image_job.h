@@ -1,0 +1,34 @@
+/* image_job.h - the start of every route that classifies encoded images
+ * (POST /classify, TorchServe predictions, TF Serving predict): allocate the
+ * job for n images of a model, decode each on this HTTP thread and queue the
+ * good ones, so that the sequence and its failure statuses are written once.
+ * The route's finish() then calls infer_job_collect and reads job->logits;
+ * image_job_probs turns one image's logits into probabilities. */
+#ifndef RESNETD_IMAGE_JOB_H
+#define RESNETD_IMAGE_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "infer_job.h"
+
+/* One encoded image: bytes borrowed from the request (or the route's state)
+ * until the job is freed. */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+} image_span_t;
+
+/* infer_job_init + http_request_set_images + infer_job_decode per image +
+ * infer_job_submit. Returns 0 when the route should return HTTP_PENDING
+ * (finish() runs once the last queued image is done, or at once when every
+ * image failed to decode), else the HTTP status to answer with err's message
+ * (503 out of memory; the queue's refusal). */
+int image_job_start(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
+                    const image_span_t *images, rd_error_t *err);
+
+/* Image i's softmax probabilities (n_classes floats, malloc'd; the caller
+ * frees), or NULL when out of memory. The same scores_softmax as /classify. */
+float *image_job_probs(const infer_job_t *job, int i);
+
+#endif
