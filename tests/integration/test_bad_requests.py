@@ -354,7 +354,7 @@ def multipart(parts, boundary="bAdReQuEsT-b0undary", close=True):
         disp = 'Content-Disposition: form-data; name="%s"' % name
         if filename:
             disp += '; filename="%s"' % filename
-        out += disp.encode() + b"\r\n"
+        out += disp.encode("utf-8", "surrogateescape") + b"\r\n"  # lets a name carry raw bytes
         if ctype:
             out += ("Content-Type: %s\r\n" % ctype).encode()
         out += b"\r\n" + data + b"\r\n"
@@ -553,6 +553,28 @@ def multipart_cases(add, photos):
         post("/classify", multipart([("topk", None, None, b"1")] * 3000), mp))
     add("multipart", "3000 empty parts", 413, NESTED,
         post("/classify", multipart([("p", None, None, b"")] * 3000), mp))
+    # issue 15: parameter names are case-insensitive, the media type is matched whole,
+    # an empty part gets a message naming it, a non-UTF-8 file name is shown with U+FFFD
+    one = multipart([("a", "a.jpg", "image/jpeg", dog)])
+    add("multipart", "BOUNDARY= in upper case", 200, OK,
+        post("/classify", one, "Multipart/Form-Data; BOUNDARY=bAdReQuEsT-b0undary"), top1("malamute"))
+    add("multipart", "multipart/form-dataX", 415, NESTED,
+        post("/classify", one, "multipart/form-dataX; boundary=bAdReQuEsT-b0undary"))
+
+    def says_empty(resp):
+        msg = resp.json()["results"][0]["error"]["message"]
+        if "empty" not in msg or "NULL" in msg:
+            raise Fail("empty part answered %r" % msg)
+    add("multipart", "empty part says so", 400, NESTED,
+        post("/classify", multipart([("a", "a.jpg", "image/jpeg", b"")]), mp), says_empty)
+
+    def replaced_name(resp):
+        top1("malamute")(resp)
+        got = resp.json()["results"][0].get("filename")
+        if got != "\ufffdt\ufffd.jpg":
+            raise Fail("non-UTF-8 filename came back as %r" % (got,))
+    add("multipart", "non-UTF-8 filename", 200, OK,
+        post("/classify", multipart([("a", "\udce9t\udcff.jpg", "image/jpeg", dog)]), mp), replaced_name)
     for v in (b"0", b"-1", b"1001", b"abc", b"9" * 40, b"1.5"):
         add("multipart", "topk field %r" % v, 400, NESTED,
             post("/classify", multipart([("topk", None, None, v), ("a", "a.jpg", "image/jpeg", dog)]), mp))
