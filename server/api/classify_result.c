@@ -3,15 +3,62 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "http_error.h"
 #include "scores.h"
+
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n <= 1)
+        return n;
+    unsigned cp = c & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* A client's file name as a JSON string: each byte that is not part of valid
+ * UTF-8 becomes U+FFFD, so the name is shown rather than dropped. */
+static json_t *filename_json(const char *name)
+{
+    size_t len = strlen(name);
+    char *out = malloc(len * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p;) {
+        size_t n = utf8_seq(p);
+        if (n) {
+            memcpy(out + o, p, n);
+            o += n;
+            p += n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+        }
+    }
+    json_t *j = json_stringn(out, o);
+    free(out);
+    return j;
+}
 
 static json_t *entry(int position, const char *filename)
 {
     json_t *e = json_pack("{s:i}", "index", position);
     if (e && filename)
-        json_object_set_new(e, "filename", json_string(filename));
+        json_object_set_new(e, "filename", filename_json(filename));
     return e;
 }
 

@@ -88,6 +88,8 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
     rd_error_t err = {0};
     int64_t t0 = clock_now_ns();
     rd_status_t st = decode_stop(job->req, &err);
+    if (st == RD_OK && (!jpeg || len == 0)) /* an empty multipart part or BYTES element */
+        st = rd_error_set(&err, RD_ERR_FORMAT, "empty image (0 bytes)");
     if (st == RD_OK)
         st = image_to_tensor(jpeg, len, served_model_preproc(job->model), &lim,
                              job->inputs + (size_t)i * job->in_floats, &err);

@@ -82,11 +82,19 @@ static bool find_boundary(const char *ct, char *out, size_t cap)
     return false;
 }
 
+bool multipart_is_form_data(const char *ct)
+{
+    if (!ct || strncasecmp(ct, "multipart/form-data", 19))
+        return false;
+    char c = ct[19]; /* the whole media type: "multipart/form-dataX" is another one */
+    return c == 0 || c == ';' || c == ' ' || c == '\t';
+}
+
 rd_status_t multipart_begin(const char *content_type, int max_parts, multipart_reader_t **out,
                             rd_error_t *err)
 {
     *out = NULL;
-    if (!content_type || strncasecmp(content_type, "multipart/form-data", 19) != 0)
+    if (!multipart_is_form_data(content_type))
         return rd_error_set(err, RD_ERR_UNSUPPORTED, "content type is not multipart/form-data");
     char boundary[BOUNDARY_MAX + 1];
     if (!find_boundary(content_type, boundary, sizeof boundary))

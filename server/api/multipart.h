@@ -14,6 +14,7 @@
 #ifndef RESNETD_MULTIPART_H
 #define RESNETD_MULTIPART_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,10 @@ typedef struct multipart_reader multipart_reader_t;
  * multipart/form-data with a boundary parameter (quoted or not), allowing at
  * most max_parts parts. RD_ERR_UNSUPPORTED (not multipart/form-data, or no
  * usable boundary) or RD_ERR_NOMEM; *out is NULL then. */
+/* True when ct's media type is multipart/form-data (case-insensitive, the
+ * whole type: parameters may follow after ';'). */
+bool multipart_is_form_data(const char *ct);
+
 rd_status_t multipart_begin(const char *content_type, int max_parts, multipart_reader_t **out,
                             rd_error_t *err);
 

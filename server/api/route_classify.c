@@ -29,7 +29,7 @@ typedef struct {
 
 static bool is_multipart(const char *ct)
 {
-    return ct && !strncasecmp(ct, "multipart/form-data", 19);
+    return multipart_is_form_data(ct);
 }
 
 /* The route's state, made on first use (the first body chunk, or start()). */

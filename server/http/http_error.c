@@ -46,8 +46,10 @@ const char *http_error_code(int http_status)
     case 429: return "too_many_requests";
     case 499: return "client_closed_request";
     case 500: return "internal_error";
+    case 501: return "not_implemented";
     case 503: return "unavailable";
     case 504: return "deadline_exceeded";
+    case 505: return "http_version_not_supported";
     default: return http_status >= 500 ? "internal_error" : "error";
     }
 }

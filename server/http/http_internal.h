@@ -62,6 +62,7 @@ struct http_request {
     size_t body_cap;
     int64_t bytes_in;            /* body bytes received (counted past the limit too) */
     bool body_too_large;
+    bool close;            /* answer with Connection: close (a framing refusal) */
     served_model_t *producing;   /* the model between served_model_producer_enter and _leave
                                     (feeds_batcher routes), else NULL */
     void *route_data;            /* the route's state; freed by route->cleanup */

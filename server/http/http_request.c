@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "http_error.h"
+#include "http_framing.h"
 #include "http_internal.h"
 
 static void request_free(http_request_t *req)
@@ -129,7 +130,7 @@ static enum MHD_Result queue_answer(http_request_t *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
     if (req->header_name[0])
         MHD_add_response_header(resp, req->header_name, req->header_value);
-    if (atomic_load(&req->http->draining) || http_over_limit(req->conn))
+    if (req->close || atomic_load(&req->http->draining) || http_over_limit(req->conn))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
@@ -224,6 +225,21 @@ static bool header_stage(http_request_t *req, const char *url)
     return true;
 }
 
+/* Request line and framing (http_framing.c), before routing or auth: a
+ * request a proxy could frame differently is refused and its connection
+ * closed. False after answering. */
+static bool framing_stage(http_request_t *req, const char *version)
+{
+    char msg[160];
+    int status = http_framing_check(req->conn, version, msg, sizeof msg);
+    if (!status)
+        return true;
+    req->state = RQ_REFUSED;
+    req->close = true;
+    refuse(req, status, msg);
+    return false;
+}
+
 /* libmicrohttpd closes the connection after an answer queued at the header
  * stage, as it cannot know that no body follows. A request that declares no
  * body loses nothing by waiting for the next call (made at once), so a 401,
@@ -242,7 +258,7 @@ static enum MHD_Result early_answer(http_request_t *req)
 
 /* The first call: a new request, routed and checked on its headers. */
 static enum MHD_Result on_headers(http_t *h, struct MHD_Connection *conn, const char *url,
-                                  const char *method, void **con_cls)
+                                  const char *method, const char *version, void **con_cls)
 {
     http_request_t *req = request_new(h, conn, url, method);
     if (!req)
@@ -250,6 +266,8 @@ static enum MHD_Result on_headers(http_t *h, struct MHD_Connection *conn, const 
     *con_cls = req;
     atomic_fetch_add(&h->inflight, 1);
     metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
+    if (!framing_stage(req, version))
+        return queue_answer(req); /* closes: the body, if any, cannot be framed */
     if (!header_stage(req, url))
         return early_answer(req);
     if (req->route->feeds_batcher && (req->producing = http_request_model(req)))
@@ -372,10 +390,9 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
                                 const char *upload_data, size_t *upload_data_size,
                                 void **con_cls)
 {
-    (void)version;
     http_request_t *req = *con_cls;
     if (!req)
-        return on_headers(cls, conn, url, method, con_cls);
+        return on_headers(cls, conn, url, method, version, con_cls);
     if (*upload_data_size > 0) {
         size_t size = *upload_data_size;
         *upload_data_size = 0;

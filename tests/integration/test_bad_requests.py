@@ -44,7 +44,7 @@ MAX_IMAGES = 4
 CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found",
          405: "method_not_allowed", 411: "length_required", 413: "payload_too_large",
          415: "unsupported_media_type", 422: "invalid_tensor", 503: "unavailable",
-         504: "deadline_exceeded"}
+         504: "deadline_exceeded", 501: "not_implemented", 505: "http_version_not_supported"}
 
 # Error body shapes: NESTED {"error":{"code","message"}}, KSERVE {"error":"..."},
 # MHD libmicrohttpd's own short HTML answer (status only), NONE no answer at all
@@ -355,7 +355,7 @@ def multipart(parts, boundary="bAdReQuEsT-b0undary", close=True):
         disp = 'Content-Disposition: form-data; name="%s"' % name
         if filename:
             disp += '; filename="%s"' % filename
-        out += disp.encode() + b"\r\n"
+        out += disp.encode("utf-8", "surrogateescape") + b"\r\n"  # lets a name carry raw bytes
         if ctype:
             out += ("Content-Type: %s\r\n" % ctype).encode()
         out += b"\r\n" + data + b"\r\n"
@@ -554,6 +554,28 @@ def multipart_cases(add, photos):
         post("/classify", multipart([("topk", None, None, b"1")] * 3000), mp))
     add("multipart", "3000 empty parts", 413, NESTED,
         post("/classify", multipart([("p", None, None, b"")] * 3000), mp))
+    # issue 15: parameter names are case-insensitive, the media type is matched whole,
+    # an empty part gets a message naming it, a non-UTF-8 file name is shown with U+FFFD
+    one = multipart([("a", "a.jpg", "image/jpeg", dog)])
+    add("multipart", "BOUNDARY= in upper case", 200, OK,
+        post("/classify", one, "Multipart/Form-Data; BOUNDARY=bAdReQuEsT-b0undary"), top1("malamute"))
+    add("multipart", "multipart/form-dataX", 415, NESTED,
+        post("/classify", one, "multipart/form-dataX; boundary=bAdReQuEsT-b0undary"))
+
+    def says_empty(resp):
+        msg = resp.json()["results"][0]["error"]["message"]
+        if "empty" not in msg or "NULL" in msg:
+            raise Fail("empty part answered %r" % msg)
+    add("multipart", "empty part says so", 400, NESTED,
+        post("/classify", multipart([("a", "a.jpg", "image/jpeg", b"")]), mp), says_empty)
+
+    def replaced_name(resp):
+        top1("malamute")(resp)
+        got = resp.json()["results"][0].get("filename")
+        if got != "\ufffdt\ufffd.jpg":
+            raise Fail("non-UTF-8 filename came back as %r" % (got,))
+    add("multipart", "non-UTF-8 filename", 200, OK,
+        post("/classify", multipart([("a", "\udce9t\udcff.jpg", "image/jpeg", dog)]), mp), replaced_name)
     for v in (b"0", b"-1", b"1001", b"abc", b"9" * 40, b"1.5"):
         add("multipart", "topk field %r" % v, 400, NESTED,
             post("/classify", multipart([("topk", None, None, v), ("a", "a.jpg", "image/jpeg", dog)]), mp))
@@ -867,6 +889,43 @@ def framing(add):
     add("framing", "Transfer-Encoding and Content-Length", 400, NESTED,
         raw("POST", "/classify", dict(jpeg, **{"Content-Length": "3", "Transfer-Encoding": "chunked"}),
             b"3\r\nabc\r\n0\r\n\r\n"))
+    # request smuggling and RFC 9112 framing (issue 15): refused on the headers, connection closed
+    def closed(data, tail=b""):
+        def send():
+            s = connect()
+            try:
+                s.sendall(data + tail)
+                out = recv_all(s)
+            finally:
+                s.close()
+            resp, rest = parse_one(out)
+            if resp is not None and (resp.headers.get("connection", "").lower() != "close" or rest):
+                raise Fail("connection not closed after the refusal (%d more bytes): %r" % (len(rest), rest[:80]))
+            return resp
+        return send
+    post_head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    add("framing", "Content-Length + chunked, second request behind", 400, NESTED,
+        closed((post_head + "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n").encode(),
+               b"3\r\nabc\r\n0\r\n\r\n" + smuggled))
+    add("framing", "two different Content-Lengths", 400, NESTED,
+        closed((post_head + "Content-Length: 3\r\nContent-Length: 5\r\n\r\n").encode(), b"abcde" + smuggled))
+    add("framing", "Content-Length list 3, 5", 400, MHD,  # libmicrohttpd answers this one itself
+        lambda: parse_one(exchange((post_head + "Content-Length: 3, 5\r\n\r\n").encode() + b"abcde"))[0])
+    for te, status in (("gzip, chunked", 501), ("identity", 501), ("chunkedX", 501), ("chunked, gzip", 501),
+                       ("chunked, chunked", 400)):
+        add("framing", "Transfer-Encoding %r" % te, status, NESTED,
+            closed((post_head + "Transfer-Encoding: %s\r\n\r\n" % te).encode(), b"3\r\nabc\r\n0\r\n\r\n"))
+    add("framing", "two Transfer-Encoding: chunked fields", 400, NESTED,
+        closed((post_head + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n").encode(),
+               b"0\r\n\r\n"))
+    add("framing", "HTTP/1.9", 505, NESTED, closed(b"GET /healthz HTTP/1.9\r\nHost: x\r\n\r\n"))
+    add("framing", "HTTP/1.1 without Host", 400, NESTED, closed(b"GET /healthz HTTP/1.1\r\n\r\n"))
+    add("framing", "HTTP/1.1 with two Hosts", 400, NESTED, closed(b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"))
+    add("framing", "HTTP/1.0 without Host", 200, OK,
+        lambda: parse_one(exchange(b"GET /healthz HTTP/1.0\r\n\r\n"))[0])
+    add("framing", "bare CR in a header value", 400, NESTED,
+        closed(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"))
     add("framing", "bare LF line ends", 404, NESTED,
         lambda: parse_one(exchange(b"GET /nope HTTP/1.1\nHost: x\nConnection: close\n\n"))[0])
 

@@ -132,6 +132,33 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* The media type is matched whole and case-insensitively, and so are the
+ * parameter names (RFC 9110 8.3.1). */
+START_TEST(media_type_and_parameter_names)
+{
+    ck_assert(multipart_is_form_data("multipart/form-data"));
+    ck_assert(multipart_is_form_data("Multipart/Form-Data; boundary=x"));
+    ck_assert(multipart_is_form_data("multipart/form-data ;boundary=x"));
+    ck_assert(!multipart_is_form_data("multipart/form-dataX; boundary=x"));
+    ck_assert(!multipart_is_form_data("multipart/form-dat"));
+    ck_assert(!multipart_is_form_data(NULL));
+    rd_error_t err = {0};
+    const char *one = "--XyZ\r\nContent-Disposition: form-data; NAME=\"a\"; FileName=\"f.jpg\"\r\n\r\n"
+                      "abc\r\n--XyZ--\r\n";
+    multipart_reader_t *r = NULL;
+    ck_assert_int_eq(multipart_begin("multipart/form-data; BOUNDARY=XyZ", 4, &r, &err), RD_OK);
+    multipart_feed(r, (const uint8_t *)one, strlen(one));
+    multipart_t mp = {0};
+    ck_assert_int_eq(multipart_finish(r, &mp, &err), RD_OK);
+    multipart_reader_free(r);
+    ck_assert_int_eq(mp.n_parts, 1);
+    ck_assert_str_eq(mp.parts[0].name, "a");
+    ck_assert_str_eq(mp.parts[0].filename, "f.jpg");
+    multipart_free(&mp);
+    ck_assert_int_eq(multipart_begin("multipart/form-dataX; boundary=XyZ", 4, &r, &err), RD_ERR_UNSUPPORTED);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("multipart");
@@ -139,6 +166,7 @@ int main(void)
     tcase_add_test(tc, parts_in_order_with_their_headers);
     tcase_add_test(tc, any_split_of_the_body_gives_the_same_parts);
     tcase_add_test(tc, quoted_boundary_and_first_line_delimiter);
+    tcase_add_test(tc, media_type_and_parameter_names);
     suite_add_tcase(s, tc);
     TCase *tr = tcase_create("refusals");
     tcase_add_test(tr, refusals);
