@@ -56,6 +56,7 @@ typedef struct {
     int max_queue_length;          /* images waiting before 503, >= 1; default 64 */
     int64_t request_timeout_ms;    /* deadline from request start, counting time queued (504 after); default 10000 */
     /* Limits */
+    int64_t max_buffered_body_bytes; /* body bytes buffered by all connections (503 beyond); default 268435456 (256 MiB) */
     int64_t max_body_bytes;        /* request body bytes (413 beyond); default 16777216 (16 MiB) */
     int64_t max_pixels;            /* width*height per image, checked from the JPEG header (413 beyond); default 40000000 */
     int max_images_per_request;    /* images in one request (413 beyond), <= max_queue_length; default 32 */

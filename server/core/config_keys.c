@@ -49,6 +49,9 @@ const key_def_t config_keys[] = {
     I64(request_timeout_ms, "10000", 1, 86400000, "MS",
         "deadline of a request, counting time queued; images still queued after it get 504"),
     I64(max_body_bytes, "16777216", 1, 17179869184LL, "BYTES", "largest request body (413 beyond)"),
+    I64(max_buffered_body_bytes, "268435456", 1, 1099511627776LL, "BYTES",
+        "request body bytes all connections together may buffer (503 + Retry-After beyond), "
+        "reserved from Content-Length at the headers and counted as chunks arrive"),
     I64(max_pixels, IMAGE, 1, 1000000000000LL, "N",
         "largest width*height of one image, checked from the JPEG header before decoding (413 beyond)"),
     INT(max_images_per_request, "32", 1, 4096, "N", "most images in one request (413 beyond); at most max_queue_length"),

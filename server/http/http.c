@@ -205,6 +205,7 @@ http_limits_t http_limits_of(const config_t *cfg)
 {
     return (http_limits_t){
         .max_body_bytes = cfg->max_body_bytes,
+        .max_buffered_body_bytes = cfg->max_buffered_body_bytes,
         .max_images_per_request = cfg->max_images_per_request,
         .max_pixels = cfg->max_pixels,
         .max_jpeg_scans = cfg->max_jpeg_scans,

@@ -40,6 +40,7 @@ typedef struct http_request http_request_t;
  * holds the token and the TLS paths). */
 typedef struct {
     int64_t max_body_bytes;      /* request body bytes (413 beyond) */
+    int64_t max_buffered_body_bytes; /* body bytes of all requests together (503 beyond) */
     int max_images_per_request;  /* images in one request (413 beyond) */
     int64_t max_pixels;          /* width*height per image (413 beyond); 0 = no limit */
     int max_jpeg_scans;          /* scans per JPEG (413 beyond) */

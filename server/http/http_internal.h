@@ -31,6 +31,7 @@ struct http {
     atomic_int connections;      /* open connections, the refused ones included */
     _Atomic int64_t refused_warn_ns; /* the last over-limit warning, for its rate limit */
     atomic_long refused_unlogged;    /* refusals since that warning */
+    _Atomic int64_t buffered;    /* body bytes reserved by all requests (max_buffered_body_bytes) */
 };
 
 /* The stages of a request, in on_request's order (see http_request.c). */
@@ -62,6 +63,8 @@ struct http_request {
     size_t body_cap;
     int64_t bytes_in;            /* body bytes received (counted past the limit too) */
     bool body_too_large;
+    bool body_over_budget;       /* max_buffered_body_bytes was reached: 503 at the end */
+    int64_t reserved;            /* this request's share of http->buffered */
     served_model_t *producing;   /* the model between served_model_producer_enter and _leave
                                     (feeds_batcher routes), else NULL */
     void *route_data;            /* the route's state; freed by route->cleanup */

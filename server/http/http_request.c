@@ -41,6 +41,7 @@
  * until its route's start() has submitted, or until it completes without
  * getting that far, so the worker waits for company only while some request
  * may still bring it. */
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,36 @@
 
 #include "http_error.h"
 #include "http_internal.h"
+
+/* --- the global budget of buffered body bytes (max_buffered_body_bytes) ---
+ * A request reserves its Content-Length at the header stage, or its chunks
+ * as they arrive, and gives its share back when it is freed. */
+
+#define HTTP_TRIM_BYTES (1u << 20) /* a request this large is followed by malloc_trim */
+
+/* Reserves up to `total` body bytes for req; false (nothing more reserved)
+ * when all requests together would pass the budget. */
+static bool body_budget_take(http_request_t *req, int64_t total)
+{
+    int64_t more = total - req->reserved;
+    if (more <= 0)
+        return true;
+    int64_t max = req->deps->limits->max_buffered_body_bytes;
+    int64_t before = atomic_fetch_add(&req->http->buffered, more);
+    if (max > 0 && before + more > max) {
+        atomic_fetch_sub(&req->http->buffered, more);
+        return false;
+    }
+    req->reserved = total;
+    return true;
+}
+
+static void body_budget_release(http_request_t *req)
+{
+    if (req->reserved > 0)
+        atomic_fetch_sub(&req->http->buffered, req->reserved);
+    req->reserved = 0;
+}
 
 static void request_free(http_request_t *req)
 {
@@ -58,7 +89,11 @@ static void request_free(http_request_t *req)
     pthread_mutex_destroy(&req->lock);
     free(req->body);
     free(req->response);
+    bool large = req->body_cap >= HTTP_TRIM_BYTES || req->bytes_in >= (int64_t)HTTP_TRIM_BYTES;
+    body_budget_release(req);
     free(req);
+    if (large) /* the body, its parse tree and its decodes are freed: give them back */
+        malloc_trim(0);
 }
 
 /* Drops one reference; the last one frees the request (the only free site). */
@@ -155,9 +190,14 @@ static void refuse(http_request_t *req, int status, const char *message)
  * /healthz and /readyz stay open for probes (any method: they answer 405 to
  * POST as usual); every other path, unknown ones included, needs the token,
  * so routes are not revealed to strangers. False after answering 401. */
+static bool is_probe(const http_request_t *req)
+{
+    return req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ;
+}
+
 static bool auth_stage(http_request_t *req)
 {
-    if (req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ)
+    if (is_probe(req))
         return true;
     auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
     if (a == AUTH_OK)
@@ -171,12 +211,21 @@ static bool auth_stage(http_request_t *req)
     return false;
 }
 
+/* 503 + Retry-After: the bodies being received already fill max_buffered_body_bytes. */
+static void refuse_over_budget(http_request_t *req)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "the server is buffering max_buffered_body_bytes %lld of request "
+             "bodies; retry later", (long long)req->deps->limits->max_buffered_body_bytes);
+    refuse(req, 503, msg);
+}
+
 static bool header_stage(http_request_t *req, const char *url)
 {
     const char *allow = NULL;
     req->route = req->http->find_route(url, req->method, &req->endpoint, req->param,
                                        sizeof req->param, &allow);
-    if (http_over_limit(req->conn)) { /* before auth: it reveals nothing but the limit */
+    if (http_over_limit(req->conn) && !is_probe(req)) { /* before auth: it reveals nothing but the limit */
         req->route = NULL;
         char msg[128];
         snprintf(msg, sizeof msg, "too many connections (max_connections %d); retry later",
@@ -218,6 +267,10 @@ static bool header_stage(http_request_t *req, const char *url)
         snprintf(msg, sizeof msg, "body of %.20s bytes exceeds max_body_bytes %lld", len,
                  (long long)max);
         refuse(req, 413, msg);
+        return false;
+    }
+    if (len && !body_budget_take(req, strtoll(len, NULL, 10))) {
+        refuse_over_budget(req);
         return false;
     }
     return true;
@@ -284,8 +337,17 @@ static bool take_body(http_request_t *req, const char *data, size_t size)
     req->bytes_in += (int64_t)size;
     if (req->body_too_large) /* discarding up to twice the limit, then hanging up */
         return req->bytes_in <= 2 * req->deps->limits->max_body_bytes;
+    if (req->body_over_budget)
+        return req->bytes_in <= 2 * req->deps->limits->max_body_bytes;
     if (req->bytes_in > req->deps->limits->max_body_bytes) {
         req->body_too_large = true;
+        free(req->body);
+        req->body = NULL;
+        req->body_len = req->body_cap = 0;
+        return true;
+    }
+    if (!body_budget_take(req, req->bytes_in)) { /* chunked: 503 at the end, rest discarded */
+        req->body_over_budget = true;
         free(req->body);
         req->body = NULL;
         req->body_len = req->body_cap = 0;
@@ -325,6 +387,10 @@ static bool run_route(http_request_t *req)
         snprintf(msg, sizeof msg, "body exceeds max_body_bytes %lld",
                  (long long)req->deps->limits->max_body_bytes);
         refuse(req, 413, msg);
+        return false;
+    }
+    if (req->body_over_budget) {
+        refuse_over_budget(req);
         return false;
     }
     if (req->route->takes_body && !req->body && !buffer_body(req, "", 0)) {
