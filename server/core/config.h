@@ -65,7 +65,9 @@ typedef struct {
                                       image (413 beyond); default 16 */
     int64_t decode_budget_ms;      /* wall time of one image's decode, ms (413 beyond); default 3000 */
     int max_connections;           /* concurrent connections (one more is answered 503 and closed); default 256 */
-    int connection_timeout_s;      /* idle connection timeout, seconds; 0 = none; default 30 */
+    int connection_timeout_s;
+    int header_timeout_s;          /* a connection's first request head within it of accept; 0 = none; default 10 */
+    int body_timeout_s;            /* a request body within it of its head; 0 = none; default 60 */      /* idle connection timeout, seconds; 0 = none; default 30 */
     int drain_timeout_s;           /* on SIGTERM/SIGINT, how long to finish accepted requests; default 30 */
     int retry_after_s;             /* Retry-After header value on 503/429, seconds; default 1 */
     /* Responses and logging */

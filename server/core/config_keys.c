@@ -65,6 +65,11 @@ const key_def_t config_keys[] = {
         "concurrent connections; one more is answered 503 + Retry-After + Connection: close at its "
         "first request, then closed"),
     INT(connection_timeout_s, "30", 0, 86400, "S", "idle connection timeout, seconds; 0 = none"),
+    INT(header_timeout_s, "10", 0, 86400, "S",
+        "a connection's first request head must be complete this long after accept, "
+        "however slowly it trickles; 0 = none"),
+    INT(body_timeout_s, "60", 0, 86400, "S",
+        "a request body must be complete this long after its head; 0 = none"),
     INT(drain_timeout_s, "30", 0, 86400, "S",
         "on SIGTERM/SIGINT, seconds to answer accepted requests before exiting"),
     INT(retry_after_s, "1", 0, 3600, "S", "Retry-After header value on 503 (queue full, draining), seconds"),

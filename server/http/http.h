@@ -101,6 +101,8 @@ typedef struct {
     int threads;            /* libmicrohttpd worker threads, >= 1 */
     int max_connections;    /* >= 1 (config key max_connections) */
     int connection_timeout_s;
+    int header_timeout_s;   /* the first request's head within this of accept; 0 = none */
+    int body_timeout_s;     /* a body within this of its head; 0 = none */
 } http_params_t;
 
 /* Creates and starts the daemon: listening when it returns RD_OK. Fails with

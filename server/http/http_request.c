@@ -103,6 +103,23 @@ static void request_release(http_request_t *req)
         request_free(req);
 }
 
+/* When req began: its connection's accept for the connection's first request
+ * (so the time it waited for an HTTP thread counts), else now. */
+static int64_t request_began_ns(struct MHD_Connection *conn, int64_t now)
+{
+    http_conn_t *c = http_conn_of(conn);
+    if (!c || c->requests++ > 0)
+        return now;
+    return c->accept_ns < now ? c->accept_ns : now;
+}
+
+/* The connection waits for req's body, or for nothing (the deadlines of http_conn.c). */
+static void request_phase(http_request_t *req, bool body)
+{
+    http_conn_set_phase(&req->http->conns, http_conn_of(req->conn),
+                        body ? HTTP_CONN_BODY : HTTP_CONN_IDLE);
+}
+
 static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const char *url,
                                    const char *method)
 {
@@ -124,7 +141,9 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
     req->method = method;
     snprintf(req->path, sizeof req->path, "%s", url);
     req->endpoint = METRICS_EP_OTHER;
-    req->start_ns = clock_now_ns();
+    int64_t now = clock_now_ns();
+    req->start_ns = request_began_ns(conn, now);
+    req->wait_ns = now - req->start_ns;
     req->state = RQ_RECEIVING;
     return req;
 }
@@ -132,9 +151,8 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
 /* The socket context of a connection accepted over max_connections (http.c). */
 bool http_over_limit(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci && ci->socket_context == &http_over_limit_tag;
+    const http_conn_t *c = http_conn_of(conn);
+    return c && c->over_limit;
 }
 
 static enum MHD_Result queue_answer(http_request_t *req)
@@ -302,6 +320,10 @@ static enum MHD_Result on_headers(http_t *h, struct MHD_Connection *conn, const 
     *con_cls = req;
     atomic_fetch_add(&h->inflight, 1);
     metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
+    const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    request_phase(req, http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+                           (len && strcmp(len, "0")));
+    metrics_observe(h->deps.metrics, METRICS_H_WAIT, (double)req->wait_ns / 1e9);
     if (!header_stage(req, url))
         return early_answer(req);
     if (req->route->feeds_batcher && (req->producing = http_request_model(req)))
@@ -415,6 +437,7 @@ static bool run_route(http_request_t *req)
 
 static enum MHD_Result on_body_complete(http_request_t *req)
 {
+    request_phase(req, false);
     bool suspended = run_route(req);
     producer_leave(req); /* after start()'s submit, so its items wait for other producers */
     return suspended ? MHD_YES : queue_answer(req);
@@ -450,6 +473,7 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
     case RQ_RECEIVING:
         return on_body_complete(req);
     case RQ_REFUSED:
+        request_phase(req, false);
         return queue_answer(req);
     case RQ_WAITING:
         return on_resumed(req);
@@ -469,6 +493,7 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     producer_leave(req); /* the client went away before start(), or an early answer */
+    request_phase(req, false); /* kept alive: connection_timeout_s from now on */
     log_access_t rec = {
         .method = req->method,
         .path = req->path,

@@ -54,6 +54,7 @@ SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 PHOTO = "/usr/share/darknet/data/dog.jpg"
 RSS_BUDGET_MB = 100   # peak RSS growth over attack 1 (one baseline decode: +210..290 MB)
 TREE_BUDGET_MB = 100  # peak RSS growth over a token-dense KServe JSON body (was +319..945 MB)
+TRICKLE_BOUND_S = 6   # header/body_timeout_s 2 + the sweep and slack; never, unbounded
 IDLE_BUDGET_MB = 64   # RSS held after a large request is freed
 P50_FACTOR = 4        # normal client's p50 under attack vs idle
 SETTLE_S = 2.0        # /healthz 200 again after the half-sent connections close
@@ -539,6 +540,54 @@ def probes_over_limit(binary, model):
     check(rc == 0, f"resnetd exited {rc} after SIGTERM (probes)")
 
 
+def trickled(binary, model):
+    """header_timeout_s 2, body_timeout_s 2: a client that sends a header line
+    every 0.5 s (each byte restarts connection_timeout_s, 30 s) is dropped
+    within TRICKLE_BOUND_S of its connect, as is one that sends a body byte
+    every 0.5 s after its head; a normal request meanwhile is answered, and
+    resnetd_request_wait_seconds counts the requests. Before, neither was ever
+    dropped (258 such connections kept every endpoint at 503)."""
+    print("attack: trickling head and body", flush=True)
+    srv = Server(binary, model, "--header-timeout-s", "2", "--body-timeout-s", "2")
+    try:
+        for what in ("head", "body"):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            t0 = time.monotonic()
+            if what == "body":
+                s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                          b"Content-Length: 1000\r\n\r\n")
+            else:
+                s.sendall(b"GET /healthz HTTP/1.1\r\n")
+            dropped = None
+            for i in range(int(TRICKLE_BOUND_S * 4)):
+                try:
+                    s.sendall(b"X-Pad-%d: 1\r\n" % i if what == "head" else b"\0")
+                    s.settimeout(0.25)
+                    if s.recv(4096) == b"":
+                        dropped = time.monotonic() - t0
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    dropped = time.monotonic() - t0
+                    break
+                time.sleep(0.25)
+            s.close()
+            print(f"  trickled {what}: dropped after "
+                  f"{'never' if dropped is None else '%.1f s' % dropped}", flush=True)
+            check(dropped is not None, f"a client trickling its {what} was not dropped within "
+                                       f"{TRICKLE_BOUND_S} s")
+        status, _, _ = request(srv.port, "GET", "/healthz")
+        check(status == 200, f"/healthz after the trickling clients: {status}")
+        _, text, _ = request(srv.port, "GET", "/metrics")
+        m = re.search(rb"^resnetd_request_wait_seconds_count (\d+)", text, re.M)
+        print(f"  resnetd_request_wait_seconds_count {m and m.group(1)}", flush=True)
+        check(m is not None and int(m.group(1)) >= 2, "resnetd_request_wait_seconds not counted")
+    finally:
+        rc = srv.stop()
+    check(rc == 0, f"resnetd exited {rc} after SIGTERM (trickle)")
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--make":
         make_all(sys.argv[2])
@@ -573,6 +622,7 @@ def main():
             buffered_budget(binary, model)
         if only in ("", "probes"):
             probes_over_limit(binary, model)
+            trickled(binary, model)
     if failures:
         print(f"test_hostile_load.py: {len(failures)} failure(s)")
         return 1
