@@ -207,6 +207,11 @@ static http_step_t classify_start(http_request_t *req)
         const uint8_t *data = s->mp.n_parts ? s->mp.parts[i].data : body;
         size_t len = s->mp.n_parts ? s->mp.parts[i].len : body_len;
         infer_job_decode(&s->job, i, data, len);
+        if (s->mp.n_parts) { /* decoded: the part's copy is not needed any more */
+            free(s->mp.parts[i].data);
+            s->mp.parts[i].data = NULL;
+            s->mp.parts[i].len = 0;
+        }
     }
     rd_status_t st = infer_job_submit(&s->job, &err);
     if (st != RD_OK) {

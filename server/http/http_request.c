@@ -80,6 +80,16 @@ static void body_budget_release(http_request_t *req)
     req->reserved = 0;
 }
 
+/* Frees the buffered body once the route's start() has decoded what it needs
+ * (its images are pixels now, or were refused), and gives back its budget. */
+static void body_drop(http_request_t *req)
+{
+    free(req->body);
+    req->body = NULL;
+    req->body_len = req->body_cap = 0;
+    body_budget_release(req);
+}
+
 static void request_free(http_request_t *req)
 {
     if (req->route && req->route->cleanup)
@@ -89,7 +99,7 @@ static void request_free(http_request_t *req)
     pthread_mutex_destroy(&req->lock);
     free(req->body);
     free(req->response);
-    bool large = req->body_cap >= HTTP_TRIM_BYTES || req->bytes_in >= (int64_t)HTTP_TRIM_BYTES;
+    bool large = req->bytes_in >= (int64_t)HTTP_TRIM_BYTES;
     body_budget_release(req);
     free(req);
     if (large) /* the body, its parse tree and its decodes are freed: give them back */
@@ -419,7 +429,9 @@ static bool run_route(http_request_t *req)
         refuse(req, 503, "out of memory");
         return false;
     }
-    if (req->route->start(req) == HTTP_PENDING) {
+    http_step_t step = req->route->start(req);
+    body_drop(req);
+    if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
         if (wait) {
