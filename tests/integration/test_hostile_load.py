@@ -417,6 +417,11 @@ def rss_mb(srv):
         return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)) / 1024
 
 
+def sanitized(srv):
+    with open(f"/proc/{srv.proc.pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 def token_dense(srv, photo):
     """KServe JSON bodies of 15.9 MB that are all `{},`, `[],` or `0,`: each
     must be refused (4xx) with the peak RSS growing by less than
@@ -449,8 +454,11 @@ def token_dense(srv, photo):
     print(f"  {n} values for a shape of {n + 1}: {status} in {dt:.2f} s; RSS {idle:.0f} MB "
           f"before, {after:.0f} MB after", flush=True)
     check(status == 422, f"{n} values for shape of {n + 1} answered {status}")
-    check(after - idle < IDLE_BUDGET_MB,
-          f"RSS held {after - idle:.0f} MB after a large request (budget {IDLE_BUDGET_MB})")
+    if sanitized(srv):  # ASan's allocator keeps a quarantine and ignores malloc_trim
+        print("  (sanitized build: the idle RSS is printed, not asserted)", flush=True)
+    else:
+        check(after - idle < IDLE_BUDGET_MB,
+              f"RSS held {after - idle:.0f} MB after a large request (budget {IDLE_BUDGET_MB})")
 
 
 def held_upload(port, length, sent=100, chunked=False):
