@@ -556,7 +556,8 @@ def trickled(binary, model):
     resnetd_request_wait_seconds counts the requests. Before, neither was ever
     dropped (258 such connections kept every endpoint at 503)."""
     print("attack: trickling head and body", flush=True)
-    srv = Server(binary, model, "--header-timeout-s", "2", "--body-timeout-s", "2")
+    srv = Server(binary, model, "--header-timeout-s", "2", "--body-timeout-s", "2",
+                 access_log=True)
     try:
         for what in ("head", "body"):
             s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
@@ -587,6 +588,21 @@ def trickled(binary, model):
                                        f"{TRICKLE_BOUND_S} s")
         status, _, _ = request(srv.port, "GET", "/healthz")
         check(status == 200, f"/healthz after the trickling clients: {status}")
+        # time counts from accept: a request sent 1 s after its connect logs >= 1 s
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        time.sleep(1.0)
+        s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        read_answer(s)
+        s.close()
+        total = None
+        for _ in range(50):
+            lines = [ln for ln in srv.text().splitlines() if '"path":"/readyz"' in ln]
+            if lines:
+                total = json.loads(lines[-1])["total_ms"]
+                break
+            time.sleep(0.1)
+        print(f"  /readyz sent 1 s after connect: total_ms {total}", flush=True)
+        check(total is not None and total >= 900, f"total_ms {total} does not count from accept")
         _, text, _ = request(srv.port, "GET", "/metrics")
         m = re.search(rb"^resnetd_request_wait_seconds_count (\d+)", text, re.M)
         print(f"  resnetd_request_wait_seconds_count {m and m.group(1)}", flush=True)
