@@ -31,6 +31,20 @@ figures before and after).
    of its start; the same request interrupted by SIGTERM 1 s in, with
    drain_timeout_s 2, lets the process exit within STOP_BOUND_S.
 
+5. Token-dense KServe JSON (15.9 MB of `{},`, `[],`, `0,`): 413 before any
+   tree, peak RSS growth under TREE_BUDGET_MB; a large body inside the count
+   leaves the idle RSS within IDLE_BUDGET_MB (malloc_trim; printed only under
+   ASan).
+6. Held uploads against max_buffered_body_bytes 8 MiB: the upload past the
+   budget gets 503 + Retry-After at its headers, a chunked one when it ends,
+   and uploads are accepted again once the held ones close.
+7. max_connections 8 held by idle sockets: /healthz and /readyz 200, /metrics 503.
+8. header_timeout_s / body_timeout_s 2: a trickled head and a trickled body are
+   dropped within TRICKLE_BOUND_S; a request sent 1 s after its connect logs
+   total_ms >= 900 (counted from accept); resnetd_request_wait_seconds counts.
+
+   HOSTILE_ONLY=decode|memory|probes runs one group (1-4 | 5-6 | 7-8).
+
    test_hostile_load.py RESNETD_BIN [MODEL]   (MODEL: models/resnet50.safetensors)
    test_hostile_load.py --make DIR            (only write the crafted JPEGs)
 Needs /usr/bin/python3 with PIL and jpegtran (libjpeg-turbo-progs). Loopback only;

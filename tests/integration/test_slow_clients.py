@@ -169,12 +169,20 @@ def silent(srv, results, i):
 
 
 def metric(srv, name):
-    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    try:
-        c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
-    finally:
-        c.close()
+    # a 503 means the slot of a connection that just closed is not counted
+    # free yet (libmicrohttpd closes the socket before its CLOSED callback):
+    # asked again, at most 20 times
+    for _ in range(20):
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        try:
+            c.request("GET", "/metrics")
+            r = c.getresponse()
+            text = r.read().decode()
+        finally:
+            c.close()
+        if r.status != 503:
+            break
+        time.sleep(0.1)
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
