@@ -102,6 +102,13 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
 void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                        enum MHD_RequestTerminationCode toe);
 
+/* The body budget (http_body_budget.c): reserve up to `total` body bytes
+ * for req (false, nothing more reserved, past max_buffered_body_bytes); give
+ * req's share back; free req's buffered body and give its share back. */
+bool http_body_budget_take(http_request_t *req, int64_t total);
+void http_body_budget_release(http_request_t *req);
+void http_body_drop(http_request_t *req);
+
 /* True for a connection accepted over max_connections (its http_conn_t). */
 bool http_over_limit(struct MHD_Connection *conn);
 

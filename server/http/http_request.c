@@ -50,45 +50,7 @@
 #include "http_error.h"
 #include "http_internal.h"
 
-/* --- the global budget of buffered body bytes (max_buffered_body_bytes) ---
- * A request reserves its Content-Length at the header stage, or its chunks
- * as they arrive, and gives its share back when it is freed. */
-
 #define HTTP_TRIM_BYTES (1u << 20) /* a request this large is followed by malloc_trim */
-
-/* Reserves up to `total` body bytes for req; false (nothing more reserved)
- * when all requests together would pass the budget. */
-static bool body_budget_take(http_request_t *req, int64_t total)
-{
-    int64_t more = total - req->reserved;
-    if (more <= 0)
-        return true;
-    int64_t max = req->deps->limits->max_buffered_body_bytes;
-    int64_t before = atomic_fetch_add(&req->http->buffered, more);
-    if (max > 0 && before + more > max) {
-        atomic_fetch_sub(&req->http->buffered, more);
-        return false;
-    }
-    req->reserved = total;
-    return true;
-}
-
-static void body_budget_release(http_request_t *req)
-{
-    if (req->reserved > 0)
-        atomic_fetch_sub(&req->http->buffered, req->reserved);
-    req->reserved = 0;
-}
-
-/* Frees the buffered body once the route's start() has decoded what it needs
- * (its images are pixels now, or were refused), and gives back its budget. */
-static void body_drop(http_request_t *req)
-{
-    free(req->body);
-    req->body = NULL;
-    req->body_len = req->body_cap = 0;
-    body_budget_release(req);
-}
 
 static void request_free(http_request_t *req)
 {
@@ -100,7 +62,7 @@ static void request_free(http_request_t *req)
     free(req->body);
     free(req->response);
     bool large = req->bytes_in >= (int64_t)HTTP_TRIM_BYTES;
-    body_budget_release(req);
+    http_body_budget_release(req);
     free(req);
     if (large) /* the body, its parse tree and its decodes are freed: give them back */
         malloc_trim(0);
@@ -297,7 +259,7 @@ static bool header_stage(http_request_t *req, const char *url)
         refuse(req, 413, msg);
         return false;
     }
-    if (len && !body_budget_take(req, strtoll(len, NULL, 10))) {
+    if (len && !http_body_budget_take(req, strtoll(len, NULL, 10))) {
         refuse_over_budget(req);
         return false;
     }
@@ -378,7 +340,7 @@ static bool take_body(http_request_t *req, const char *data, size_t size)
         req->body_len = req->body_cap = 0;
         return true;
     }
-    if (!body_budget_take(req, req->bytes_in)) { /* chunked: 503 at the end, rest discarded */
+    if (!http_body_budget_take(req, req->bytes_in)) { /* chunked: 503 at the end, rest discarded */
         req->body_over_budget = true;
         free(req->body);
         req->body = NULL;
@@ -430,7 +392,7 @@ static bool run_route(http_request_t *req)
         return false;
     }
     http_step_t step = req->route->start(req);
-    body_drop(req);
+    http_body_drop(req);
     if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
