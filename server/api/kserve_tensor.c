@@ -23,6 +23,7 @@ typedef struct {
 /* The statuses this codec returns (see the header for their HTTP codes). */
 #define BAD RD_ERR_FORMAT   /* 400 */
 #define TENSOR RD_ERR_SHAPE /* 422 */
+#define KSERVE_SLACK_NODES 1024 /* the request's other fields: id, parameters, outputs */
 #define FAIL(p, status, ...) rd_error_set((p)->err, (status), __VA_ARGS__)
 
 static rd_status_t parse_outputs(parse_t *p, json_t *root, kserve_request_t *kr)
@@ -243,6 +244,53 @@ static rd_status_t parse_input(parse_t *p, json_t *root, kserve_request_t *kr)
     return FAIL(p, TENSOR, "unknown input '%.64s' (have 'input' FP32, 'image' BYTES)", name);
 }
 
+/* One pass over the JSON text, before jansson builds a tree of it: counts
+ * the containers ({ and [) and the scalars outside strings. A jansson node
+ * costs 40-180 bytes, so a body of `{},` repeated would cost 60 times its
+ * size as a tree; the largest valid request has N*3*H*W numbers in
+ * N*(3*H+3+1)+1 nested arrays (N = max_images), plus a few dozen other
+ * nodes, so anything denser is refused with 413 before the tree exists.
+ * Past jansson's depth limit the count stops: jansson refuses that (400). */
+static rd_status_t json_budget(parse_t *p, const uint8_t *text, size_t len)
+{
+    const kserve_limits_t *lim = p->lim;
+    size_t n = (size_t)lim->max_images, h = (size_t)lim->input_h, w = (size_t)lim->input_w;
+    size_t max_containers = n * (3 * h + 4) + KSERVE_SLACK_NODES;
+    size_t max_scalars = n * 3 * h * w + KSERVE_SLACK_NODES;
+    size_t containers = 0, scalars = 0, depth = 0;
+    bool in_scalar = false;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = text[i];
+        if (c == '"') { /* a string is one scalar; skip to its closing quote */
+            scalars++;
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\')
+                    i++;
+            in_scalar = false;
+        } else if (c == '{' || c == '[') {
+            if (++depth > JSON_PARSER_MAX_DEPTH)
+                return RD_OK; /* jansson refuses it at this depth (400), tree unbuilt */
+            containers++;
+            in_scalar = false;
+        } else if (c == '}' || c == ']') {
+            depth -= depth > 0;
+            in_scalar = false;
+        } else if (c == ',' || c == ':' || c == ' ' || c == '\n' ||
+                   c == '\r' || c == '\t') {
+            in_scalar = false;
+        } else if (!in_scalar) {
+            scalars++; /* a number, true, false or null starts */
+            in_scalar = true;
+        }
+        if (containers > max_containers || scalars > max_scalars)
+            return FAIL(p, RD_ERR_LIMIT,
+                        "request JSON has more than %zu values or %zu arrays/objects, more than "
+                        "max_images_per_request %d images of %dx%d can need",
+                        max_scalars, max_containers, lim->max_images, lim->input_h, lim->input_w);
+    }
+    return RD_OK;
+}
+
 rd_status_t kserve_parse(const uint8_t *body, size_t len, const char *hlen,
                          const kserve_limits_t *lim, kserve_request_t *kr, rd_error_t *err)
 {
@@ -258,6 +306,9 @@ rd_status_t kserve_parse(const uint8_t *body, size_t len, const char *hlen,
         p.bin = body + json_len;
         p.bin_len = len - json_len;
     }
+    rd_status_t bst = json_budget(&p, body, json_len);
+    if (bst != RD_OK)
+        return bst;
     json_error_t jerr;
     json_t *root = json_loadb((const char *)body, json_len, 0, &jerr);
     if (!json_is_object(root)) {

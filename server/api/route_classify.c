@@ -209,6 +209,11 @@ static http_step_t classify_start(http_request_t *req)
     rd_error_t err = {0};
     int status = image_job_start(&s->job, req, http_request_model(req), n, images, &err);
     free(images);
+    for (int i = 0; i < s->mp.n_parts; i++) { /* decoded: the part copies are not needed */
+        free(s->mp.parts[i].data);
+        s->mp.parts[i].data = NULL;
+        s->mp.parts[i].len = 0;
+    }
     if (status) {
         http_respond_error(req, status, err.msg);
         return HTTP_DONE;

@@ -89,6 +89,9 @@ static bool fill_job(http_request_t *req, kserve_state_t *s)
     http_request_set_images(req, s->job.n);
     for (int i = 0; kr->images && i < kr->n_images; i++) {
         int st = infer_job_decode(&s->job, i, kr->images[i].data, kr->images[i].len);
+        free(kr->images[i].owned); /* decoded: its base64 copy is not needed any more */
+        kr->images[i].owned = NULL;
+        kr->images[i].data = NULL;
         if (st) {
             http_respond_kserve_error(req, st, s->job.message[i]);
             return false;

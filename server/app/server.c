@@ -101,6 +101,8 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
         .threads = srv->cfg.http_threads,
         .max_connections = srv->cfg.max_connections,
         .connection_timeout_s = srv->cfg.connection_timeout_s,
+        .header_timeout_s = srv->cfg.header_timeout_s,
+        .body_timeout_s = srv->cfg.body_timeout_s,
     };
     rd_status_t st = http_create(&hp, &srv->http, err);
     if (st != RD_OK)

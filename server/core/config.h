@@ -56,6 +56,7 @@ typedef struct {
     int max_queue_length;          /* images waiting before 503, >= 1; default 64 */
     int64_t request_timeout_ms;    /* deadline from request start, counting time queued (504 after); default 10000 */
     /* Limits */
+    int64_t max_buffered_body_bytes; /* body bytes buffered by all connections (503 beyond); default 268435456 (256 MiB) */
     int64_t max_body_bytes;        /* request body bytes (413 beyond); default 16777216 (16 MiB) */
     int64_t max_pixels;            /* width*height per image, checked from the JPEG header (413 beyond); default 40000000 */
     bool accept_png;               /* decode PNG bodies (recognised by their bytes); default true */
@@ -66,7 +67,9 @@ typedef struct {
                                       image (413 beyond); default 16 */
     int64_t decode_budget_ms;      /* wall time of one image's decode, ms (413 beyond); default 3000 */
     int max_connections;           /* concurrent connections (one more is answered 503 and closed); default 256 */
-    int connection_timeout_s;      /* idle connection timeout, seconds; 0 = none; default 30 */
+    int connection_timeout_s;
+    int header_timeout_s;          /* a connection's first request head within it of accept; 0 = none; default 10 */
+    int body_timeout_s;            /* a request body within it of its head; 0 = none; default 60 */      /* idle connection timeout, seconds; 0 = none; default 30 */
     int drain_timeout_s;           /* on SIGTERM/SIGINT, how long to finish accepted requests; default 30 */
     int retry_after_s;             /* Retry-After header value on 503/429, seconds; default 1 */
     /* Responses and logging */

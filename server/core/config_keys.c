@@ -50,6 +50,9 @@ const key_def_t config_keys[] = {
     I64(request_timeout_ms, "10000", 1, 86400000, "MS",
         "deadline of a request, counting time queued; images still queued after it get 504"),
     I64(max_body_bytes, "16777216", 1, 17179869184LL, "BYTES", "largest request body (413 beyond)"),
+    I64(max_buffered_body_bytes, "268435456", 1, 1099511627776LL, "BYTES",
+        "request body bytes all connections together may buffer (503 + Retry-After beyond), "
+        "reserved from Content-Length at the headers and counted as chunks arrive"),
     I64(max_pixels, IMAGE, 1, 1000000000000LL, "N",
         "largest width*height of one image, checked from the JPEG header before decoding (413 beyond)"),
     {"accept_png", K_BOOL, F(accept_png), 0, 0, 0, 0, "BOOL",
@@ -67,6 +70,11 @@ const key_def_t config_keys[] = {
         "concurrent connections; one more is answered 503 + Retry-After + Connection: close at its "
         "first request, then closed"),
     INT(connection_timeout_s, "30", 0, 86400, "S", "idle connection timeout, seconds; 0 = none"),
+    INT(header_timeout_s, "10", 0, 86400, "S",
+        "a connection's first request head must be complete this long after accept, "
+        "however slowly it trickles; 0 = none"),
+    INT(body_timeout_s, "60", 0, 86400, "S",
+        "a request body must be complete this long after its head; 0 = none"),
     INT(drain_timeout_s, "30", 0, 86400, "S",
         "on SIGTERM/SIGINT, seconds to answer accepted requests before exiting"),
     INT(retry_after_s, "1", 0, 3600, "S", "Retry-After header value on 503 (queue full, draining), seconds"),

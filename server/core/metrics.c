@@ -33,7 +33,8 @@ static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128};
 
 static const hist_def_t hist_defs[METRICS_N_HISTOGRAMS] = {
     [METRICS_H_REQUEST] = {"resnetd_request_duration_seconds",
-                           "Time from the start of an HTTP request to its response.",
+                           "Time from the start of an HTTP request (its connection's accept, "
+                           "for the first) to its response.",
                            duration_bounds, N_OF(duration_bounds)},
     [METRICS_H_DECODE] = {"resnetd_decode_duration_seconds",
                           "Time to decode and preprocess one image.", duration_bounds,
@@ -46,6 +47,10 @@ static const hist_def_t hist_defs[METRICS_N_HISTOGRAMS] = {
                              N_OF(duration_bounds)},
     [METRICS_H_BATCH_SIZE] = {"resnetd_batch_size", "Images per engine run.", batch_bounds,
                               N_OF(batch_bounds)},
+    [METRICS_H_WAIT] = {"resnetd_request_wait_seconds",
+                        "Time from a connection's accept until an HTTP thread read its first "
+                        "request's head (0 for later requests on the connection).",
+                        duration_bounds, N_OF(duration_bounds)},
 };
 
 static const struct {

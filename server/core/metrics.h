@@ -52,12 +52,14 @@ typedef enum {
 } metrics_endpoint_t;
 
 typedef enum {
-    METRICS_H_REQUEST = 0, /* resnetd_request_duration_seconds: first byte to response queued */
+    METRICS_H_REQUEST = 0, /* resnetd_request_duration_seconds: accept (a connection's first
+                              request; later ones: head received) to response queued */
     METRICS_H_DECODE,      /* resnetd_decode_duration_seconds: per image, decode + preprocess */
     METRICS_H_QUEUE,       /* resnetd_queue_duration_seconds: per image, enqueue to batch start
                               (or to its drop, for expired/cancelled images) */
     METRICS_H_INFERENCE,   /* resnetd_inference_duration_seconds: per batch, engine_run */
     METRICS_H_BATCH_SIZE,  /* resnetd_batch_size: images per engine_run */
+    METRICS_H_WAIT,        /* resnetd_request_wait_seconds: accept to an HTTP thread's first look */
     METRICS_N_HISTOGRAMS
 } metrics_histogram_t;
 

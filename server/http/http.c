@@ -30,8 +30,6 @@
 #include "http_tls.h"
 
 
-char http_over_limit_tag;
-
 /* --- the daemon --- */
 
 /* Counts open connections. libmicrohttpd's own limit stops accepting (new
@@ -45,15 +43,17 @@ char http_over_limit_tag;
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)conn;
     http_t *h = cls;
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_conn_close(&h->conns, *socket_context);
+        *socket_context = NULL;
         atomic_fetch_sub(&h->connections, 1);
         return;
     }
-    if (atomic_fetch_add(&h->connections, 1) < h->max_connections)
+    bool over = atomic_fetch_add(&h->connections, 1) >= h->max_connections;
+    *socket_context = http_conn_open(&h->conns, conn, over);
+    if (!over)
         return;
-    *socket_context = &http_over_limit_tag;
     metrics_count_connection_refused(h->deps.metrics);
     atomic_fetch_add(&h->refused_unlogged, 1);
     int64_t now = clock_now_ns();
@@ -113,6 +113,7 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     h->find_route = params->find_route;
     auth_init(&h->auth, cfg ? cfg->auth_token : NULL);
     pthread_mutex_init(&h->drain_lock, NULL);
+    http_conns_init(&h->conns, params->header_timeout_s, params->body_timeout_s, params->deps.log);
     /* poll(), not the epoll that MHD_USE_AUTO picks on Linux: in epoll mode
      * libmicrohttpd 0.9.75 never notices a client that sent half a request and
      * closed (the slot stays taken until connection_timeout_s), and its
@@ -150,6 +151,7 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
     bool tls_on = tls.key != NULL;
     tls_pem_free(&tls); /* GnuTLS copied them at the start; wipe our copy of the key */
     if (!h->daemon) {
+        http_conns_destroy(&h->conns);
         pthread_mutex_destroy(&h->drain_lock);
         free(h);
         return rd_error_set(err, RD_ERR_IO, "cannot listen on %s port %d (in use? permitted?%s)",
@@ -161,6 +163,10 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
                 cfg->tls_cert);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : params->port;
+    if (!http_conns_start(&h->conns)) {
+        http_destroy(h);
+        return rd_error_set(err, RD_ERR_NOMEM, "http: cannot start the deadline thread");
+    }
     *out = h;
     return RD_OK;
 }
@@ -206,6 +212,7 @@ http_limits_t http_limits_of(const config_t *cfg)
 {
     return (http_limits_t){
         .max_body_bytes = cfg->max_body_bytes,
+        .max_buffered_body_bytes = cfg->max_buffered_body_bytes,
         .max_images_per_request = cfg->max_images_per_request,
         .max_pixels = cfg->max_pixels,
         .max_jpeg_scans = cfg->max_jpeg_scans,
@@ -241,7 +248,9 @@ void http_destroy(http_t *h)
 {
     if (!h)
         return;
+    http_conns_stop(&h->conns); /* before the daemon frees the connections */
     MHD_stop_daemon(h->daemon);
+    http_conns_destroy(&h->conns);
     if (h->quiesced && h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
     pthread_mutex_destroy(&h->drain_lock);

@@ -40,6 +40,7 @@ typedef struct http_request http_request_t;
  * holds the token and the TLS paths). */
 typedef struct {
     int64_t max_body_bytes;      /* request body bytes (413 beyond) */
+    int64_t max_buffered_body_bytes; /* body bytes of all requests together (503 beyond) */
     int max_images_per_request;  /* images in one request (413 beyond) */
     int64_t max_pixels;          /* width*height per image (413 beyond); 0 = no limit */
     int max_jpeg_scans;          /* scans per JPEG (413 beyond) */
@@ -101,6 +102,8 @@ typedef struct {
     int threads;            /* libmicrohttpd worker threads, >= 1 */
     int max_connections;    /* >= 1 (config key max_connections) */
     int connection_timeout_s;
+    int header_timeout_s;   /* the first request's head within this of accept; 0 = none */
+    int body_timeout_s;     /* a body within this of its head; 0 = none */
 } http_params_t;
 
 /* Creates and starts the daemon: listening when it returns RD_OK. Fails with

@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "http.h"
+#include "http_conn.h"
 
 struct http {
     struct MHD_Daemon *daemon;
@@ -31,6 +32,8 @@ struct http {
     atomic_int connections;      /* open connections, the refused ones included */
     _Atomic int64_t refused_warn_ns; /* the last over-limit warning, for its rate limit */
     atomic_long refused_unlogged;    /* refusals since that warning */
+    http_conns_t conns;          /* open connections and their deadlines (http_conn.c) */
+    _Atomic int64_t buffered;    /* body bytes reserved by all requests (max_buffered_body_bytes) */
 };
 
 /* The stages of a request, in on_request's order (see http_request.c). */
@@ -49,7 +52,9 @@ struct http_request {
     int fd;                      /* the connection's socket (http_client_gone), or -1 */
     const char *method;          /* "GET", "POST", ... (libmicrohttpd's string) */
     char path[256];              /* URL path, truncated (logs) */
-    int64_t start_ns;            /* CLOCK_MONOTONIC at the first callback */
+    int64_t start_ns;            /* CLOCK_MONOTONIC at accept (a connection's first request)
+                                    or at the first callback (later ones) */
+    int64_t wait_ns;             /* from start_ns to the first callback */
 
     /* the request's HTTP thread only (one at a time: libmicrohttpd calls a
      * connection's callbacks on its own thread) */
@@ -63,6 +68,8 @@ struct http_request {
     int64_t bytes_in;            /* body bytes received (counted past the limit too) */
     bool body_too_large;
     bool close;            /* answer with Connection: close (a framing refusal) */
+    bool body_over_budget;       /* max_buffered_body_bytes was reached: 503 at the end */
+    int64_t reserved;            /* this request's share of http->buffered */
     served_model_t *producing;   /* the model between served_model_producer_enter and _leave
                                     (feeds_batcher routes), else NULL */
     void *route_data;            /* the route's state; freed by route->cleanup */
@@ -97,9 +104,14 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
 void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                        enum MHD_RequestTerminationCode toe);
 
-/* The socket context that http.c's connection callback gives a connection
- * accepted over max_connections, and the test for it. */
-extern char http_over_limit_tag;
+/* The body budget (http_body_budget.c): reserve up to `total` body bytes
+ * for req (false, nothing more reserved, past max_buffered_body_bytes); give
+ * req's share back; free req's buffered body and give its share back. */
+bool http_body_budget_take(http_request_t *req, int64_t total);
+void http_body_budget_release(http_request_t *req);
+void http_body_drop(http_request_t *req);
+
+/* True for a connection accepted over max_connections (its http_conn_t). */
 bool http_over_limit(struct MHD_Connection *conn);
 
 #endif

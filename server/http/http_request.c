@@ -41,6 +41,7 @@
  * until its route's start() has submitted, or until it completes without
  * getting that far, so the worker waits for company only while some request
  * may still bring it. */
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,8 @@
 #include "http_error.h"
 #include "http_framing.h"
 #include "http_internal.h"
+
+#define HTTP_TRIM_BYTES (1u << 20) /* a request this large is followed by malloc_trim */
 
 static void request_free(http_request_t *req)
 {
@@ -59,7 +62,11 @@ static void request_free(http_request_t *req)
     pthread_mutex_destroy(&req->lock);
     free(req->body);
     free(req->response);
+    bool large = req->bytes_in >= (int64_t)HTTP_TRIM_BYTES;
+    http_body_budget_release(req);
     free(req);
+    if (large) /* the body, its parse tree and its decodes are freed: give them back */
+        malloc_trim(0);
 }
 
 /* Drops one reference; the last one frees the request (the only free site). */
@@ -67,6 +74,23 @@ static void request_release(http_request_t *req)
 {
     if (atomic_fetch_sub(&req->refs, 1) == 1)
         request_free(req);
+}
+
+/* When req began: its connection's accept for the connection's first request
+ * (so the time it waited for an HTTP thread counts), else now. */
+static int64_t request_began_ns(struct MHD_Connection *conn, int64_t now)
+{
+    http_conn_t *c = http_conn_of(conn);
+    if (!c || c->requests++ > 0)
+        return now;
+    return c->accept_ns < now ? c->accept_ns : now;
+}
+
+/* The connection waits for req's body, or for nothing (the deadlines of http_conn.c). */
+static void request_phase(http_request_t *req, bool body)
+{
+    http_conn_set_phase(&req->http->conns, http_conn_of(req->conn),
+                        body ? HTTP_CONN_BODY : HTTP_CONN_IDLE);
 }
 
 static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const char *url,
@@ -90,7 +114,9 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
     req->method = method;
     snprintf(req->path, sizeof req->path, "%s", url);
     req->endpoint = METRICS_EP_OTHER;
-    req->start_ns = clock_now_ns();
+    int64_t now = clock_now_ns();
+    req->start_ns = request_began_ns(conn, now);
+    req->wait_ns = now - req->start_ns;
     req->state = RQ_RECEIVING;
     return req;
 }
@@ -98,9 +124,8 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
 /* The socket context of a connection accepted over max_connections (http.c). */
 bool http_over_limit(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci && ci->socket_context == &http_over_limit_tag;
+    const http_conn_t *c = http_conn_of(conn);
+    return c && c->over_limit;
 }
 
 static enum MHD_Result queue_answer(http_request_t *req)
@@ -156,10 +181,15 @@ static void refuse(http_request_t *req, int status, const char *message)
  * /healthz and /readyz stay open for probes (any method: they answer 405 to
  * POST as usual); every other path, unknown ones included, needs the token,
  * so routes are not revealed to strangers. False after answering 401. */
+static bool is_probe(const http_request_t *req)
+{
+    return req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ ||
+           req->endpoint == METRICS_EP_TS_PING; /* TorchServe's probe, like /readyz */
+}
+
 static bool auth_stage(http_request_t *req)
 {
-    if (req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ ||
-        req->endpoint == METRICS_EP_TS_PING) /* TorchServe's probe, like /readyz */
+    if (is_probe(req))
         return true;
     auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
     if (a == AUTH_OK)
@@ -173,12 +203,21 @@ static bool auth_stage(http_request_t *req)
     return false;
 }
 
+/* 503 + Retry-After: the bodies being received already fill max_buffered_body_bytes. */
+static void refuse_over_budget(http_request_t *req)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "the server is buffering max_buffered_body_bytes %lld of request "
+             "bodies; retry later", (long long)req->deps->limits->max_buffered_body_bytes);
+    refuse(req, 503, msg);
+}
+
 static bool header_stage(http_request_t *req, const char *url)
 {
     const char *allow = NULL;
     req->route = req->http->find_route(url, req->method, &req->endpoint, req->param,
                                        sizeof req->param, &allow);
-    if (http_over_limit(req->conn)) { /* before auth: it reveals nothing but the limit */
+    if (http_over_limit(req->conn) && !is_probe(req)) { /* before auth: it reveals nothing but the limit */
         req->route = NULL;
         char msg[128];
         snprintf(msg, sizeof msg, "too many connections (max_connections %d); retry later",
@@ -220,6 +259,10 @@ static bool header_stage(http_request_t *req, const char *url)
         snprintf(msg, sizeof msg, "body of %.20s bytes exceeds max_body_bytes %lld", len,
                  (long long)max);
         refuse(req, 413, msg);
+        return false;
+    }
+    if (len && !http_body_budget_take(req, strtoll(len, NULL, 10))) {
+        refuse_over_budget(req);
         return false;
     }
     return true;
@@ -266,6 +309,10 @@ static enum MHD_Result on_headers(http_t *h, struct MHD_Connection *conn, const 
     *con_cls = req;
     atomic_fetch_add(&h->inflight, 1);
     metrics_gauge_add(h->deps.metrics, METRICS_G_INFLIGHT, 1);
+    const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    request_phase(req, http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+                           (len && strcmp(len, "0")));
+    metrics_observe(h->deps.metrics, METRICS_H_WAIT, (double)req->wait_ns / 1e9);
     if (!framing_stage(req, version))
         return queue_answer(req); /* closes: the body, if any, cannot be framed */
     if (!header_stage(req, url))
@@ -303,8 +350,17 @@ static bool take_body(http_request_t *req, const char *data, size_t size)
     req->bytes_in += (int64_t)size;
     if (req->body_too_large) /* discarding up to twice the limit, then hanging up */
         return req->bytes_in <= 2 * req->deps->limits->max_body_bytes;
+    if (req->body_over_budget)
+        return req->bytes_in <= 2 * req->deps->limits->max_body_bytes;
     if (req->bytes_in > req->deps->limits->max_body_bytes) {
         req->body_too_large = true;
+        free(req->body);
+        req->body = NULL;
+        req->body_len = req->body_cap = 0;
+        return true;
+    }
+    if (!http_body_budget_take(req, req->bytes_in)) { /* chunked: 503 at the end, rest discarded */
+        req->body_over_budget = true;
         free(req->body);
         req->body = NULL;
         req->body_len = req->body_cap = 0;
@@ -346,11 +402,17 @@ static bool run_route(http_request_t *req)
         refuse(req, 413, msg);
         return false;
     }
+    if (req->body_over_budget) {
+        refuse_over_budget(req);
+        return false;
+    }
     if (req->route->takes_body && !req->body && !buffer_body(req, "", 0)) {
         refuse(req, 503, "out of memory");
         return false;
     }
-    if (req->route->start(req) == HTTP_PENDING) {
+    http_step_t step = req->route->start(req);
+    http_body_drop(req);
+    if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
         if (wait) {
@@ -368,6 +430,7 @@ static bool run_route(http_request_t *req)
 
 static enum MHD_Result on_body_complete(http_request_t *req)
 {
+    request_phase(req, false);
     bool suspended = run_route(req);
     producer_leave(req); /* after start()'s submit, so its items wait for other producers */
     return suspended ? MHD_YES : queue_answer(req);
@@ -402,6 +465,7 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
     case RQ_RECEIVING:
         return on_body_complete(req);
     case RQ_REFUSED:
+        request_phase(req, false);
         return queue_answer(req);
     case RQ_WAITING:
         return on_resumed(req);
@@ -421,6 +485,7 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     producer_leave(req); /* the client went away before start(), or an early answer */
+    request_phase(req, false); /* kept alive: connection_timeout_s from now on */
     log_access_t rec = {
         .method = req->method,
         .path = req->path,

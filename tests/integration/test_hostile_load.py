@@ -31,6 +31,20 @@ figures before and after).
    of its start; the same request interrupted by SIGTERM 1 s in, with
    drain_timeout_s 2, lets the process exit within STOP_BOUND_S.
 
+5. Token-dense KServe JSON (15.9 MB of `{},`, `[],`, `0,`): 413 before any
+   tree, peak RSS growth under TREE_BUDGET_MB; a large body inside the count
+   leaves the idle RSS within IDLE_BUDGET_MB (malloc_trim; printed only under
+   ASan).
+6. Held uploads against max_buffered_body_bytes 8 MiB: the upload past the
+   budget gets 503 + Retry-After at its headers, a chunked one when it ends,
+   and uploads are accepted again once the held ones close.
+7. max_connections 8 held by idle sockets: /healthz and /readyz 200, /metrics 503.
+8. header_timeout_s / body_timeout_s 2: a trickled head and a trickled body are
+   dropped within TRICKLE_BOUND_S; a request sent 1 s after its connect logs
+   total_ms >= 900 (counted from accept); resnetd_request_wait_seconds counts.
+
+   HOSTILE_ONLY=decode|memory|probes runs one group (1-4 | 5-6 | 7-8).
+
    test_hostile_load.py RESNETD_BIN [MODEL]   (MODEL: models/resnet50.safetensors)
    test_hostile_load.py --make DIR            (only write the crafted JPEGs)
 Needs /usr/bin/python3 with PIL and jpegtran (libjpeg-turbo-progs). Loopback only;
@@ -53,6 +67,9 @@ import time
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PHOTO = "/usr/share/darknet/data/dog.jpg"
 RSS_BUDGET_MB = 100   # peak RSS growth over attack 1 (one baseline decode: +210..290 MB)
+TREE_BUDGET_MB = 100  # peak RSS growth over a token-dense KServe JSON body (was +319..945 MB)
+TRICKLE_BOUND_S = 6   # header/body_timeout_s 2 + the sweep and slack; never, unbounded
+IDLE_BUDGET_MB = 64   # RSS held after a large request is freed
 P50_FACTOR = 4        # normal client's p50 under attack vs idle
 SETTLE_S = 2.0        # /healthz 200 again after the half-sent connections close
                       # (epoll mode: after connection_timeout_s, 30 s)
@@ -63,6 +80,7 @@ MAX_ROUNDS = 2000
 N_SLOW = 32           # images of the slow request (max_images_per_request)
 STOP_BOUND_S = 8      # 1 s + drain/decode_budget_ms headroom; unstopped it takes ~16 s or more
 failures = []
+CRLF = b"\r\n"
 
 
 def check(cond, msg):
@@ -406,6 +424,208 @@ def stopped_decodes(binary, model, slow):
     client.join(60)
 
 
+# ---- memory one request or many uploads can take -------------------------
+
+def rss_mb(srv):
+    with open(f"/proc/{srv.proc.pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)) / 1024
+
+
+def sanitized(srv):
+    with open(f"/proc/{srv.proc.pid}/maps") as f:
+        return "libasan" in f.read()
+
+
+def token_dense(srv, photo):
+    """KServe JSON bodies of 15.9 MB that are all `{},`, `[],` or `0,`: each
+    must be refused (4xx) with the peak RSS growing by less than
+    TREE_BUDGET_MB (a jansson tree of them took +945, +703 and +319 MB). Then
+    a body just inside the token bound (32 images' worth of `0,` less one
+    value, 422): its tree is built and freed, and the idle RSS must come back
+    within IDLE_BUDGET_MB of where it was before these bodies (malloc_trim)."""
+    print("attack: token-dense KServe JSON bodies", flush=True)
+    status, data, _ = request(srv.port, "POST", "/classify", photo, "image/jpeg")
+    model = json.loads(data)["model"]
+    path = f"/v2/models/{model}/infer"
+    idle = rss_mb(srv)
+    head = b'{"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,224,224],"data":['
+    for pattern in (b"{},", b"[],", b"0,"):
+        body = head + pattern * ((15_900_000 - len(head)) // len(pattern)) + b"0]}]}"
+        before = srv.peak_rss_mb()
+        status, data, dt = request(srv.port, "POST", path, body, "application/json")
+        grew = srv.peak_rss_mb() - before
+        print(f"  {pattern.decode()!r} x {len(body) // len(pattern)}: {status} in {dt:.2f} s, "
+              f"peak RSS +{grew:.0f} MB: {data[:160]!r}", flush=True)
+        check(400 <= status < 500, f"token-dense {pattern!r} body answered {status}")
+        check(grew < TREE_BUDGET_MB,
+              f"token-dense {pattern!r} body grew peak RSS by {grew:.0f} MB (budget {TREE_BUDGET_MB})")
+    n = 32 * 3 * 224 * 224 - 1
+    body = (b'{"inputs":[{"name":"input","datatype":"FP32","shape":[32,3,224,224],"data":[' +
+            b"0," * (n - 1) + b"0]}]}")
+    status, data, dt = request(srv.port, "POST", path, body, "application/json")
+    time.sleep(0.5)  # the request is freed after its answer is sent
+    after = rss_mb(srv)
+    print(f"  {n} values for a shape of {n + 1}: {status} in {dt:.2f} s; RSS {idle:.0f} MB "
+          f"before, {after:.0f} MB after", flush=True)
+    check(status == 422, f"{n} values for shape of {n + 1} answered {status}")
+    if sanitized(srv):  # ASan's allocator keeps a quarantine and ignores malloc_trim
+        print("  (sanitized build: the idle RSS is printed, not asserted)", flush=True)
+    else:
+        check(after - idle < IDLE_BUDGET_MB,
+              f"RSS held {after - idle:.0f} MB after a large request (budget {IDLE_BUDGET_MB})")
+
+
+def held_upload(port, length, sent=100, chunked=False):
+    """A socket that sent the head of a POST /classify of `length` bytes and
+    `sent` of them, and then waits."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    te = b"Transfer-Encoding: chunked\r\n" if chunked else b"Content-Length: %d\r\n" % length
+    s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n" + te + b"\r\n")
+    if chunked:
+        s.sendall(b"%x\r\n" % sent + b"\0" * sent + b"\r\n")
+    else:
+        s.sendall(b"\0" * sent)
+    return s
+
+
+def read_answer(s, timeout=10):
+    """The bytes the server sent on s until it closed or went quiet (bounded)."""
+    s.settimeout(timeout)
+    out = b""
+    try:
+        while len(out) < 65536:
+            d = s.recv(4096)
+            if not d:
+                break
+            out += d
+            if b"\r\n\r\n" in out and b"}" in out.split(b"\r\n\r\n", 1)[1]:
+                break
+    except OSError:
+        pass
+    return out
+
+
+def buffered_budget(binary, model):
+    """max_buffered_body_bytes 8 MiB: two uploads of 3.5 MB held open reserve
+    7 MB; a third (Content-Length 3.5 MB) is answered 503 + Retry-After at
+    its headers; a chunked upload that passes the rest of the budget gets 503
+    once its chunks do; after the held ones close, an upload is accepted
+    again (it gets a 4xx for its zero bytes, not 503). Before the budget, all
+    were buffered: 60 such uploads took RSS from 107 to 1,025 MB."""
+    print("attack: held uploads against max_buffered_body_bytes", flush=True)
+    srv = Server(binary, model, "--max-buffered-body-bytes", str(8 << 20))
+    try:
+        held = [held_upload(srv.port, 3_500_000) for _ in range(2)]
+        time.sleep(0.3)
+        third = held_upload(srv.port, 3_500_000)
+        ans = read_answer(third)
+        print(f"  third upload: {ans.split(CRLF)[0]!r}", flush=True)
+        check(ans.startswith(b"HTTP/1.1 503"), f"an upload over the budget got {ans[:60]!r}")
+        check(b"\r\nRetry-After: " in ans, "the 503 over the budget has no Retry-After")
+        check(b"max_buffered_body_bytes" in ans, "the 503 does not name max_buffered_body_bytes")
+        third.close()
+        ch = held_upload(srv.port, 0, sent=2_000_000, chunked=True)
+        ch.sendall(b"0\r\n\r\n")  # the end of the body: the answer comes then
+        ans = read_answer(ch)
+        print(f"  chunked upload past the budget: {ans.split(CRLF)[0]!r}", flush=True)
+        check(ans.startswith(b"HTTP/1.1 503"), f"a chunked upload past the budget got {ans[:60]!r}")
+        ch.close()
+        for s in held:
+            s.close()
+        time.sleep(0.5)
+        status, data, _ = request(srv.port, "POST", "/classify", b"\0" * 3_500_000, "image/jpeg")
+        print(f"  after they closed: {status}", flush=True)
+        check(400 <= status < 500 and status != 503 or status == 200,
+              f"an upload after the held ones closed got {status} {data[:100]!r}")
+    finally:
+        rc = srv.stop()
+    check(rc == 0, f"resnetd exited {rc} after SIGTERM (budget)")
+
+
+def probes_over_limit(binary, model):
+    """max_connections 8, all 8 held by idle sockets: /healthz and /readyz
+    must still answer 200 (from the slots above the limit), while /metrics
+    gets the over-limit 503. Before, the probes got 503 too."""
+    print("attack: max_connections idle sockets, then probes", flush=True)
+    srv = Server(binary, model, "--max-connections", "8")
+    try:
+        held = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(8)]
+        time.sleep(0.3)
+        for path, want in (("/healthz", 200), ("/readyz", 200), ("/metrics", 503)):
+            status, _, dt = request(srv.port, "GET", path, timeout=10)
+            print(f"  GET {path} with 8 of 8 slots held: {status} in {dt * 1000:.1f} ms", flush=True)
+            check(status == want, f"GET {path} over max_connections answered {status}, not {want}")
+        for s in held:
+            s.close()
+    finally:
+        rc = srv.stop()
+    check(rc == 0, f"resnetd exited {rc} after SIGTERM (probes)")
+
+
+def trickled(binary, model):
+    """header_timeout_s 2, body_timeout_s 2: a client that sends a header line
+    every 0.5 s (each byte restarts connection_timeout_s, 30 s) is dropped
+    within TRICKLE_BOUND_S of its connect, as is one that sends a body byte
+    every 0.5 s after its head; a normal request meanwhile is answered, and
+    resnetd_request_wait_seconds counts the requests. Before, neither was ever
+    dropped (258 such connections kept every endpoint at 503)."""
+    print("attack: trickling head and body", flush=True)
+    srv = Server(binary, model, "--header-timeout-s", "2", "--body-timeout-s", "2",
+                 access_log=True)
+    try:
+        for what in ("head", "body"):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            t0 = time.monotonic()
+            if what == "body":
+                s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                          b"Content-Length: 1000\r\n\r\n")
+            else:
+                s.sendall(b"GET /healthz HTTP/1.1\r\n")
+            dropped = None
+            for i in range(int(TRICKLE_BOUND_S * 4)):
+                try:
+                    s.sendall(b"X-Pad-%d: 1\r\n" % i if what == "head" else b"\0")
+                    s.settimeout(0.25)
+                    if s.recv(4096) == b"":
+                        dropped = time.monotonic() - t0
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    dropped = time.monotonic() - t0
+                    break
+                time.sleep(0.25)
+            s.close()
+            print(f"  trickled {what}: dropped after "
+                  f"{'never' if dropped is None else '%.1f s' % dropped}", flush=True)
+            check(dropped is not None, f"a client trickling its {what} was not dropped within "
+                                       f"{TRICKLE_BOUND_S} s")
+        status, _, _ = request(srv.port, "GET", "/healthz")
+        check(status == 200, f"/healthz after the trickling clients: {status}")
+        # time counts from accept: a request sent 1 s after its connect logs >= 1 s
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        time.sleep(1.0)
+        s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        read_answer(s)
+        s.close()
+        total = None
+        for _ in range(50):
+            lines = [ln for ln in srv.text().splitlines() if '"path":"/readyz"' in ln]
+            if lines:
+                total = json.loads(lines[-1])["total_ms"]
+                break
+            time.sleep(0.1)
+        print(f"  /readyz sent 1 s after connect: total_ms {total}", flush=True)
+        check(total is not None and total >= 900, f"total_ms {total} does not count from accept")
+        _, text, _ = request(srv.port, "GET", "/metrics")
+        m = re.search(rb"^resnetd_request_wait_seconds_count (\d+)", text, re.M)
+        print(f"  resnetd_request_wait_seconds_count {m and m.group(1)}", flush=True)
+        check(m is not None and int(m.group(1)) >= 2, "resnetd_request_wait_seconds not counted")
+    finally:
+        rc = srv.stop()
+    check(rc == 0, f"resnetd exited {rc} after SIGTERM (trickle)")
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--make":
         make_all(sys.argv[2])
@@ -419,17 +639,28 @@ def main():
         sys.exit(f"test_hostile_load.py: FAIL: {model} is missing (run tools/fetch_model.sh)")
     photo = open(PHOTO, "rb").read()
     with tempfile.TemporaryDirectory(prefix="resnetd-hostile.") as folder:
-        print("crafting JPEGs", flush=True)
-        crafted = make_all(folder)
-        slow = make_slow(folder)
+        only = os.environ.get("HOSTILE_ONLY", "")  # e.g. "memory": run one group (development)
+        if only in ("", "decode"):
+            print("crafting JPEGs", flush=True)
+            crafted = make_all(folder)
+            slow = make_slow(folder)
         srv = Server(binary, model)
         try:
-            scan_heavy(srv, crafted, photo)
-            half_sent(srv, photo)
+            if only in ("", "decode"):
+                scan_heavy(srv, crafted, photo)
+                half_sent(srv, photo)
+            if only in ("", "memory"):
+                token_dense(srv, photo)
         finally:
             rc = srv.stop()
         check(rc == 0, f"resnetd exited {rc} after SIGTERM")
-        stopped_decodes(binary, model, slow)
+        if only in ("", "decode"):
+            stopped_decodes(binary, model, slow)
+        if only in ("", "memory"):
+            buffered_budget(binary, model)
+        if only in ("", "probes"):
+            probes_over_limit(binary, model)
+            trickled(binary, model)
     if failures:
         print(f"test_hostile_load.py: {len(failures)} failure(s)")
         return 1

@@ -43,6 +43,38 @@ START_TEST(fp32_json_tensor)
 }
 END_TEST
 
+/* Bodies denser in values or containers than max_images images can need are
+ * refused with RD_ERR_LIMIT (413) before jansson builds a tree of them;
+ * brackets inside strings are not counted. */
+static void dense(const char *unit, int repeat, const char *tail, rd_status_t want)
+{
+    size_t n = strlen(unit) * (size_t)repeat + 256;
+    char *body = malloc(n);
+    ck_assert_ptr_nonnull(body);
+    int at = snprintf(body, n, "{\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\","
+                               "\"shape\":[1,3,2,2],\"data\":[");
+    for (int i = 0; i < repeat; i++)
+        at += snprintf(body + at, n - (size_t)at, "%s", unit);
+    snprintf(body + at, n - (size_t)at, "%s", tail);
+    kserve_request_t kr;
+    rd_error_t err = {0};
+    ck_assert_int_eq(parse(body, &kr, &err), want);
+    if (want == RD_ERR_LIMIT)
+        ck_assert_ptr_nonnull(strstr(err.msg, "max_images_per_request"));
+    kserve_request_free(&kr);
+    free(body);
+}
+
+START_TEST(token_dense_bodies_are_refused_before_the_tree)
+{
+    dense("{},", 2000, "0]}]}", RD_ERR_LIMIT);
+    dense("[],", 2000, "0]}]}", RD_ERR_LIMIT);
+    dense("0,", 2000, "0]}]}", RD_ERR_LIMIT);
+    dense("0,", 500, "0]}]}", RD_ERR_SHAPE); /* within the bound: counted, 422 */
+    dense("", 0, "1,2,3,4,5,6,7,8,9,10,11,12],\"id\":\"[[[[{{{{,,,,\\\"[[\"}]}", RD_OK);
+}
+END_TEST
+
 /* "JSON" + binary tail: two BYTES elements; the spans point into the body. */
 START_TEST(bytes_binary_spans_into_the_body)
 {
@@ -183,6 +215,7 @@ int main(void)
     tcase_add_test(tp, bytes_binary_spans_into_the_body);
     tcase_add_test(tp, bytes_base64);
     tcase_add_test(tp, bad_requests_have_their_status);
+    tcase_add_test(tp, token_dense_bodies_are_refused_before_the_tree);
     suite_add_tcase(s, tp);
     TCase *te = tcase_create("encode");
     tcase_add_test(te, encode_json_and_binary);
