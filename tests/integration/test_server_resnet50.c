@@ -29,8 +29,10 @@ END_TEST
  * the darknet photos into $KERAS_DIR; the server must give the same top-1 and
  * each top-5 probability within FIDELITY_TOL, compared class by class both ways
  * (PyTorch's top 5 looked up in the server's answer and the server's top 5 in
- * PyTorch's softmax). */
-#define FIDELITY_TOL 0.02
+ * PyTorch's softmax). The worst difference observed is 1.4e-6, on AMX and with
+ * oneDNN capped at AVX512_CORE_VNNI; 1e-5 still catches truncated resize
+ * coefficients (9e-4 off). */
+#define FIDELITY_TOL 1e-5
 
 static json_t *keras_meta(void)
 {
