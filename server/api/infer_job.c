@@ -97,7 +97,7 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
         snprintf(msg, sizeof msg, "image %d: %s", i, err.msg);
         int reason = st == RD_ERR_TIMEOUT ? stop_reason(job->req) : -1;
         if (reason >= 0) /* dropped unrun, as the batcher drops a queued image */
-            metrics_count_dropped(job->req->deps->metrics, (metrics_drop_t)reason, 1);
+            metrics_count_dropped(deps->metrics, (metrics_drop_t)reason, 1);
         infer_job_fail(job, i,
                        reason >= 0 ? stop_answers[reason].http_status
                                    : http_error_status(st, HTTP_CTX_IMAGE),
