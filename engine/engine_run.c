@@ -141,6 +141,8 @@ uint64_t engine_rechecked(const engine_t *eng)
     return eng ? atomic_load_explicit(&eng->rechecked, memory_order_relaxed) : 0;
 }
 
+int engine_sub_batch(const engine_t *eng) { return eng->sub_batch; }
+
 int engine_n_points(const engine_t *eng) { return eng->net->n_points; }
 
 int engine_point_signed(const engine_t *eng, int p) { return eng->net->points[p].is_signed; }

@@ -70,6 +70,11 @@ const model_info_t *engine_info(const engine_t *eng);
 rd_status_t engine_run(engine_t *eng, const float *input, int n_images, float *logits,
                        rd_error_t *err);
 
+/* The most images one sub-batch holds (engine_params_t.sub_batch, or its
+ * default): a batch of any size runs on the plans for sizes 1..this, so
+ * running each of those once builds every plan the engine will use. */
+int engine_sub_batch(const engine_t *eng);
+
 /* "fp32", "int8", "bf16" or "auto"; and back (-1 when s names none). */
 const char *engine_precision_name(rd_precision_t precision);
 int engine_precision_parse(const char *s);

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "resnetd/engine.h"
 #include "routes.h"
+#include "warmup.h"
 
 struct server {
     config_t cfg;
@@ -59,6 +60,20 @@ static rd_status_t load_engine(server_t *srv, rd_error_t *err)
     const char *note = engine_precision_note(srv->engine);
     if (note[0])
         log_msg(srv->log, strncmp(note, "warning", 7) ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "%s", note);
+    return RD_OK;
+}
+
+/* Builds every plan the queue's batches will use before the model is ready,
+ * so the first request costs what later ones do. */
+static rd_status_t warm_up(server_t *srv, rd_error_t *err)
+{
+    warmup_result_t w;
+    rd_status_t st = warmup_run(srv->engine, srv->cfg.max_batch_size, &w, err);
+    if (st != RD_OK)
+        return st;
+    metrics_gauge_set(srv->metrics, METRICS_G_MODEL_WARMUP, w.seconds);
+    log_msg(srv->log, LOG_LEVEL_INFO, "model %s warmed up in %.2f s (%d runs, batch 1..%d)",
+            srv->model_name, w.seconds, w.runs, w.largest);
     return RD_OK;
 }
 
@@ -161,6 +176,8 @@ rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
 rd_status_t server_load(server_t *srv, rd_error_t *err)
 {
     rd_status_t st = load_engine(srv, err);
+    if (st == RD_OK)
+        st = warm_up(srv, err);
     return st == RD_OK ? start_model(srv, err) : st;
 }
 

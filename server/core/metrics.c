@@ -59,6 +59,8 @@ static const struct {
     [METRICS_G_QUEUE_DEPTH] = {"resnetd_queue_depth", "Images waiting in the batching queue."},
     [METRICS_G_INFLIGHT] = {"resnetd_inflight_requests", "HTTP requests being handled."},
     [METRICS_G_MODEL_LOAD] = {"resnetd_model_load_seconds", "Time taken to load the model."},
+    [METRICS_G_MODEL_WARMUP] = {"resnetd_model_warmup_seconds",
+                                "Time the warm-up runs (one per sub-batch size) took before ready."},
     [METRICS_G_READY] = {"resnetd_ready", "1 when the model is loaded and the server is not draining."},
 };
 

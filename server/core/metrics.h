@@ -8,6 +8,7 @@
  *              resnetd_queue_duration_seconds, resnetd_inference_duration_seconds,
  *              resnetd_batch_size
  *   gauges     resnetd_queue_depth, resnetd_inflight_requests, resnetd_model_load_seconds,
+ *              resnetd_model_warmup_seconds,
  *              resnetd_ready, resnetd_build_info{version},
  *              resnetd_model_info{model,arch,precision} (once the model is loaded),
  *              resnetd_cpu_info{isa} (once set)
@@ -68,6 +69,7 @@ typedef enum {
     METRICS_G_INFLIGHT,        /* resnetd_inflight_requests: HTTP requests being handled */
     METRICS_G_MODEL_LOAD,      /* resnetd_model_load_seconds: how long engine_load took */
     METRICS_G_READY,           /* resnetd_ready: 1 when /readyz answers 200, else 0 */
+    METRICS_G_MODEL_WARMUP,    /* resnetd_model_warmup_seconds: the warm-up runs before ready */
     METRICS_N_GAUGES
 } metrics_gauge_t;
 
