@@ -24,6 +24,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_common.sh"
 model=models/resnet50.safetensors
 bin=build/server/resnetd
 duration=12s
@@ -67,18 +68,8 @@ if [ -n "$calib_dir" ]; then
         { cat "$work/calibrate.log" >&2; exit 1; }
 fi
 
-cat >"$work/post.lua" <<'LUA'
-local bodies = {}
-for path in string.gmatch(os.getenv("LOAD_PHOTOS"), "%S+") do
-    local f = assert(io.open(path, "rb"))
-    bodies[#bodies + 1] = f:read("*all")
-    f:close()
-end
-local i = 0
-request = function()
-    i = i % #bodies + 1
-    return wrk.format("POST", "/classify?topk=1", {["Content-Type"] = "image/jpeg"}, bodies[i])
-end
+wrk_rotation_lua "$work/post.lua"
+cat >>"$work/post.lua" <<'LUA'
 done = function(summary, latency, requests)
     local e = summary.errors
     io.write(string.format("RESULT %d %.6f %.2f %d\n", summary.requests, summary.duration / 1e6,
@@ -120,8 +111,8 @@ if [ -n "$bf16" ]; then
     p=$(free_port); start torch_bf16 "$p" /usr/bin/python3 "$here/peer_fastapi.py" --model "$model" --port "$p" --bf16
 fi
 
-cpu_ticks() { # utime + stime of a process, in clock ticks (fields 14 and 15 after the comm)
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+cpu_ticks() { # utime + stime of a process, in clock ticks
+    stat_ticks "/proc/$1/stat"
 }
 hz=$(getconf CLK_TCK)
 

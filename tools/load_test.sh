@@ -21,6 +21,7 @@
 # Needs wrk (Debian package). Uses 2 wrk threads (the machine is small; wrk's own
 # CPU use is part of what the server competes with, so say so with the figures).
 set -eu
+. "$(dirname "$0")/bench_common.sh"
 
 model=models/resnet50.safetensors
 bin=build/server/resnetd
@@ -55,19 +56,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# wrk script: rotate the photos, report JSON figures at the end.
-cat >"$work/post.lua" <<'LUA'
-local bodies = {}
-for path in string.gmatch(os.getenv("LOAD_PHOTOS"), "%S+") do
-    local f = assert(io.open(path, "rb"))
-    bodies[#bodies + 1] = f:read("*all")
-    f:close()
-end
-local i = 0
-request = function()
-    i = i % #bodies + 1
-    return wrk.format("POST", "/classify?topk=1", {["Content-Type"] = "image/jpeg"}, bodies[i])
-end
+# wrk script: rotate the photos, report the figures at the end.
+wrk_rotation_lua "$work/post.lua"
+cat >>"$work/post.lua" <<'LUA'
 done = function(summary, latency, requests)
     local s = summary.duration / 1e6
     local e = summary.errors
@@ -103,7 +94,7 @@ snapshot() { # the counters one row needs, on one line
 cpu_ticks() { # "HTTP-thread ticks, other ticks": utime + stime (fields 14, 15) per thread
     for t in /proc/"$server_pid"/task/*; do
         printf '%s ' "$(cat "$t/comm" 2>/dev/null)"
-        sed 's/^.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+        stat_ticks "$t/stat"
     done | awk '$1 == "MHD-worker" { h += $2; next } { o += $NF } END { printf "%d %d\n", h, o }'
 }
 hz=$(getconf CLK_TCK)
