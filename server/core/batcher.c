@@ -295,6 +295,7 @@ rd_status_t batcher_create(engine_t *engine, const batcher_params_t *params, met
     if (!b)
         return rd_error_set(err, RD_ERR_NOMEM, "batcher: out of memory");
     b->engine = engine;
+    b->rechecked = engine_rechecked(engine); /* the warm-up's rechecks are not served images */
     b->params = p;
     b->metrics = metrics;
     b->image_floats = (size_t)3 * (size_t)p.input_h * (size_t)p.input_w;
