@@ -196,12 +196,13 @@ def multipart(parts, boundary, close=True):
 
 
 def recv_until_closed(sock):
-    """Everything the peer sends until it closes (or the socket times out)."""
+    """Everything the peer sends until it closes (or the socket times out, or
+    the connection is reset)."""
     out = b""
     while True:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except (socket.timeout, ConnectionResetError):
             break
         if not chunk:
             break

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from server_harness import check, failures, start_or_exit
+from server_harness import check, failures, recv_until_closed, start_or_exit
 from server_harness import multipart as harness_multipart
 
 PHOTOS = "/usr/share/darknet/data"
@@ -330,6 +330,14 @@ def main():
         st, _, body = raw(server.port, "PUT /predictions/x HTTP/1.1\r\nHost: {host}\r\n"
                           "Content-Length: {len}\r\nConnection: close\r\n\r\n", dog)
         check(st == 401, f"/predictions without the token: {st} {body[:100]!r}")
+        # a refused upload's body is read, not left unread behind a close (whose
+        # TCP reset can destroy the 401): the connection goes on to a probe
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as s:
+            s.sendall(f"PUT /predictions/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len(dog)}"
+                      "\r\n\r\n".encode() + dog +
+                      b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answers = re.findall(rb"HTTP/1\.1 (\d{3}) ", recv_until_closed(s))
+        check(answers == [b"401", b"200"], f"401 then /ping on one connection: {answers}")
         st, _, body = raw(server.port, "GET /v1/models/x HTTP/1.1\r\nHost: {host}\r\n"
                           "Authorization: Bearer " + token + "\r\nConnection: close\r\n\r\n")
         tf_error_shape("TF status with the token, unknown model", st, body, 404)
