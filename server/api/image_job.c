@@ -10,12 +10,12 @@ int image_job_start(infer_job_t *job, http_request_t *req, served_model_t *model
                     const image_span_t *images, rd_error_t *err)
 {
     rd_status_t st = infer_job_init(job, req, model, n, NULL, err);
-    if (st == RD_OK) {
-        http_request_set_images(req, n);
-        for (int i = 0; i < n; i++)
-            infer_job_decode(job, i, images[i].data, images[i].len);
-        st = infer_job_submit(job, err);
-    }
+    if (st != RD_OK)
+        return http_error_status(st, HTTP_CTX_QUEUE);
+    http_request_set_images(req, n);
+    for (int i = 0; i < n; i++)
+        infer_job_decode(job, i, images[i].data, images[i].len);
+    st = infer_job_submit(job, err);
     return st == RD_OK ? 0 : http_error_status(st, HTTP_CTX_QUEUE);
 }
 
