@@ -69,6 +69,7 @@ struct http_request {
     bool body_too_large;
     bool close;            /* answer with Connection: close (a framing refusal) */
     bool body_over_budget;       /* max_buffered_body_bytes was reached: 503 at the end */
+    bool body_kept;              /* http_request_keep_body: decodes read the body after start() */
     int64_t reserved;            /* this request's share of http->buffered */
     served_model_t *producing;   /* the model between served_model_producer_enter and _leave
                                     (feeds_batcher routes), else NULL */
@@ -94,6 +95,7 @@ struct http_request {
     bool closed;                 /* libmicrohttpd has completed the request */
 
     atomic_int refs;             /* libmicrohttpd's one + one per pending item */
+    _Atomic int64_t cpu_ns[METRICS_N_CPU_PARTS]; /* CPU spent for it, by part (any thread) */
 };
 
 /* libmicrohttpd's callbacks for a request (http_request.c). */

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_time.h"
 #include "http_error.h"
 #include "http_framing.h"
 #include "http_internal.h"
@@ -411,7 +412,8 @@ static bool run_route(http_request_t *req)
         return false;
     }
     http_step_t step = req->route->start(req);
-    http_body_drop(req);
+    if (step == HTTP_DONE || !req->body_kept) /* else the decodes drop it when done */
+        http_body_drop(req);
     if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
@@ -448,10 +450,10 @@ static enum MHD_Result on_resumed(http_request_t *req)
     return queue_answer(req);
 }
 
-enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                const char *method, const char *version,
-                                const char *upload_data, size_t *upload_data_size,
-                                void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
 {
     http_request_t *req = *con_cls;
     if (!req)
@@ -473,6 +475,35 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
         break;
     }
     return MHD_YES;
+}
+
+/* Every call, its thread CPU time counted for the request it served
+ * (libmicrohttpd's reference keeps the request alive until on_completed). */
+enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version,
+                                const char *upload_data, size_t *upload_data_size,
+                                void **con_cls)
+{
+    int64_t cpu0 = cpu_thread_ns();
+    enum MHD_Result ret = on_request(cls, conn, url, method, version, upload_data,
+                                     upload_data_size, con_cls);
+    if (*con_cls)
+        http_request_add_cpu(*con_cls, METRICS_CPU_HTTP, cpu_thread_ns() - cpu0);
+    return ret;
+}
+
+/* The request's CPU time so far, ms, each part also added to
+ * resnetd_cpu_seconds_total and the sum observed in resnetd_request_cpu_seconds. */
+static double account_cpu(http_request_t *req, metrics_t *metrics)
+{
+    int64_t total = 0;
+    for (int p = 0; p < METRICS_N_CPU_PARTS; p++) {
+        int64_t ns = atomic_load(&req->cpu_ns[p]);
+        metrics_add_cpu(metrics, (metrics_cpu_part_t)p, (double)ns / 1e9);
+        total += ns;
+    }
+    metrics_observe(metrics, METRICS_H_REQUEST_CPU, (double)total / 1e9);
+    return (double)total / 1e6;
 }
 
 void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -497,6 +528,7 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .queue_ms = req->images ? req->queue_ms : -1,
         .inference_ms = req->images ? req->inference_ms : -1,
         .total_ms = http_request_elapsed_ms(req),
+        .cpu_ms = account_cpu(req, h->deps.metrics),
         .model = req->logged_model ? served_model_name(req->logged_model) : NULL,
         .version = req->logged_model ? HTTP_MODEL_VERSION : NULL,
     };
@@ -534,12 +566,27 @@ bool http_client_gone(http_request_t *req)
 void http_request_expect(http_request_t *req, int n)
 {
     pthread_mutex_lock(&req->lock);
-    int before = req->pending;
-    req->pending = n;
+    req->pending += n;
     pthread_mutex_unlock(&req->lock);
-    /* called on the HTTP thread under libmicrohttpd's reference, so a drop to
-     * 0 pending items never frees the request here */
-    atomic_fetch_add(&req->refs, n - before);
+    /* a negative n comes from a holder of another reference (see http.h), so
+     * it never frees the request here */
+    atomic_fetch_add(&req->refs, n);
+}
+
+void http_request_keep_body(http_request_t *req)
+{
+    req->body_kept = true;
+}
+
+void http_request_drop_body(http_request_t *req)
+{
+    http_body_drop(req);
+}
+
+void http_request_add_cpu(http_request_t *req, metrics_cpu_part_t part, int64_t ns)
+{
+    if (part >= 0 && part < METRICS_N_CPU_PARTS && ns > 0)
+        atomic_fetch_add(&req->cpu_ns[part], ns);
 }
 
 void http_request_item_done(http_request_t *req)
