@@ -127,6 +127,8 @@ rd_status_t decode_pool_create(int threads, int max_per_group, decode_pool_t **o
             decode_pool_destroy(p);
             return rd_error_set(err, RD_ERR_IO, "decode pool: cannot start thread %d of %d",
                                 p->n_threads + 1, threads);
+        } else {
+            pthread_setname_np(p->threads[p->n_threads], "resnetd-decode"); /* top, perf */
         }
     *out = p;
     return RD_OK;

@@ -19,7 +19,8 @@
  * OWNERSHIP: a request is reference counted. libmicrohttpd holds one
  * reference from the first callback until its completion callback
  * (on_completed); each image queued on the batcher holds one, from
- * http_request_expect until its http_request_item_done. request_release drops
+ * http_request_expect until its http_request_item_done, and so does a
+ * request's batch of decodes on the decode pool, as one pending item. request_release drops
  * one, and the last one frees the request and its route state there, in
  * request_free, and nowhere else. So a request whose client went away while
  * its images are still queued (possible only when a drain times out) lives
@@ -28,19 +29,27 @@
  * THREADS: libmicrohttpd calls a connection's callbacks on the one HTTP
  * thread that owns it, one at a time, so the fields under "the request's HTTP
  * thread only" in http_internal.h need no lock, even though a suspended
- * request may resume on a later call. The batcher's worker calls
- * http_request_item_done and http_client_gone; they touch only `pending`,
- * `suspended` and `closed` (under req->lock), the socket, and the reference
- * count (atomic). req->lock orders "suspend" before "resume": the handler
+ * request may resume on a later call. The batcher's worker and the decode
+ * pool's threads call http_request_item_done, http_request_expect and
+ * http_client_gone; they touch only `pending`, `suspended` and `closed`
+ * (under req->lock), the socket, the reference count and the CPU counts
+ * (atomic). A route that decodes on the pool keeps its body
+ * (http_request_keep_body): then the pool's last thread frees it
+ * (http_request_drop_body) and the HTTP thread does not touch it after
+ * start(). req->lock orders "suspend" before "resume": the handler
  * suspends only while items are pending, under the lock, and the worker
  * resumes only a suspended request, after dropping the lock
  * (MHD_resume_connection is thread-safe; the connection stays valid because a
  * suspended connection is not completed before the daemon stops, which the
  * server does only after the batcher has drained).
  * A request on a feeds_batcher route is a batcher "producer" from its headers
- * until its route's start() has submitted, or until it completes without
- * getting that far, so the worker waits for company only while some request
- * may still bring it. */
+ * until its route's start() has submitted or handed its images to the decode
+ * pool (which then holds a producer span of its own until it submits), or
+ * until it completes without getting that far, so the worker waits for
+ * company only while some request may still bring it.
+ * CPU: each libmicrohttpd callback's thread CPU time is added to its request
+ * (http_on_request); decodes and batches add theirs; on_completed reports the
+ * sum (access log cpu_ms, resnetd_cpu_seconds_total). */
 #include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
