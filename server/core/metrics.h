@@ -55,7 +55,7 @@ typedef enum {
 
 typedef enum {
     METRICS_H_REQUEST = 0, /* resnetd_request_duration_seconds: accept (a connection's first
-                              request; later ones: head received) to response queued */
+                              request; later ones: request line read) to response queued */
     METRICS_H_DECODE,      /* resnetd_decode_duration_seconds: per image, decode + preprocess */
     METRICS_H_QUEUE,       /* resnetd_queue_duration_seconds: per image, enqueue to batch start
                               (or to its drop, for expired/cancelled images) */

@@ -53,8 +53,8 @@ struct http_request {
     const char *method;          /* "GET", "POST", ... (libmicrohttpd's string) */
     char path[256];              /* URL path, truncated (logs) */
     int64_t start_ns;            /* CLOCK_MONOTONIC at accept (a connection's first request)
-                                    or at the first callback (later ones) */
-    int64_t wait_ns;             /* from start_ns to the first callback */
+                                    or when its request line was read (later ones) */
+    int64_t wait_ns;             /* from accept to the first callback (first request), else 0 */
 
     /* the request's HTTP thread only (one at a time: libmicrohttpd calls a
      * connection's callbacks on its own thread) */

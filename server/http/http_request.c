@@ -87,13 +87,16 @@ static void request_release(http_request_t *req)
 }
 
 /* When req began: its connection's accept for the connection's first request
- * (so the time it waited for an HTTP thread counts), else now. */
-static int64_t request_began_ns(struct MHD_Connection *conn, int64_t now)
+ * (so the time it waited for an HTTP thread counts), else when its request
+ * line was read (so a slowly sent head counts), else now. */
+static int64_t request_began_ns(struct MHD_Connection *conn, int64_t now, bool *first)
 {
     http_conn_t *c = http_conn_of(conn);
-    if (!c || c->requests++ > 0)
+    *first = c && c->requests == 0;
+    if (!c)
         return now;
-    return c->accept_ns < now ? c->accept_ns : now;
+    int64_t began = c->requests++ > 0 ? c->line_ns : c->accept_ns;
+    return began > 0 && began < now ? began : now;
 }
 
 /* The connection waits for req's body, or for nothing (the deadlines of http_conn.c). */
@@ -125,8 +128,9 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
     snprintf(req->path, sizeof req->path, "%s", url);
     req->endpoint = METRICS_EP_OTHER;
     int64_t now = clock_now_ns();
-    req->start_ns = request_began_ns(conn, now);
-    req->wait_ns = now - req->start_ns;
+    bool first;
+    req->start_ns = request_began_ns(conn, now, &first);
+    req->wait_ns = first ? now - req->start_ns : 0; /* resnetd_request_wait_seconds */
     req->state = RQ_RECEIVING;
     return req;
 }
