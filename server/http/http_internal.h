@@ -113,6 +113,11 @@ bool http_body_budget_take(http_request_t *req, int64_t total);
 void http_body_budget_release(http_request_t *req);
 void http_body_drop(http_request_t *req);
 
+/* req's CPU time so far, ms; each part is added to resnetd_cpu_seconds_total
+ * and the sum observed in resnetd_request_cpu_seconds (http_cpu.c). Call
+ * once, when the request completes. */
+double http_request_cpu_report(http_request_t *req, metrics_t *metrics);
+
 /* True for a connection accepted over max_connections (its http_conn_t). */
 bool http_over_limit(struct MHD_Connection *conn);
 

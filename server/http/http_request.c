@@ -505,20 +505,6 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
     return ret;
 }
 
-/* The request's CPU time so far, ms, each part also added to
- * resnetd_cpu_seconds_total and the sum observed in resnetd_request_cpu_seconds. */
-static double account_cpu(http_request_t *req, metrics_t *metrics)
-{
-    int64_t total = 0;
-    for (int p = 0; p < METRICS_N_CPU_PARTS; p++) {
-        int64_t ns = atomic_load(&req->cpu_ns[p]);
-        metrics_add_cpu(metrics, (metrics_cpu_part_t)p, (double)ns / 1e9);
-        total += ns;
-    }
-    metrics_observe(metrics, METRICS_H_REQUEST_CPU, (double)total / 1e9);
-    return (double)total / 1e6;
-}
-
 void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                        enum MHD_RequestTerminationCode toe)
 {
@@ -541,7 +527,7 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .queue_ms = req->images ? req->queue_ms : -1,
         .inference_ms = req->images ? req->inference_ms : -1,
         .total_ms = http_request_elapsed_ms(req),
-        .cpu_ms = account_cpu(req, h->deps.metrics),
+        .cpu_ms = http_request_cpu_report(req, h->deps.metrics),
         .model = req->logged_model ? served_model_name(req->logged_model) : NULL,
         .version = req->logged_model ? HTTP_MODEL_VERSION : NULL,
     };
@@ -586,21 +572,6 @@ void http_request_expect(http_request_t *req, int n)
     atomic_fetch_add(&req->refs, n);
 }
 
-void http_request_keep_body(http_request_t *req)
-{
-    req->body_kept = true;
-}
-
-void http_request_drop_body(http_request_t *req)
-{
-    http_body_drop(req);
-}
-
-void http_request_add_cpu(http_request_t *req, metrics_cpu_part_t part, int64_t ns)
-{
-    if (part >= 0 && part < METRICS_N_CPU_PARTS && ns > 0)
-        atomic_fetch_add(&req->cpu_ns[part], ns);
-}
 
 void http_request_item_done(http_request_t *req)
 {
