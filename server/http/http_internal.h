@@ -93,12 +93,19 @@ struct http_request {
     int pending;                 /* items submitted and not yet done */
     bool suspended;              /* the connection is suspended waiting for them */
     bool closed;                 /* libmicrohttpd has completed the request */
+    pthread_cond_t none_pending; /* pending reached 0 (a half-closed client's HTTP thread
+                                    waits on it instead of suspending) */
 
     atomic_int refs;             /* libmicrohttpd's one + one per pending item */
     _Atomic int64_t cpu_ns[METRICS_N_CPU_PARTS]; /* CPU spent for it, by part (any thread) */
 };
 
-/* libmicrohttpd's callbacks for a request (http_request.c). */
+/* libmicrohttpd's callbacks for a request: http_on_request (http_cpu.c)
+ * times each call of http_request_handle (http_request.c). */
+enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls);
 enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version,
                                 const char *upload_data, size_t *upload_data_size,

@@ -31,9 +31,9 @@
  * thread only" in http_internal.h need no lock, even though a suspended
  * request may resume on a later call. The batcher's worker and the decode
  * pool's threads call http_request_item_done, http_request_expect and
- * http_client_gone; they touch only `pending`, `suspended` and `closed`
- * (under req->lock), the socket, the reference count and the CPU counts
- * (atomic). A route that decodes on the pool keeps its body
+ * http_client_gone; they touch only `pending`, `suspended`, `closed` and
+ * `none_pending` (under req->lock), the socket, the reference count and the
+ * CPU counts (atomic). A route that decodes on the pool keeps its body
  * (http_request_keep_body): then the pool's last thread frees it
  * (http_request_drop_body) and the HTTP thread does not touch it after
  * start(). req->lock orders "suspend" before "resume": the handler
@@ -47,16 +47,13 @@
  * pool (which then holds a producer span of its own until it submits), or
  * until it completes without getting that far, so the worker waits for
  * company only while some request may still bring it.
- * CPU: each libmicrohttpd callback's thread CPU time is added to its request
- * (http_on_request); decodes and batches add theirs; on_completed reports the
- * sum (access log cpu_ms, resnetd_cpu_seconds_total). */
+ * CPU time: see http_cpu.c. */
 #include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_time.h"
 #include "http_error.h"
 #include "http_framing.h"
 #include "http_internal.h"
@@ -69,6 +66,7 @@ static void request_free(http_request_t *req)
         req->route->cleanup(req);
     else
         free(req->route_data);
+    pthread_cond_destroy(&req->none_pending);
     pthread_mutex_destroy(&req->lock);
     free(req->body);
     free(req->response);
@@ -113,6 +111,11 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
     if (!req)
         return NULL;
     if (pthread_mutex_init(&req->lock, NULL) != 0) {
+        free(req);
+        return NULL;
+    }
+    if (pthread_cond_init(&req->none_pending, NULL) != 0) {
+        pthread_mutex_destroy(&req->lock);
         free(req);
         return NULL;
     }
@@ -405,6 +408,19 @@ static void producer_leave(http_request_t *req)
     req->producing = NULL;
 }
 
+/* Whether the answer must be built without suspending the connection: the
+ * client has half-closed (its FIN is in) and ignore_client_abort keeps such
+ * requests. libmicrohttpd has then already read the FIN and would close the
+ * connection as soon as it is resumed, so the HTTP thread waits for the
+ * images itself (at most request_timeout_ms: the batcher drops them after). */
+static bool kept_though_half_closed(http_request_t *req)
+{
+    if (!req->deps->limits->ignore_client_abort || req->fd < 0)
+        return false;
+    struct pollfd p = {.fd = req->fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLRDHUP);
+}
+
 /* Runs the route once the body is complete. Returns true when the connection
  * was suspended (state RQ_WAITING: the answer comes later). */
 static bool run_route(http_request_t *req)
@@ -430,6 +446,11 @@ static bool run_route(http_request_t *req)
     if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
+        if (wait && kept_though_half_closed(req)) {
+            while (req->pending > 0)
+                pthread_cond_wait(&req->none_pending, &req->lock);
+            wait = false;
+        }
         if (wait) {
             req->suspended = true;
             req->state = RQ_WAITING;
@@ -463,10 +484,10 @@ static enum MHD_Result on_resumed(http_request_t *req)
     return queue_answer(req);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
 {
     http_request_t *req = *con_cls;
     if (!req)
@@ -488,21 +509,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         break;
     }
     return MHD_YES;
-}
-
-/* Every call, its thread CPU time counted for the request it served
- * (libmicrohttpd's reference keeps the request alive until on_completed). */
-enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                const char *method, const char *version,
-                                const char *upload_data, size_t *upload_data_size,
-                                void **con_cls)
-{
-    int64_t cpu0 = cpu_thread_ns();
-    enum MHD_Result ret = on_request(cls, conn, url, method, version, upload_data,
-                                     upload_data_size, con_cls);
-    if (*con_cls)
-        http_request_add_cpu(*con_cls, METRICS_CPU_HTTP, cpu_thread_ns() - cpu0);
-    return ret;
 }
 
 void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -555,8 +561,11 @@ bool http_client_gone(http_request_t *req)
     if (!gone && req->fd >= 0) {
         /* the socket stays open while the request is not closed: a suspended
          * connection is neither read nor closed by libmicrohttpd */
+        short ended = POLLHUP | POLLERR;
+        if (!req->deps->limits->ignore_client_abort)
+            ended |= POLLRDHUP;
         struct pollfd p = {.fd = req->fd, .events = POLLRDHUP};
-        gone = poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+        gone = poll(&p, 1, 0) > 0 && (p.revents & ended);
     }
     pthread_mutex_unlock(&req->lock);
     return gone;
@@ -579,6 +588,8 @@ void http_request_item_done(http_request_t *req)
     bool last = --req->pending == 0;
     bool resume = last && req->suspended && !req->closed;
     struct MHD_Connection *conn = req->conn;
+    if (last)
+        pthread_cond_signal(&req->none_pending);
     pthread_mutex_unlock(&req->lock);
     if (resume)
         MHD_resume_connection(conn); /* still suspended, so conn is valid */
