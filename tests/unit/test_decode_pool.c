@@ -163,10 +163,15 @@ START_TEST(bound_leaves_decoders_free)
     sleep_ms(20);
     ck_assert_int_eq(decode_pool_submit(p, b.n, task, done, &b, &err), RD_OK);
     ck_assert_msg(wait_done(&b), "B waited behind A's blocked tasks");
-    pthread_mutex_lock(&a.lock);
-    int a_running = a.running;
-    pthread_mutex_unlock(&a.lock);
-    ck_assert_int_eq(a_running, 1);
+    int a_running = 0;
+    for (int tries = 0; tries < 500 && a_running < 1; tries++) { /* A's first may still be starting */
+        pthread_mutex_lock(&a.lock);
+        a_running = a.running;
+        pthread_mutex_unlock(&a.lock);
+        if (a_running < 1)
+            sleep_ms(10);
+    }
+    ck_assert_int_eq(a_running, 1); /* one of A's, blocked, and no more */
     ck_assert_int_eq(decode_pool_pending(p), a.n);
     open_gate(&a);
     ck_assert(wait_done(&a));
