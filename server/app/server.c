@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "batcher.h"
 #include "decode_pool.h"
+#include "grpc.h"
 #include "http.h"
 #include "registry.h"
 #include "log.h"
@@ -37,6 +38,7 @@ struct server {
     registry_t *registry; /* the served models (one); published to the routes when ready */
     decode_pool_t *decode_pool; /* the routes' image decoding, apart from the HTTP threads */
     http_t *http;
+    grpc_t *grpc;         /* the KServe v2 gRPC front end; NULL when grpc_port is 0 */
     bool drained;
 };
 
@@ -106,6 +108,22 @@ static void listen_address(const server_t *srv, char *out, size_t size)
              http_port(srv->http));
 }
 
+/* The gRPC listener beside the daemon, when grpc_port is set; "grpc:
+ * listening on HOST:PORT" names its port (the one chosen for -1). */
+static rd_status_t start_grpc(server_t *srv, rd_error_t *err)
+{
+    if (srv->cfg.grpc_port == 0)
+        return RD_OK;
+    grpc_params_t gp = {.cfg = &srv->cfg, .metrics = srv->metrics, .log = srv->log};
+    rd_status_t st = grpc_create(&gp, &srv->grpc, err);
+    if (st != RD_OK)
+        return st;
+    bool v6 = strchr(srv->cfg.bind, ':') != NULL;
+    log_msg_always(srv->log, LOG_LEVEL_INFO, "grpc: listening on %s%s%s:%d", v6 ? "[" : "",
+                   srv->cfg.bind, v6 ? "]" : "", grpc_port(srv->grpc));
+    return RD_OK;
+}
+
 /* The daemon without a model yet: probes and /metrics work, the model routes
  * answer 503 (see http_set_registry). */
 static rd_status_t start_http(server_t *srv, rd_error_t *err)
@@ -146,7 +164,7 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
     char addr[300];
     listen_address(srv, addr, sizeof addr);
     log_msg(srv->log, LOG_LEVEL_INFO, "loading the model; accepting connections on %s", addr);
-    return RD_OK;
+    return start_grpc(srv, err);
 }
 
 /* The model is loaded: publish it to the routes and turn ready. "listening
@@ -159,6 +177,8 @@ static void go_ready(server_t *srv)
     metrics_set_model(srv->metrics, served_model_name(m), mi->arch,
                       engine_precision_name(mi->precision));
     http_set_registry(srv->http, srv->registry);
+    if (srv->grpc)
+        grpc_set_registry(srv->grpc, srv->registry);
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     char addr[300];
     listen_address(srv, addr, sizeof addr);
@@ -205,6 +225,9 @@ void server_abandon(server_t *srv)
 {
     log_msg(srv->log, LOG_LEVEL_WARN, "signal while the model loads: stopping without it");
     http_begin_drain(srv->http);
+    grpc_begin_drain(srv->grpc);
+    grpc_destroy(srv->grpc);
+    srv->grpc = NULL;
     http_destroy(srv->http);
     srv->http = NULL;
 }
@@ -236,7 +259,7 @@ static int64_t ms_left(int64_t deadline_ns)
 static bool wait_idle(server_t *srv, int64_t deadline_ns)
 {
     struct timespec tick = {0, 5 * 1000000};
-    while (http_inflight(srv->http) > 0) {
+    while (http_inflight(srv->http) > 0 || grpc_inflight(srv->grpc) > 0) {
         if (clock_now_ns() >= deadline_ns)
             return false;
         nanosleep(&tick, NULL);
@@ -252,6 +275,7 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     int64_t deadline = clock_now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 0);
     http_begin_drain(srv->http);
+    grpc_begin_drain(srv->grpc);
     served_model_t *m = registry_default(srv->registry);
     log_msg(srv->log, LOG_LEVEL_INFO, "draining: %d requests in flight, %d images queued",
             http_inflight(srv->http), m ? served_model_queue_depth(m) : 0);
@@ -288,6 +312,7 @@ void server_destroy(server_t *srv)
         rd_error_t err;
         served_model_drain(registry_at(srv->registry, i), 0, &err);
     }
+    grpc_destroy(srv->grpc); /* every item is done: no call waits on a batcher */
     http_destroy(srv->http); /* no connection is suspended now: every item is done */
     decode_pool_destroy(srv->decode_pool); /* after the HTTP threads, which submit to it */
     registry_destroy(srv->registry);
