@@ -5,7 +5,8 @@
  * is dispatched (grpc_service.c) and answered with the message and a
  * grpc-status trailer, or Trailers-Only on an error.
  * Bounds: SETTINGS_MAX_CONCURRENT_STREAMS = grpc_max_streams, the header list,
- * the message size, connection_timeout_s without a byte received and nothing
+ * the message size, the request bytes all streams hold together
+ * (max_buffered_body_bytes, shared with nothing else), connection_timeout_s without a byte received and nothing
  * queued; nghttp2's own flood protections (rapid reset, SETTINGS/PING/empty
  * frame floods, outbound ACK queue) stay at their defaults.
  * THREADS: everything here runs on the connection thread, except
@@ -39,7 +40,7 @@ typedef struct stream {
     size_t header_bytes;
     uint8_t *body;
     size_t len, cap;
-    bool too_large, dispatched, inflight;
+    bool too_large, over_budget, dispatched, inflight;
     grpc_infer_t *infer; /* queued ModelInfer, until it comes back */
     uint8_t *out;        /* the framed response message */
     size_t out_len, out_off;
@@ -52,6 +53,7 @@ struct grpc_conn {
     stream_t *streams;
     int outstanding;         /* infers queued and not yet come back */
     int64_t last_active_ns;
+    int64_t closing_ns;      /* GOAWAY queued at; 0 = not closing */
     pthread_mutex_t mu;      /* guards done */
     grpc_infer_t *done;
 };
@@ -101,6 +103,7 @@ static void stream_free(grpc_conn_t *c, stream_t *st)
         grpc_infer_cancel(st->infer);
     if (st->inflight)
         atomic_fetch_sub(&c->g->inflight, 1);
+    atomic_fetch_sub(&c->g->buffered, (long long)st->cap);
     free(st->body);
     free(st->out);
     free(st);
@@ -199,6 +202,9 @@ static void dispatch(grpc_conn_t *c, stream_t *st)
                          "a valid 'authorization: Bearer TOKEN' is required");
     else if (!st->grpc_ct)
         grpc_reply_error(&r, GRPC_STATUS_INVALID_ARGUMENT, "content-type must be application/grpc");
+    else if (st->over_budget)
+        grpc_reply_error(&r, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "the server holds max_buffered_body_bytes of requests; retry later");
     else if (st->too_large)
         grpc_reply_error(&r, GRPC_STATUS_RESOURCE_EXHAUSTED,
                          "message larger than max_body_bytes (%lld bytes)",
@@ -256,8 +262,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     (void)flags;
     (void)user;
     stream_t *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-    if (!st || f->hd.type != NGHTTP2_HEADERS)
-        return 0;
+    if (!st || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* a client's trailers change nothing */
     st->header_bytes += namelen + valuelen + 32; /* as SETTINGS_MAX_HEADER_LIST_SIZE counts */
     if (st->header_bytes > HEADER_LIST_MAX)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
@@ -279,31 +285,48 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     return 0;
 }
 
+/* Frees what st buffered (its request will be refused). */
+static void drop_body(grpc_conn_t *c, stream_t *st)
+{
+    atomic_fetch_sub(&c->g->buffered, (long long)st->cap);
+    free(st->body);
+    st->body = NULL;
+    st->len = st->cap = 0;
+}
+
 static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
                    size_t len, void *user)
 {
     (void)flags;
     grpc_conn_t *c = user;
     stream_t *st = nghttp2_session_get_stream_user_data(s, id);
-    if (!st || st->too_large || st->dispatched)
+    if (!st || st->too_large || st->over_budget || st->dispatched)
         return 0;
     size_t max = (size_t)c->g->cfg.max_body_bytes + 5;
     if (len > max - st->len) {
         st->too_large = true; /* answered when the stream ends; the rest is dropped */
-        free(st->body);
-        st->body = NULL;
-        st->len = st->cap = 0;
+        drop_body(c, st);
         return 0;
     }
     if (st->len + len > st->cap) {
         size_t cap = st->cap ? st->cap : 4096;
         while (cap < st->len + len)
             cap *= 2;
-        uint8_t *b = realloc(st->body, cap < max ? cap : max);
-        if (!b)
+        cap = cap < max ? cap : max;
+        long long grow = (long long)(cap - st->cap);
+        if (atomic_fetch_add(&c->g->buffered, grow) + grow > c->g->cfg.max_buffered_body_bytes) {
+            atomic_fetch_sub(&c->g->buffered, grow);
+            st->over_budget = true;
+            drop_body(c, st);
+            return 0;
+        }
+        uint8_t *b = realloc(st->body, cap);
+        if (!b) {
+            atomic_fetch_sub(&c->g->buffered, grow);
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
         st->body = b;
-        st->cap = cap < max ? cap : max;
+        st->cap = cap;
     }
     memcpy(st->body + st->len, data, len);
     st->len += len;
@@ -420,13 +443,18 @@ static bool step(grpc_conn_t *c)
     if (nghttp2_session_send(c->s) != 0)
         return false;
     bool busy = c->outstanding > 0 || g->cfg.connection_timeout_s == 0;
-    int64_t idle_ns = clock_now_ns() - c->last_active_ns;
-    if ((atomic_load(&g->draining) && !c->streams) || atomic_load(&g->stopping) ||
-        (!busy && idle_ns > (int64_t)g->cfg.connection_timeout_s * 1000000000)) {
+    int64_t now = clock_now_ns();
+    if (!c->closing_ns &&
+        ((atomic_load(&g->draining) && !c->streams) || atomic_load(&g->stopping) ||
+         (!busy && now - c->last_active_ns > (int64_t)g->cfg.connection_timeout_s * 1000000000))) {
+        /* GOAWAY after what is queued; a peer that reads nothing gets 2 s */
         nghttp2_session_terminate_session(c->s, NGHTTP2_NO_ERROR);
-        nghttp2_session_send(c->s);
-        return false;
+        c->closing_ns = now;
+        if (nghttp2_session_send(c->s) != 0)
+            return false;
     }
+    if (c->closing_ns && now - c->closing_ns > 2000000000LL)
+        return false;
     return nghttp2_session_want_read(c->s) || nghttp2_session_want_write(c->s) ||
            c->outstanding > 0;
 }

@@ -44,6 +44,7 @@ struct grpc {
     atomic_bool draining;
     atomic_bool stopping;
     atomic_int inflight;
+    atomic_llong buffered; /* request bytes held by every stream (max_buffered_body_bytes) */
     /* guards conns */
     pthread_mutex_t mu;
     pthread_cond_t cond; /* conns reached 0 */

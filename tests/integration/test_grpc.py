@@ -17,7 +17,8 @@ REST server's answer for the same input in the same run:
   - NOT_FOUND, INVALID_ARGUMENT (malformed message, wrong shape, unknown
     output), UNAUTHENTICATED (no token, wrong token), UNIMPLEMENTED (unknown
     method), RESOURCE_EXHAUSTED (message over max_body_bytes),
-    DEADLINE_EXCEEDED with the queued image dropped unrun; the server stays
+    DEADLINE_EXCEEDED with the queued image dropped unrun; non-HTTP/2 bytes
+    and connections over grpc_max_connections closed; the server stays
     healthy after all of it.
 Skips (77) when grpcio or protoc is missing, but fails under CI=true.
 
@@ -27,6 +28,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,7 @@ PHOTOS = "/usr/share/darknet/data"
 TOKEN = "grpc-test-token.42"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SERVICE = "/inference.GRPCInferenceService/"
+MAX_CONNS = 4
 MAX_BODY = 24 * 1024 * 1024  # 32 FP32 images fit (19 MB)
 TOL = 1e-6
 # Images batched with others: the kernels' summation order differs from a
@@ -280,6 +283,46 @@ def test_errors(c, srv, model, pb, port, dog):
         check(code == want, f"{what}: {code} {msg!r}, expected {want}")
 
 
+def closed_within(sock, seconds):
+    """True when the server closes sock (EOF or reset) within seconds."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_hostile_connections(c, port):
+    """Bytes that are not HTTP/2 get the connection closed; connections over
+    grpc_max_connections are closed at once; the server answers afterwards."""
+    pb = c.pb
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\x00" * 64)
+        check(closed_within(s, 10), "HTTP/1.1 on the gRPC port: connection not closed")
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\xff" * 4096)
+        check(closed_within(s, 10), "a preface then garbage frames: connection not closed")
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_CONNS)]
+    try:
+        time.sleep(0.5)  # the server has accepted them all
+        with socket.create_connection(("127.0.0.1", port)) as extra:
+            check(closed_within(extra, 10),
+                  f"connection {MAX_CONNS + 1} over grpc_max_connections was not closed")
+    finally:
+        for h in held:
+            h.close()
+    for _ in range(50):  # the held ones' threads notice the close within a tick
+        code, msg = c.code("ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse, timeout=10)
+        if code is None:
+            break
+        time.sleep(0.2)
+    check(code is None, f"ServerLive after hostile connections: {code} {msg!r}")
+
+
 def dropped(srv):
     st, _, data = srv.request("GET", "/metrics", headers=AUTH)
     n = 0
@@ -317,7 +360,8 @@ def main():
     out_dir = tempfile.mkdtemp(prefix="resnetd-grpc-pb.")
     pb = generate(proto, out_dir)
     srv = start_or_exit("test_grpc.py", binary, model_path, "--grpc-port", "-1",
-                        "--auth-token", TOKEN, "--max-body-bytes", str(MAX_BODY), name="grpc")
+                        "--auth-token", TOKEN, "--max-body-bytes", str(MAX_BODY),
+                        "--grpc-max-connections", str(MAX_CONNS), name="grpc")
     try:
         port = srv.wait_log(r'grpc: listening on \S*:(\d+)"', 10)
         c = Client(pb, port)
@@ -336,6 +380,10 @@ def main():
         test_concurrent(c, model)
         print("errors", flush=True)
         test_errors(c, srv, model, pb, port, dog)
+        print("hostile connections", flush=True)
+        c.channel.close()
+        test_hostile_connections(Client(pb, port), port)
+        c = Client(pb, port)
         print("deadline", flush=True)
         test_deadline(c, srv, model)
         check(c.call("ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse).live,
