@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "grpc_internal.h"
+#include "grpc_parse.h"
 
 #define HEADER_LIST_MAX 16384
 #define POLL_TICK_MS 100
@@ -67,28 +68,6 @@ void grpc_conn_complete(grpc_conn_t *c, grpc_infer_t *inf)
     uint64_t one = 1;
     ssize_t w = write(c->evfd, &one, sizeof one);
     (void)w; /* the counter only saturates, and then the thread is awake anyway */
-}
-
-/* "grpc-timeout" value: 1-8 digits and a unit H M S m u n; -1 if malformed. */
-static int64_t parse_timeout(const uint8_t *v, size_t len)
-{
-    if (len < 2 || len > 9)
-        return -1;
-    int64_t n = 0;
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return -1;
-        n = n * 10 + (v[i] - '0');
-    }
-    switch (v[len - 1]) {
-    case 'H': return n * 3600 * 1000000000LL;
-    case 'M': return n * 60 * 1000000000LL;
-    case 'S': return n * 1000000000LL;
-    case 'm': return n * 1000000LL;
-    case 'u': return n * 1000LL;
-    case 'n': return n;
-    default: return -1;
-    }
 }
 
 static void stream_free(grpc_conn_t *c, stream_t *st)
@@ -280,7 +259,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         st->auth[valuelen] = 0;
         st->has_auth = true;
     } else if (is(name, namelen, "grpc-timeout")) {
-        st->timeout_ns = parse_timeout(value, valuelen);
+        st->timeout_ns = grpc_parse_timeout(value, valuelen);
     }
     return 0;
 }

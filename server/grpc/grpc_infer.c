@@ -15,15 +15,12 @@
 
 #include "clock.h"
 #include "grpc_internal.h"
+#include "grpc_parse.h"
 #include "grpc_service.pb-c.h"
 #include "scores.h"
 #include "served_model.h"
 
-typedef Inference__ModelInferRequest infer_req_t;
-typedef Inference__ModelInferRequest__InferInputTensor in_tensor_t;
 typedef Inference__ModelInferResponse__InferOutputTensor out_tensor_t;
-
-enum { OUT_PROBABILITIES = 0, OUT_LOGITS = 1 };
 
 struct grpc_infer {
     grpc_infer_t *next_done;
@@ -74,54 +71,42 @@ void grpc_infer_cancel(grpc_infer_t *inf)
         batcher_item_cancel(&inf->items[i]);
 }
 
-/* The requested outputs into inf; false with *reply set on an unknown name. */
-static bool pick_outputs(grpc_infer_t *inf, const infer_req_t *req, grpc_reply_t *reply)
+/* Image i of a BYTES input decoded into inf->inputs. */
+static bool decode_one(grpc_t *g, grpc_infer_t *inf, int i, grpc_span_t img, grpc_reply_t *reply)
 {
-    inf->n_outputs = 1;
-    inf->outputs[0] = OUT_PROBABILITIES;
-    if (req->n_outputs == 0)
+    rd_error_t err = {0};
+    image_limits_t lim = g->image;
+    rd_status_t st = img.len ? image_to_tensor(img.data, img.len, served_model_preproc(inf->model),
+                                               &lim, inf->inputs + (size_t)i * inf->in_floats, &err)
+                             : rd_error_set(&err, RD_ERR_FORMAT, "empty image (0 bytes)");
+    if (st == RD_OK)
         return true;
-    if (req->n_outputs > 2) {
-        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT, "at most 2 outputs may be requested");
-        return false;
-    }
-    inf->n_outputs = (int)req->n_outputs;
-    for (size_t i = 0; i < req->n_outputs; i++) {
-        const char *name = req->outputs[i]->name;
-        if (strcmp(name, "probabilities") == 0)
-            inf->outputs[i] = OUT_PROBABILITIES;
-        else if (strcmp(name, "logits") == 0)
-            inf->outputs[i] = OUT_LOGITS;
-        else {
-            grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                             "unknown output '%.100s' (probabilities, logits)", name);
-            return false;
-        }
-    }
-    return true;
+    grpc_reply_error(reply, status_map_grpc(http_error_status(st, HTTP_CTX_IMAGE)), "image %d: %s",
+                     i, err.msg);
+    return false;
 }
 
-/* An FP32 [N,3,H,W] input into inf->inputs. */
-static bool take_fp32(grpc_infer_t *inf, const in_tensor_t *t, const ProtobufCBinaryData *raw,
-                      grpc_reply_t *reply)
+/* The FP32 values (raw or typed) into inf->inputs: the model's size, finite. */
+static bool take_fp32(grpc_infer_t *inf, const grpc_infer_req_t *r, grpc_reply_t *reply)
 {
+    const model_preproc_t *pp = served_model_preproc(inf->model);
+    if (r->shape[1] != 3 || r->shape[2] != pp->input_h || r->shape[3] != pp->input_w) {
+        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
+                         "input 'input' must have shape [N,3,%d,%d]", pp->input_h, pp->input_w);
+        return false;
+    }
     size_t count = (size_t)inf->n * inf->in_floats;
-    if (raw && raw->len != count * sizeof(float)) {
+    if (r->raw ? r->raw_len != count * sizeof(float) : r->n_floats != count) {
         grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                         "raw_input_contents[0] has %zu bytes; shape needs %zu", raw->len,
-                         count * sizeof(float));
+                         "%s has %zu %s; shape needs %zu",
+                         r->raw ? "raw_input_contents[0]" : "contents.fp32_contents",
+                         r->raw ? r->raw_len : r->n_floats, r->raw ? "bytes" : "values",
+                         r->raw ? count * sizeof(float) : count);
         return false;
     }
-    size_t have = t->contents ? t->contents->n_fp32_contents : 0;
-    if (!raw && have != count) {
-        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                         "contents.fp32_contents has %zu values; shape needs %zu", have, count);
-        return false;
-    }
-    if (raw) /* little-endian on the wire, as on every host resnetd builds for */
-        memcpy(inf->inputs, raw->data, raw->len);
-    else
-        memcpy(inf->inputs, t->contents->fp32_contents, count * sizeof(float));
+    /* raw: little-endian on the wire, as on every host resnetd builds for */
+    memcpy(inf->inputs, r->raw ? (const void *)r->raw : (const void *)r->floats,
+           count * sizeof(float));
     for (size_t i = 0; i < count; i++)
         if (!isfinite(inf->inputs[i])) {
             grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT, "input value %zu is not finite", i);
@@ -130,91 +115,14 @@ static bool take_fp32(grpc_infer_t *inf, const in_tensor_t *t, const ProtobufCBi
     return true;
 }
 
-/* Image i of a BYTES input decoded into inf->inputs. */
-static bool decode_one(grpc_t *g, grpc_infer_t *inf, int i, const uint8_t *data, size_t len,
-                       grpc_reply_t *reply)
-{
-    rd_error_t err = {0};
-    image_limits_t lim = g->image;
-    rd_status_t st = len ? image_to_tensor(data, len, served_model_preproc(inf->model), &lim,
-                                           inf->inputs + (size_t)i * inf->in_floats, &err)
-                         : rd_error_set(&err, RD_ERR_FORMAT, "empty image (0 bytes)");
-    if (st == RD_OK)
-        return true;
-    grpc_reply_error(reply, status_map_grpc(http_error_status(st, HTTP_CTX_IMAGE)), "image %d: %s",
-                     i, err.msg);
-    return false;
-}
-
-/* A BYTES [N] input: contents.bytes_contents, or raw_input_contents[0] as
- * the v2 protocol lays BYTES out (each element a 4-byte little-endian length,
- * then its bytes). */
-static bool take_bytes(grpc_t *g, grpc_infer_t *inf, const in_tensor_t *t,
-                       const ProtobufCBinaryData *raw, grpc_reply_t *reply)
-{
-    if (!raw) {
-        size_t have = t->contents ? t->contents->n_bytes_contents : 0;
-        if (have != (size_t)inf->n) {
-            grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                             "contents.bytes_contents has %zu elements; shape says %d", have, inf->n);
-            return false;
-        }
-        for (int i = 0; i < inf->n; i++)
-            if (!decode_one(g, inf, i, t->contents->bytes_contents[i].data,
-                            t->contents->bytes_contents[i].len, reply))
-                return false;
-        return true;
-    }
-    size_t off = 0;
-    for (int i = 0; i < inf->n; i++) {
-        if (raw->len - off < 4) {
-            grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                             "raw_input_contents[0] ends before element %d", i);
-            return false;
-        }
-        const uint8_t *p = raw->data + off;
-        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-        off += 4;
-        if (len > raw->len - off) {
-            grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                             "raw_input_contents[0]: element %d runs past the end", i);
-            return false;
-        }
-        if (!decode_one(g, inf, i, raw->data + off, len, reply))
-            return false;
-        off += len;
-    }
-    if (off != raw->len) {
-        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                         "raw_input_contents[0] has bytes after its %d elements", inf->n);
-        return false;
-    }
-    return true;
-}
-
-/* The one input's shape checked, N set, buffers allocated. */
-static bool size_input(grpc_t *g, grpc_infer_t *inf, const in_tensor_t *t, bool fp32,
+/* The parsed request's images into inf, for inf->model. */
+static bool take_input(grpc_t *g, grpc_infer_t *inf, const grpc_infer_req_t *r,
                        grpc_reply_t *reply)
 {
     const model_preproc_t *pp = served_model_preproc(inf->model);
-    size_t rank = fp32 ? 4 : 1;
-    bool ok = t->n_shape == rank && t->shape[0] >= 1;
-    if (ok && fp32)
-        ok = t->shape[1] == 3 && t->shape[2] == pp->input_h && t->shape[3] == pp->input_w;
-    if (!ok) {
-        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                         fp32 ? "input 'input' must have shape [N,3,%d,%d]"
-                              : "input 'image' must have shape [N]%.0d",
-                         pp->input_h, pp->input_w);
-        return false;
-    }
-    if (t->shape[0] > g->cfg.max_images_per_request) {
-        grpc_reply_error(reply, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                         "%lld images; max_images_per_request is %d", (long long)t->shape[0],
-                         g->cfg.max_images_per_request);
-        return false;
-    }
-    inf->n = (int)t->shape[0];
+    inf->n = r->n;
+    inf->n_outputs = r->n_outputs;
+    memcpy(inf->outputs, r->outputs, sizeof inf->outputs);
     inf->in_floats = (size_t)3 * (size_t)pp->input_h * (size_t)pp->input_w;
     inf->n_classes = served_model_info(inf->model)->n_classes;
     inf->inputs = malloc((size_t)inf->n * inf->in_floats * sizeof(float));
@@ -224,35 +132,12 @@ static bool size_input(grpc_t *g, grpc_infer_t *inf, const in_tensor_t *t, bool 
         grpc_reply_error(reply, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return false;
     }
+    if (r->fp32)
+        return take_fp32(inf, r, reply);
+    for (int i = 0; i < inf->n; i++)
+        if (!decode_one(g, inf, i, r->images[i], reply))
+            return false;
     return true;
-}
-
-/* The request's tensors into inf->inputs; false with *reply set. */
-static bool take_input(grpc_t *g, grpc_infer_t *inf, const infer_req_t *req, grpc_reply_t *reply)
-{
-    if (req->n_inputs != 1) {
-        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                         "exactly one input ('input' FP32 or 'image' BYTES), got %zu", req->n_inputs);
-        return false;
-    }
-    if (req->n_raw_input_contents > 1) {
-        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                         "raw_input_contents has %zu entries for 1 input", req->n_raw_input_contents);
-        return false;
-    }
-    const in_tensor_t *t = req->inputs[0];
-    bool fp32 = strcmp(t->name, "input") == 0 && strcmp(t->datatype, "FP32") == 0;
-    bool bytes = strcmp(t->name, "image") == 0 && strcmp(t->datatype, "BYTES") == 0;
-    if (!fp32 && !bytes) {
-        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT,
-                         "input '%.100s' %.20s: the model takes 'input' FP32 or 'image' BYTES",
-                         t->name, t->datatype);
-        return false;
-    }
-    if (!size_input(g, inf, t, fp32, reply))
-        return false;
-    const ProtobufCBinaryData *raw = req->n_raw_input_contents ? &req->raw_input_contents[0] : NULL;
-    return fp32 ? take_fp32(inf, t, raw, reply) : take_bytes(g, inf, t, raw, reply);
 }
 
 /* Queues every image, all or none. */
@@ -279,37 +164,40 @@ static bool submit(grpc_infer_t *inf, int64_t deadline_ns, grpc_reply_t *reply)
     return false;
 }
 
+/* The model the request names, or NULL with *reply set. */
+static served_model_t *find_model(grpc_t *g, const char *name, grpc_reply_t *reply)
+{
+    const registry_t *r = atomic_load(&g->registry);
+    served_model_t *m = r ? registry_find(r, name) : NULL;
+    if (!r)
+        grpc_reply_error(reply, GRPC_STATUS_UNAVAILABLE, "the model is still loading");
+    else if (!m)
+        grpc_reply_error(reply, GRPC_STATUS_NOT_FOUND,
+                         "model '%.100s' is not served here (this server serves '%.100s')", name,
+                         served_model_name(registry_default(r)));
+    return m;
+}
+
 grpc_infer_t *grpc_infer_start(grpc_t *g, grpc_conn_t *conn, const grpc_call_in_t *in,
                                grpc_reply_t *reply)
 {
-    infer_req_t *req = inference__model_infer_request__unpack(NULL, in->len, in->msg);
-    if (!req) {
-        grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT, "malformed ModelInferRequest message");
-        return NULL;
-    }
-    grpc_infer_t *inf = calloc(1, sizeof *inf);
-    bool ok = inf != NULL;
-    if (!ok)
+    grpc_infer_req_t req;
+    bool ok = grpc_parse_infer(in->msg, in->len, g->cfg.max_images_per_request, &req,
+                               &reply->status, reply->message, sizeof reply->message);
+    grpc_infer_t *inf = ok ? calloc(1, sizeof *inf) : NULL;
+    if (ok && !inf) {
         grpc_reply_error(reply, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        ok = false;
+    }
     if (ok) {
         inf->conn = conn;
         inf->stream = in->stream;
-        inf->id = strdup(req->id);
-        ok = inf->id != NULL;
+        inf->id = strdup(req.id);
+        inf->model = find_model(g, req.model_name, reply);
+        ok = inf->model && inf->id;
     }
-    if (ok) {
-        const registry_t *r = atomic_load(&g->registry);
-        inf->model = r ? registry_find(r, req->model_name) : NULL;
-        if (!r)
-            grpc_reply_error(reply, GRPC_STATUS_UNAVAILABLE, "the model is still loading");
-        else if (!inf->model)
-            grpc_reply_error(reply, GRPC_STATUS_NOT_FOUND,
-                             "model '%.100s' is not served here (this server serves '%.100s')",
-                             req->model_name, served_model_name(registry_default(r)));
-        ok = inf->model != NULL;
-    }
-    ok = ok && pick_outputs(inf, req, reply) && take_input(g, inf, req, reply);
-    inference__model_infer_request__free_unpacked(req, NULL);
+    ok = ok && take_input(g, inf, &req, reply);
+    grpc_infer_req_free(&req);
     if (ok && clock_now_ns() >= in->deadline_ns) {
         metrics_count_dropped(g->metrics, METRICS_DROP_DEADLINE, (uint64_t)inf->n);
         grpc_reply_error(reply, GRPC_STATUS_DEADLINE_EXCEEDED, "the deadline passed while decoding");
@@ -355,7 +243,7 @@ void grpc_infer_finish(grpc_infer_t *inf, grpc_reply_t *reply)
     for (int k = 0; k < inf->n_outputs; k++) {
         inference__model_infer_response__infer_output_tensor__init(&t[k]);
         tp[k] = &t[k];
-        bool logits = inf->outputs[k] == OUT_LOGITS;
+        bool logits = inf->outputs[k] == GRPC_OUT_LOGITS;
         t[k].name = logits ? "logits" : "probabilities";
         t[k].datatype = "FP32";
         t[k].n_shape = 2;
