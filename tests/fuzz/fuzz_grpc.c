@@ -35,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     volatile float f = 0;
     for (size_t k = 0; ok && k < r.n_floats; k++)
         f += r.floats[k];
+    (void)sum;
+    (void)f;
     grpc_infer_req_free(&r);
     return 0;
 }
