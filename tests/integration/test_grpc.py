@@ -17,7 +17,8 @@ REST server's answer for the same input in the same run:
   - NOT_FOUND, INVALID_ARGUMENT (malformed message, wrong shape, unknown
     output), UNAUTHENTICATED (no token, wrong token), UNIMPLEMENTED (unknown
     method), RESOURCE_EXHAUSTED (message over max_body_bytes),
-    DEADLINE_EXCEEDED with the queued image dropped unrun; non-HTTP/2 bytes
+    DEADLINE_EXCEEDED and a cancelled call, their queued images dropped unrun,
+    and grpc-timeout honoured by the server alone (a hand-framed HTTP/2 call); non-HTTP/2 bytes
     and connections over grpc_max_connections closed; the server stays
     healthy after all of it.
 Skips (77) when grpcio or protoc is missing, but fails under CI=true.
@@ -325,40 +326,114 @@ def test_hostile_connections(c, port):
 
 
 def dropped(srv):
+    """resnetd_queue_dropped_total by reason: {"deadline": n, "cancelled": n, ...}."""
     st, _, data = srv.request("GET", "/metrics", headers=AUTH)
-    n = 0
+    n = {}
     for line in data.decode().splitlines():
-        if line.startswith("resnetd_queue_dropped_total{reason=\"deadline\"}") or \
-           line.startswith("resnetd_queue_dropped_total{reason=\"cancelled\"}"):
-            n += int(float(line.split()[-1]))
+        if line.startswith("resnetd_queue_dropped_total{reason=\""):
+            n[line.split('"')[1]] = int(float(line.split()[-1]))
     return n
 
 
-def test_deadline(c, srv, model):
-    """A call queued behind 3 x 32 images with a 150 ms deadline ends
-    DEADLINE_EXCEEDED, and its image is dropped unrun (the server saw the
-    grpc-timeout or the client's reset), not computed for nobody. 96 images
-    take seconds here and well over 150 ms on any CPU."""
+def h2_frame(ftype, flags, stream, payload):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
+        stream.to_bytes(4, "big") + payload
+
+
+def hpack_literal(name, value):
+    """A header as HPACK's literal without indexing, new name, no Huffman."""
+    def string(b):
+        assert len(b) < 127
+        return bytes([len(b)]) + b
+    return b"\x00" + string(name) + string(value)
+
+
+class RawH2Call:
+    """One gRPC call over a plain socket, frames written here, so that no
+    client library cancels at the deadline: the call sends grpc-timeout and
+    then only waits, and whatever drops its image is the server's doing."""
+
+    def __init__(self, port, path, message, headers):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        block = b"".join(hpack_literal(k.encode(), v.encode()) for k, v in [
+            (":method", "POST"), (":scheme", "http"), (":path", path),
+            (":authority", f"127.0.0.1:{port}"), ("content-type", "application/grpc"),
+            ("te", "trailers")] + headers)
+        body = b"\x00" + len(message).to_bytes(4, "big") + message
+        assert len(body) < 16384  # one DATA frame, inside the initial windows
+        self.sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b"") +
+                          h2_frame(1, 0x4, 1, block) + h2_frame(0, 0x1, 1, body))
+
+    def wait_end(self):
+        """Reads frames until stream 1 ends; True when it did."""
+        buf = b""
+        while True:
+            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                n = int.from_bytes(buf[:3], "big")
+                ftype, flags, stream = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+                buf = buf[9 + n:]
+                if ftype == 4 and not flags & 1:  # their SETTINGS: acknowledge
+                    self.sock.sendall(h2_frame(4, 1, 0, b""))
+                if stream == 1 and ftype in (0, 1) and flags & 1:
+                    return True
+                if ftype == 7 or (stream == 1 and ftype == 3):  # GOAWAY, RST_STREAM
+                    return False
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return False
+            buf += chunk
+
+    def close(self):
+        self.sock.close()
+
+
+def test_deadline_and_cancel(c, srv, model):
+    """Behind 4 x 32 queued images (seconds here, well over a second on any
+    CPU): a call with a 150 ms deadline ends DEADLINE_EXCEEDED, a call the
+    client cancels ends CANCELLED, and both images are dropped unrun (grpcio
+    resets the stream at its deadline: "cancelled"); a raw call whose client
+    sends grpc-timeout: 100m and then just waits has its image dropped for the
+    deadline by the server itself. Each has its own connection, not behind
+    the big messages' frames."""
     pb = c.pb
     before = dropped(srv)
     big = np.random.default_rng(32).standard_normal((32, 3, 224, 224)).astype(np.float32)
     stub = c.stub("ModelInfer", pb.ModelInferResponse)
     ahead = [stub.future(infer_request(pb, model, big), timeout=600, metadata=c.meta)
-             for _ in range(3)]
+             for _ in range(4)]
     time.sleep(0.3)
-    late = Client(pb, c.port)  # its own connection: not behind the big messages' frames
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 40, 90)).save(buf, "JPEG")
+    raw = RawH2Call(c.port, SERVICE + "ModelInfer",
+                    infer_request(pb, model, images=[buf.getvalue()]).SerializeToString(),
+                    [("authorization", f"Bearer {TOKEN}"), ("grpc-timeout", "100m")])
+    to_cancel = Client(pb, c.port)
+    cancelled = to_cancel.stub("ModelInfer", pb.ModelInferResponse).future(
+        infer_request(pb, model, big[1:2]), timeout=600, metadata=c.meta)
+    late = Client(pb, c.port)
     code, msg = late.code("ModelInfer", infer_request(pb, model, big[:1]), pb.ModelInferResponse,
                           timeout=0.15)
-    late.channel.close()
     check(code == grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline: {code} {msg!r}")
+    cancelled.cancel()
+    check(cancelled.cancelled(), "the call to cancel had already ended")
     for f in ahead:
-        check(f.result().outputs[0].shape[0] == 32, "a call ahead of it failed")
+        check(f.result().outputs[0].shape[0] == 32, "a call ahead of them failed")
+    check(raw.wait_end(), "the raw call with grpc-timeout: its stream did not end")
+    raw.close()
+    total = lambda d: d.get("deadline", 0) + d.get("cancelled", 0)
     for _ in range(100):
-        if dropped(srv) > before:
+        if total(dropped(srv)) >= total(before) + 3:
             break
         time.sleep(0.1)
-    check(dropped(srv) == before + 1,
-          f"deadline: the late image was not dropped unrun ({before} -> {dropped(srv)})")
+    after = dropped(srv)
+    check(total(after) == total(before) + 3,
+          f"the late, the cancelled and the raw call's images were not all dropped unrun "
+          f"({before} -> {after})")
+    check(after.get("deadline", 0) >= before.get("deadline", 0) + 1,
+          f"no image dropped for the deadline: grpc-timeout ignored? ({before} -> {after})")
+    late.channel.close()
+    to_cancel.channel.close()
 
 
 def main():
@@ -392,8 +467,8 @@ def main():
         c.channel.close()
         test_hostile_connections(Client(pb, port), port)
         c = Client(pb, port)
-        print("deadline", flush=True)
-        test_deadline(c, srv, model)
+        print("deadline and cancellation", flush=True)
+        test_deadline_and_cancel(c, srv, model)
         check(c.call("ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse).live,
               "ServerLive after the errors")
         c.channel.close()
