@@ -9,7 +9,15 @@
 int image_job_start(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
                     const image_span_t *images, rd_error_t *err)
 {
+    return image_job_start_with(job, req, model, n, images, NULL, err);
+}
+
+int image_job_start_with(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
+                         const image_span_t *images, const infer_want_t *want, rd_error_t *err)
+{
     if (infer_job_init(job, req, model, n, NULL, err) != RD_OK)
+        return 503;
+    if (want && infer_job_want(job, want, err) != RD_OK)
         return 503;
     http_request_set_images(req, n);
     for (int i = 0; i < n; i++)

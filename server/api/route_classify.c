@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "classify_explain.h"
 #include "classify_result.h"
 #include "http_error.h"
 #include "image_job.h"
@@ -25,6 +26,7 @@ typedef struct {
     multipart_t mp;
     int topk;
     char topk_field[24]; /* the "topk" form field's value; "" when absent */
+    classify_explain_t explain; /* ?explain=cam, ?features=1 */
 } classify_state_t;
 
 static bool is_multipart(const char *ct)
@@ -194,7 +196,8 @@ static http_step_t classify_start(http_request_t *req)
         return HTTP_DONE;
     }
     int n = 0;
-    if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk))
+    if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk) ||
+        !classify_explain_parse(req, &s->explain))
         return HTTP_DONE;
     image_span_t *images = calloc((size_t)n, sizeof *images);
     if (!images) {
@@ -207,7 +210,11 @@ static http_step_t classify_start(http_request_t *req)
         images[i] = s->mp.n_parts ? (image_span_t){s->mp.parts[i].data, s->mp.parts[i].len}
                                   : (image_span_t){body, body_len};
     rd_error_t err = {0};
-    int status = image_job_start(&s->job, req, http_request_model(req), n, images, &err);
+    infer_want_t want = classify_explain_want(&s->explain);
+    int status = classify_explain_crops(&s->explain, http_request_model(req), images, n, &err)
+                     ? 503
+                     : image_job_start_with(&s->job, req, http_request_model(req), n, images,
+                                            &want, &err);
     free(images);
     for (int i = 0; i < s->mp.n_parts; i++) { /* decoded: the part copies are not needed */
         free(s->mp.parts[i].data);
@@ -236,6 +243,10 @@ static void classify_finish(http_request_t *req)
             infer_job_timings(job, i, &t.decode_ms, &t.queue_ms, &t.inference_ms);
             e = classify_result_json(served_model_info(model), i, filename,
                                      job->logits + (size_t)i * (size_t)job->n_classes, s->topk, &t);
+            if (e && !classify_explain_add(&s->explain, job, i, e)) {
+                json_decref(e);
+                e = NULL;
+            }
         } else {
             e = classify_error_json(i, filename, job->status[i], job->message[i]);
         }
@@ -268,6 +279,7 @@ static void classify_cleanup(http_request_t *req)
     if (!s)
         return;
     infer_job_free(&s->job);
+    classify_explain_free(&s->explain);
     multipart_reader_free(s->reader);
     multipart_free(&s->mp);
     free(s);
