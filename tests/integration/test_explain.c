@@ -10,14 +10,15 @@
  *   - images that did not ask get nothing written, and the logits equal
  *     engine_run's (the extra outputs change nothing).
  * Then the same in BF16 (no recheck) within BF16_TOL, the conversion to FP32
- * being the engine's job.
+ * being the engine's job; and in BF16 with every image rechecked in FP32,
+ * within TOL (the rechecked images' features are FP32's).
  *
  * TOL is a few times the largest error observed relative to the largest value
  * over the cases (on AMX): 3.4e-7 (features), 1.4e-6 (map), 6.6e-7 (CAM);
  * BF16_TOL likewise, 3.6e-3, 1.2e-2 and 7.1e-3.
  * Planted bugs, each caught: the CAM from class c+1's row of fc.weight,
  * features copied from the wrong image of the sub-batch, the pooled sum
- * instead of the mean (49x). */
+ * instead of the mean (49x), the rechecked images keeping BF16's features. */
 #include <check.h>
 #include <dirent.h>
 #include <jansson.h>
@@ -203,6 +204,28 @@ START_TEST(bf16_converts)
 }
 END_TEST
 
+/* BF16 with a recheck margin so wide that every image runs again in FP32:
+ * then every feature is FP32's (engine_run_outputs takes the rechecked
+ * images' features from the FP32 plan, like their logits). */
+START_TEST(bf16_rechecked_are_fp32)
+{
+    ref_t r = {0};
+    ref_read(case_names[_i], &r);
+    char *model = test_path(dir, case_names[_i], ".safetensors");
+    engine_params_t p = engine_default_params();
+    p.precision = RD_BF16;
+    p.int8_recheck = 999.0f;
+    engine_t *eng;
+    rd_error_t err;
+    ck_assert_msg(engine_load(model, &p, &eng, &err) == RD_OK, "%s", err.msg);
+    check_engine(case_names[_i], "bf16 rechecked", eng, &r, TOL);
+    ck_assert_uint_gt(engine_rechecked(eng), 0);
+    engine_free(eng);
+    free(model);
+    ref_free(&r);
+}
+END_TEST
+
 START_TEST(cam_rejects_bad_class)
 {
     char *model = test_path(dir, case_names[0], ".safetensors");
@@ -254,6 +277,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, fp32_matches_pytorch, 0, n_cases);
     tcase_add_loop_test(tc, bf16_converts, 0, n_cases);
+    tcase_add_loop_test(tc, bf16_rechecked_are_fp32, 0, n_cases);
     tcase_add_test(tc, cam_rejects_bad_class);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
