@@ -19,7 +19,10 @@ scream (PIL + torchvision preprocessing). Checks:
     [5, 512] and "cam" [5, 7, 7] (top-1 each) in JSON, then binary with
     parameters.class 999, against the same references; the metadata lists them;
   - a plain /classify carries neither; bad explain/class/features values and
-    a KServe class out of range or on another output answer 400 with the reason.
+    a KServe class out of range or on another output answer 400 with the reason;
+  - INT8 (calibrated here on four other darknet photos, no recheck): the
+    dequantized features and CAMs within INT8_TOL (0.04: a few times the 1.2%
+    measured).
 TOL is a few times the error measured (1.9e-7 features, 3.1e-7 CAM, relative
 to the largest value). Standard library + PIL; every request has a timeout.
 """
@@ -40,6 +43,7 @@ HOST = "127.0.0.1"
 PHOTOS = ["/usr/share/darknet/data/" + p + ".jpg" for p in ("dog", "eagle", "scream")]
 CASE = "resnet18_c1000_224"
 TOL = 1e-6
+INT8_TOL = 0.04
 TIMEOUT = 120.0
 START_TIMEOUT = 300.0
 
@@ -180,7 +184,55 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+    int8(binary, ref_dir, work, info, ref_feat, ref_cam, feat_max, cam_max)
     print("explain_http: ok")
+
+
+def start(binary, model, extra=()):
+    port = free_port()
+    proc = subprocess.Popen([binary, "serve", "--model", model, "--port", str(port),
+                             "--http-threads", "2"] + list(extra),
+                            stdout=subprocess.DEVNULL, stderr=sys.stderr)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline, "server not ready"
+        try:
+            if request(port, "/readyz")[0] == 200:
+                return proc, port
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+
+def int8(binary, ref_dir, work, info, ref_feat, ref_cam, feat_max, cam_max):
+    """INT8 (calibrated here by the binary on other darknet photos, no
+    recheck): the features and maps come dequantized, within INT8_TOL."""
+    calib = os.path.join(work, "calib")
+    os.makedirs(calib, exist_ok=True)
+    for p in ("giraffe", "horses", "kite", "person"):
+        dst = os.path.join(calib, p + ".jpg")
+        if not os.path.exists(dst):
+            os.symlink("/usr/share/darknet/data/%s.jpg" % p, dst)
+    model = os.path.join(work, CASE + ".int8.safetensors")
+    subprocess.run([binary, "calibrate", "--model", os.path.join(ref_dir, CASE + ".safetensors"),
+                    "--images", calib, "--out", model], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=300)
+    proc, port = start(binary, model, ["--precision", "int8", "--int8-recheck", "0"])
+    try:
+        for j, photo in enumerate(PHOTOS):
+            i = info["n"] - len(PHOTOS) + j
+            cls = info["cam_classes"][i][0]
+            st, out = request(port, "/classify?explain=cam&features=1&class=%d" % cls,
+                              open(photo, "rb").read(), {"Content-Type": "image/jpeg"})
+            assert st == 200, (st, out[:300])
+            r = json.loads(out)["results"][0]
+            name = os.path.basename(photo)
+            close("int8 classify %s features" % name, r["features"], ref_feat(i), feat_max, INT8_TOL)
+            close("int8 classify %s cam %d" % (name, cls), r["cam"]["data"], ref_cam(i, 0), cam_max,
+                  INT8_TOL)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def kserve(port, ref_dir, info, ref_feat, ref_cam, feat_max, cam_max):
