@@ -11,17 +11,18 @@
  *     float *logits = malloc((size_t)n * mi->n_classes * sizeof *logits);
  *     engine_run(eng, x, n, logits, &err);    // any n >= 1; plans are cached
  *     // embeddings and class activation maps, only for the images that ask:
- *     engine_feature_shape_t fs = engine_feature_shape(eng); // 512x7x7 for ResNet-18 at 224
+ *     engine_feature_shape_t fs = engine_feature_shape(eng); // 2048x7x7 here
  *     float *map = malloc((size_t)fs.channels * fs.height * fs.width * sizeof *map);
  *     float *maps[1] = {map}, *cam = malloc((size_t)fs.height * fs.width * sizeof *cam);
  *     engine_run_outputs(eng, x, 1, logits, &(engine_outputs_t){.feature_map = maps}, &err);
- *     engine_cam(eng, map, top1_class, cam, &err); // [height][width]
+ *     engine_cam(eng, map, 249, cam, &err);   // class 249's map, [height][width]
  *     engine_free(eng);
  *
- * THREADS: an engine runs one batch at a time. engine_run must not be called
- * concurrently on the same engine (its plans share one activation arena, and
+ * THREADS: an engine runs one batch at a time. engine_run (and
+ * engine_run_outputs) must not be called concurrently on the same engine (its plans share one activation arena, and
  * oneDNN primitives are not meant for concurrent execution); the server has one
- * inference worker that owns it. engine_info may be read from any thread. oneDNN
+ * inference worker that owns it. engine_info, engine_feature_shape and
+ * engine_cam (which read only the weights) may be called from any thread. oneDNN
  * parallelises each call with OpenMP over params.n_threads threads. */
 #ifndef RESNETD_ENGINE_H
 #define RESNETD_ENGINE_H
