@@ -422,17 +422,16 @@ static void producer_leave(http_request_t *req)
     req->producing = NULL;
 }
 
-/* Whether the answer must be built without suspending the connection: the
- * client has half-closed (its FIN is in) and ignore_client_abort keeps such
- * requests. libmicrohttpd has then already read the FIN and would close the
- * connection as soon as it is resumed, so the HTTP thread waits for the
- * images itself (at most request_timeout_ms: the batcher drops them after). */
-static bool kept_though_half_closed(http_request_t *req)
+/* Whether the answer is waited for on the HTTP thread instead of suspending
+ * the connection: with ignore_client_abort. libmicrohttpd closes a resumed
+ * connection whose FIN it reads before the answer is queued, and a client
+ * that half-closes right after its body (nc -N) may send its FIN after the
+ * route's start() has returned, so no check at that moment would do: the
+ * thread waits (at most request_timeout_ms, after which the batcher drops the
+ * images) and queues the answer from the same callback. */
+static bool waits_on_thread(const http_request_t *req)
 {
-    if (!req->deps->limits->ignore_client_abort || req->fd < 0)
-        return false;
-    struct pollfd p = {.fd = req->fd, .events = POLLRDHUP};
-    return poll(&p, 1, 0) > 0 && (p.revents & POLLRDHUP);
+    return req->deps->limits->ignore_client_abort;
 }
 
 /* Runs the route once the body is complete. Returns true when the connection
@@ -460,7 +459,7 @@ static bool run_route(http_request_t *req)
     if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
-        if (wait && kept_though_half_closed(req)) {
+        if (wait && waits_on_thread(req)) {
             while (req->pending > 0)
                 pthread_cond_wait(&req->none_pending, &req->lock);
             wait = false;
