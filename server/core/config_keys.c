@@ -27,6 +27,15 @@ const key_def_t config_keys[] = {
     STR(model, "models/resnet50.safetensors", "PATH", "safetensors model file"),
     STR(model_name, NULL, "NAME", "model name in responses and KServe URLs; empty = the model's own name"),
     STR(labels, NULL, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
+    STR(model_repository, NULL, "DIR",
+        "model repository, DIR/NAME/VERSION/model.safetensors with an optional DIR/NAME/config.json; "
+        "empty = serve the one file of `model`"),
+    STR(default_model, NULL, "NAME",
+        "the model of /classify and the other URLs that name none; empty = the only or first model"),
+    STR(model_control_mode, "none", "none|poll|explicit",
+        "none: load the repository at start; poll: rescan it every repository_poll_s; explicit: "
+        "load and unload through POST /v2/repository/models/NAME/load|unload"),
+    INT(repository_poll_s, "5", 1, 86400, "S", "poll mode: seconds between rescans of model_repository"),
     {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8|bf16|auto",
      "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate); bf16 is fast "
      "with AMX only; auto: bf16 where AMX BF16 exists, else fp32", NULL},

@@ -2,6 +2,7 @@
  * served_model.h). */
 #include "served_model.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +12,8 @@ struct served_model {
     engine_t *engine;
     model_preproc_t preproc;
     batcher_t *batcher; /* thread-safe itself */
+    int version;        /* set by the owner before publishing (served_model_set_version) */
+    atomic_int refs;    /* the registry's and every request's that holds it */
 };
 
 rd_status_t served_model_create(engine_t *engine, const char *name,
@@ -24,6 +27,8 @@ rd_status_t served_model_create(engine_t *engine, const char *name,
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory");
     }
     m->engine = engine;
+    m->version = 1;
+    atomic_init(&m->refs, 1);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->preproc = *preproc;
     rd_status_t st = batcher_create(engine, bp, metrics, &m->batcher, err);
@@ -38,6 +43,33 @@ rd_status_t served_model_create(engine_t *engine, const char *name,
 const char *served_model_name(const served_model_t *m)
 {
     return m->name;
+}
+
+int served_model_version(const served_model_t *m)
+{
+    return m->version;
+}
+
+void served_model_set_version(served_model_t *m, int version)
+{
+    m->version = version;
+}
+
+served_model_t *served_model_ref(served_model_t *m)
+{
+    atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+void served_model_unref(served_model_t *m)
+{
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+        served_model_destroy(m); /* the one place a served model is freed */
+}
+
+int served_model_refs(const served_model_t *m)
+{
+    return atomic_load(&((served_model_t *)m)->refs);
 }
 
 const model_info_t *served_model_info(const served_model_t *m)
