@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "cpu_quota.h"
 #include "batcher.h"
 #include "http.h"
 #include "registry.h"
@@ -96,6 +97,24 @@ static void go_ready(server_t *srv)
     log_msg_always(srv->log, LOG_LEVEL_INFO, "ready: listening on %s", addr);
 }
 
+/* inference_threads 0: one per CPU this process may really use (the
+ * affinity mask and the cgroup quota), not one per core of the machine. */
+static void size_threads(server_t *srv)
+{
+    cpu_quota_t q;
+    cpu_quota_read("/", cpu_quota_affinity(), &q);
+    if (q.quota > 0)
+        log_msg(srv->log, LOG_LEVEL_INFO, "cpus: %d in the affinity mask, cgroup quota %.2f (%s)",
+                q.affinity, q.quota, q.source);
+    else
+        log_msg(srv->log, LOG_LEVEL_INFO, "cpus: %d in the affinity mask, no cgroup quota",
+                q.affinity);
+    if (srv->cfg.inference_threads == 0) {
+        srv->cfg.inference_threads = q.cpus;
+        log_msg(srv->log, LOG_LEVEL_INFO, "inference_threads %d (from the cpus above)", q.cpus);
+    }
+}
+
 rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
 {
     *out = NULL;
@@ -109,6 +128,8 @@ rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
     srv->log = log_create(&lp);
     rd_status_t st = srv->log ? metrics_create(NULL, &srv->metrics, err)
                               : rd_error_set(err, RD_ERR_NOMEM, "out of memory");
+    if (st == RD_OK)
+        size_threads(srv);
     if (st == RD_OK)
         st = start_http(srv, err);
     if (st != RD_OK) {

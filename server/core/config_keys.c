@@ -23,7 +23,8 @@ const key_def_t config_keys[] = {
     STR(bind, "127.0.0.1", "ADDR", "address to listen on (IPv4 or IPv6); 0.0.0.0 = every interface"),
     INT(http_threads, "2", 1, 1024, "N", "libmicrohttpd worker threads; they also decode and preprocess JPEGs"),
     INT(inference_threads, NULL, 0, 1024, "N",
-        "oneDNN/OpenMP threads of the one inference worker; 0 = one per core"),
+        "oneDNN/OpenMP threads of the one inference worker; 0 = one per CPU the affinity mask "
+        "and the cgroup CPU quota allow"),
     STR(model, "models/resnet50.safetensors", "PATH", "safetensors model file"),
     STR(model_name, NULL, "NAME", "model name in responses and KServe URLs; empty = the model's own name"),
     STR(labels, NULL, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
