@@ -31,6 +31,7 @@
 #ifndef RESNETD_BATCHER_H
 #define RESNETD_BATCHER_H
 
+#include "model_stats.h"
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,6 +74,7 @@ typedef struct {
     void *run_ctx;         /* first argument of run_fn */
     int input_h, input_w;  /* image size in pixels; 0 = from the engine */
     int n_classes;         /* logits per image; 0 = from the engine */
+    model_stats_t *stats;  /* this model version's counters (borrowed); NULL = none */
 } batcher_params_t;
 
 /* One image in flight. The submitter owns the item and everything it points

@@ -132,6 +132,9 @@ static rd_status_t load_version(model_loader_t *l, const repo_model_t *rm,
     if (st != RD_OK)
         return st;
     served_model_set_version(m, v->version);
+    model_stats_t *stats = served_model_stats(m);
+    atomic_store(&stats->load_ns, (uint64_t)(seconds * 1e9));
+    atomic_store(&stats->warmup_ns, (uint64_t)(w.seconds * 1e9));
     if ((st = registry_publish(l->p.registry, m, err)) != RD_OK)
         return st;
     log_msg(l->p.log, LOG_LEVEL_INFO, "model %s version %d is serving", name, v->version);

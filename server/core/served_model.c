@@ -14,6 +14,7 @@ struct served_model {
     batcher_t *batcher; /* thread-safe itself */
     int version;        /* set by the owner before publishing (served_model_set_version) */
     atomic_int refs;    /* the registry's and every request's that holds it */
+    model_stats_t stats; /* atomics: the batcher records, /metrics and /stats read */
 };
 
 rd_status_t served_model_create(engine_t *engine, const char *name,
@@ -31,7 +32,9 @@ rd_status_t served_model_create(engine_t *engine, const char *name,
     atomic_init(&m->refs, 1);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->preproc = *preproc;
-    rd_status_t st = batcher_create(engine, bp, metrics, &m->batcher, err);
+    batcher_params_t own = *bp;
+    own.stats = &m->stats;
+    rd_status_t st = batcher_create(engine, &own, metrics, &m->batcher, err);
     if (st != RD_OK) {
         served_model_destroy(m);
         return st;
@@ -70,6 +73,11 @@ void served_model_unref(served_model_t *m)
 int served_model_refs(const served_model_t *m)
 {
     return atomic_load(&((served_model_t *)m)->refs);
+}
+
+model_stats_t *served_model_stats(served_model_t *m)
+{
+    return &m->stats;
 }
 
 const model_info_t *served_model_info(const served_model_t *m)

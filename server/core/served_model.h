@@ -51,6 +51,9 @@ void served_model_unref(served_model_t *m);
 /* References held now (tests, the loader's wait for a retired version). */
 int served_model_refs(const served_model_t *m);
 
+/* This version's counters (model_stats.h). Thread-safe (atomics). */
+model_stats_t *served_model_stats(served_model_t *m);
+
 /* Classes, labels, architecture, precision (the engine's). */
 const model_info_t *served_model_info(const served_model_t *m);
 

@@ -229,6 +229,11 @@ def test_two(binary, workdir, refs):
         join(*clients(8, one, stop))
         print("  %d alpha and %d beta answers, each its own model's PyTorch logits" %
               (counts["alpha"], counts["beta"]))
+        st, body = srv.request("GET", "/metrics")
+        for name in ("alpha", "beta"):
+            line = 'resnetd_model_images_total{model="%s",version="1",outcome="success"} ' % name
+            got = [l for l in body.decode().splitlines() if l.startswith(line)]
+            assert got and int(float(got[0].split()[-1])) == counts[name], (name, got, counts)
         st, body = srv.request("POST", "/classify?model=gamma", b"x", {"Content-Type": "image/jpeg"})
         assert st == 404 and b"'alpha', 'beta'" in body, (st, body)
     finally:
