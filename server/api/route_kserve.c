@@ -33,8 +33,9 @@ static served_model_t *model_matches(http_request_t *req)
 
 static http_step_t server_meta_start(http_request_t *req)
 {
-    http_respond_json(req, 200, json_pack("{s:s, s:s, s:[s]}", "name", "resnetd", "version",
-                                          RESNETD_VERSION, "extensions", "binary_tensor_data"));
+    http_respond_json(req, 200, json_pack("{s:s, s:s, s:[s,s,s]}", "name", "resnetd", "version",
+                                          RESNETD_VERSION, "extensions", "binary_tensor_data",
+                                          "model_repository", "statistics"));
     return HTTP_DONE;
 }
 

@@ -33,6 +33,10 @@ static const route_entry_t table[] = {
     {"/v2/models/{}/ready", M_GET, METRICS_EP_V2_MODEL_READY, &route_v2_model_ready},
     {"/v2/models/{}/infer", M_POST, METRICS_EP_V2_INFER, &route_v2_infer},
     {"/v2/models/{}/versions/{}", M_GET, METRICS_EP_V2_MODEL, &route_v2_model},
+    {"/v2/models/{}/config", M_GET, METRICS_EP_V2_MODEL, &route_v2_model_config},
+    {"/v2/models/{}/versions/{}/config", M_GET, METRICS_EP_V2_MODEL, &route_v2_model_config},
+    {"/v2/models/{}/stats", M_GET, METRICS_EP_V2_MODEL, &route_v2_model_stats},
+    {"/v2/models/{}/versions/{}/stats", M_GET, METRICS_EP_V2_MODEL, &route_v2_model_stats},
     {"/v2/models/{}/versions/{}/ready", M_GET, METRICS_EP_V2_MODEL_READY, &route_v2_model_ready},
     {"/v2/models/{}/versions/{}/infer", M_POST, METRICS_EP_V2_INFER, &route_v2_infer},
     /* Triton's model repository extension */

@@ -26,6 +26,9 @@ extern const http_route_t route_v2_infer;
 extern const http_route_t route_repository_index;
 extern const http_route_t route_repository_load;
 extern const http_route_t route_repository_unload;
+/* route_triton.c: Triton's model configuration and statistics */
+extern const http_route_t route_v2_model_config;
+extern const http_route_t route_v2_model_stats;
 /* route_torchserve.c: TorchServe's inference API */
 extern const http_route_t route_ts_ping;
 extern const http_route_t route_ts_predict;

@@ -15,6 +15,7 @@ struct served_model {
     int version;        /* set by the owner before publishing (served_model_set_version) */
     atomic_int refs;    /* the registry's and every request's that holds it */
     model_stats_t stats; /* atomics: the batcher records, /metrics and /stats read */
+    batcher_params_t batching; /* as created (read-only) */
 };
 
 rd_status_t served_model_create(engine_t *engine, const char *name,
@@ -32,6 +33,7 @@ rd_status_t served_model_create(engine_t *engine, const char *name,
     atomic_init(&m->refs, 1);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->preproc = *preproc;
+    m->batching = *bp;
     batcher_params_t own = *bp;
     own.stats = &m->stats;
     rd_status_t st = batcher_create(engine, &own, metrics, &m->batcher, err);
@@ -73,6 +75,11 @@ void served_model_unref(served_model_t *m)
 int served_model_refs(const served_model_t *m)
 {
     return atomic_load(&((served_model_t *)m)->refs);
+}
+
+const batcher_params_t *served_model_batching(const served_model_t *m)
+{
+    return &m->batching;
 }
 
 model_stats_t *served_model_stats(served_model_t *m)

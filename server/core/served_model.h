@@ -51,6 +51,9 @@ void served_model_unref(served_model_t *m);
 /* References held now (tests, the loader's wait for a retired version). */
 int served_model_refs(const served_model_t *m);
 
+/* The batching parameters its queue was created with. */
+const batcher_params_t *served_model_batching(const served_model_t *m);
+
 /* This version's counters (model_stats.h). Thread-safe (atomics). */
 model_stats_t *served_model_stats(served_model_t *m);
 

@@ -236,6 +236,14 @@ def test_two(binary, workdir, refs):
             assert got and int(float(got[0].split()[-1])) == counts[name], (name, got, counts)
         st, body = srv.request("POST", "/classify?model=gamma", b"x", {"Content-Type": "image/jpeg"})
         assert st == 404 and b"'alpha', 'beta'" in body, (st, body)
+        st, body = srv.request("GET", "/v2/models/beta/stats")
+        row = json.loads(body)["model_stats"][0]
+        assert st == 200 and row["version"] == "1" and row["inference_count"] == counts["beta"], row
+        assert row["inference_stats"]["compute_infer"]["ns"] > 0, row
+        st, body = srv.request("GET", "/v2/models/alpha/versions/1/config")
+        cfg = json.loads(body)
+        assert st == 200 and cfg["max_batch_size"] == 2 and cfg["input"][0]["dims"] == [3, 128, 128], cfg
+        assert cfg["output"][0]["dims"] == [2] and cfg["instance_group"][0]["count"] == 1, cfg
     finally:
         srv.stop()
 
