@@ -205,6 +205,29 @@ START_TEST(replaced_file)
 }
 END_TEST
 
+/* config/repository/cats/config.json, the shipped example, reads cleanly. */
+START_TEST(shipped_example)
+{
+    const char *src = getenv("SRCDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/config/repository/cats/config.json", src ? src : "../..");
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char text[4096];
+    size_t len = fread(text, 1, sizeof text, f);
+    fclose(f);
+    repo_model_t *m = malloc(sizeof *m);
+    memset(m, 0, sizeof *m);
+    m->cfg = config_default_params();
+    rd_error_t err = {0};
+    ck_assert_msg(repo_parse_config(text, len, path, m, &err) == RD_OK, "%s", err.msg);
+    ck_assert_int_eq(m->policy.kind, REPO_POLICY_LATEST);
+    ck_assert_int_eq(m->policy.latest, 2);
+    ck_assert_int_eq(m->cfg.input_h, 128);
+    free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model_repo");
@@ -216,6 +239,7 @@ int main(void)
     tcase_add_test(tc, config_errors);
     tcase_add_test(tc, listing_and_missing);
     tcase_add_test(tc, replaced_file);
+    tcase_add_test(tc, shipped_example);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
