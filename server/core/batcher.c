@@ -424,6 +424,11 @@ int batcher_producers(batcher_t *b)
     return n;
 }
 
+bool batcher_on_worker(const batcher_t *b)
+{
+    return pthread_equal(pthread_self(), b->thread);
+}
+
 int batcher_queue_depth(batcher_t *b)
 {
     pthread_mutex_lock(&b->mu);

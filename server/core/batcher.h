@@ -170,6 +170,9 @@ const batcher_params_t *batcher_params(const batcher_t *b);
  * returns RD_OK at once. Call from the owning thread, never from done(). */
 rd_status_t batcher_drain(batcher_t *b, int64_t timeout_ms, rd_error_t *err);
 
+/* True when called on b's worker thread (from a done() callback). */
+bool batcher_on_worker(const batcher_t *b);
+
 /* Drains with timeout 0 if not yet drained (so every queued item gets its
  * done() call), joins the worker and frees everything. Does not free the
  * engine or the metrics. NULL is a no-op. */

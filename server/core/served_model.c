@@ -2,6 +2,7 @@
  * served_model.h). */
 #include "served_model.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,10 +67,29 @@ served_model_t *served_model_ref(served_model_t *m)
     return m;
 }
 
+static void *reap(void *m)
+{
+    served_model_destroy(m);
+    return NULL;
+}
+
 void served_model_unref(served_model_t *m)
 {
-    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
-        served_model_destroy(m); /* the one place a served model is freed */
+    if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
+        return;
+    /* The last reference of a retired version can be a request freed by its
+     * own worker's done() (its client had gone); that thread cannot join
+     * itself, so a short-lived thread frees the model then. */
+    pthread_t t;
+    pthread_attr_t attr;
+    if (m->batcher && batcher_on_worker(m->batcher) && !pthread_attr_init(&attr)) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &attr, reap, m);
+        pthread_attr_destroy(&attr);
+        if (!rc)
+            return;
+    }
+    served_model_destroy(m); /* the one place a served model is freed */
 }
 
 int served_model_refs(const served_model_t *m)
