@@ -175,6 +175,14 @@ class TestKubernetes(unittest.TestCase):
         self.assertGreaterEqual(grace, int(cmd[1]) + drain, "preStop sleep + drain_timeout_s")
 
     def test_model_comes_from_the_init_container(self):
+        if self.cm.get("model_repository"):  # NAME/VERSION/model.safetensors in the repository
+            repo = self.value("model_repository")
+            mount = next(m for m in self.ctr["volumeMounts"] if m["mountPath"] == repo)
+            init = self.pod["spec"]["initContainers"][0]
+            imount = next(m for m in init["volumeMounts"] if m["name"] == mount["name"])
+            rel = os.path.relpath(init["command"][-1], imount["mountPath"])
+            self.assertRegex(rel, r"^[A-Za-z0-9_.-]+/[1-9][0-9]*/model\.safetensors$")
+            return
         model = self.value("model")
         mount = next(m for m in self.ctr["volumeMounts"] if model.startswith(m["mountPath"] + "/"))
         init = self.pod["spec"]["initContainers"][0]
@@ -239,6 +247,13 @@ class LiveServer:
         self.log = tempfile.NamedTemporaryFile(prefix="resnetd_deploy_", suffix=".log", delete=False)
         cmd = [RESNETD, "serve", "--config", config_file, "--port", "0", "--bind", "127.0.0.1",
                "--model", MODEL]
+        if json.loads(read(config_file)).get("model_repository"):
+            # the pod's repository, with the test's model as resnet50 version 1
+            self.repo = tempfile.mkdtemp(prefix="resnetd_repo_")
+            os.makedirs(os.path.join(self.repo, "resnet50", "1"))
+            os.symlink(os.path.abspath(MODEL),
+                       os.path.join(self.repo, "resnet50", "1", "model.safetensors"))
+            cmd += ["--model-repository", self.repo]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log, env=clean_env())
         deadline = time.monotonic() + 300
@@ -279,6 +294,8 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait()
         os.unlink(self.log.name)
+        if getattr(self, "repo", None):
+            shutil.rmtree(self.repo, ignore_errors=True)
 
 
 def metric_families(text):
