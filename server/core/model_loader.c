@@ -19,6 +19,7 @@ typedef struct {
     char name[REPO_NAME_MAX]; /* the repository folder (the served name) */
     repo_version_t v[REPO_MAX_VERSIONS];
     int n;
+    repo_version_t failed; /* the last file that failed to load: not retried until it changes */
 } loaded_t;
 
 typedef struct {
@@ -193,11 +194,16 @@ static rd_status_t sync_model(model_loader_t *l, const char *name, rd_error_t *e
         st = rd_error_set(err, RD_ERR_LIMIT, "more than %d models", REPO_MAX_MODELS);
     for (int i = 0; st == RD_OK && i < rm->n_versions; i++) {
         const repo_version_t *v = &rm->versions[i];
-        bool same = false;
+        /* poll: a file that failed is retried once it changes; explicit: on every request */
+        bool same = l->poll && ld->failed.version == v->version && repo_same_file(&ld->failed, v);
         for (int j = 0; j < ld->n; j++)
             same = same || (ld->v[j].version == v->version && repo_same_file(&ld->v[j], v));
-        if (!same)
-            st = load_version(l, rm, v, err);
+        if (same)
+            continue;
+        if (!ld->n)
+            registry_set_state(l->p.registry, name, REGISTRY_LOADING, NULL);
+        if ((st = load_version(l, rm, v, err)) != RD_OK)
+            ld->failed = *v;
     }
     for (int j = 0; st == RD_OK && j < ld->n;) {
         if (wanted(rm, &ld->v[j])) {
