@@ -146,6 +146,8 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        assert self.proc.returncode == 0, "resnetd exited with %d: %s" % (
+            self.proc.returncode, open(self.log_path).read()[-3000:])
 
 
 def log_time(rec):
