@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "model_repo.h"
@@ -85,6 +86,19 @@ static void forget(model_loader_t *l, loaded_t *ld)
     *ld = l->loaded[--l->n_loaded];
 }
 
+/* Resident set size of the process, bytes (0 when /proc is not there). */
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static void log_loaded(model_loader_t *l, const char *name, int version, engine_t *engine,
                        const model_preproc_t *pp, double seconds)
 {
@@ -106,6 +120,7 @@ static rd_status_t load_version(model_loader_t *l, const repo_model_t *rm,
 {
     engine_params_t ep = config_engine_params(&rm->cfg);
     engine_t *engine;
+    uint64_t rss0 = rss_bytes();
     int64_t t0 = clock_now_ns();
     if (engine_load(v->path, &ep, &engine, err) != RD_OK)
         return rd_error_prefix(err, "loading the model");
@@ -136,6 +151,8 @@ static rd_status_t load_version(model_loader_t *l, const repo_model_t *rm,
     model_stats_t *stats = served_model_stats(m);
     atomic_store(&stats->load_ns, (uint64_t)(seconds * 1e9));
     atomic_store(&stats->warmup_ns, (uint64_t)(w.seconds * 1e9));
+    uint64_t rss1 = rss_bytes();
+    atomic_store(&stats->memory_bytes, rss1 > rss0 ? rss1 - rss0 : 0);
     if ((st = registry_publish(l->p.registry, m, err)) != RD_OK)
         return st;
     log_msg(l->p.log, LOG_LEVEL_INFO, "model %s version %d is serving", name, v->version);

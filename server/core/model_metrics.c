@@ -32,7 +32,9 @@ static void put(buf_t *b, const char *fmt, ...)
     }
 }
 
-typedef enum { SUCCESS, FAIL, BATCHES, QUEUE_S, INFER_S, RECHECKED, DEPTH, LOAD_S, WARM_S } kind_t;
+typedef enum {
+    SUCCESS, FAIL, BATCHES, QUEUE_S, INFER_S, RECHECKED, DEPTH, LOAD_S, WARM_S, MEMORY
+} kind_t;
 
 static const struct {
     const char *name, *type, *help;
@@ -51,6 +53,8 @@ static const struct {
     [LOAD_S] = {"resnetd_model_version_load_seconds", "gauge", "How long its engine_load took."},
     [WARM_S] = {"resnetd_model_version_warmup_seconds", "gauge",
                 "Its warm-up runs before it served."},
+    [MEMORY] = {"resnetd_model_version_memory_bytes", "gauge",
+                "Resident memory its load and warm-up added (an estimate)."},
 };
 
 static double value(model_stats_t *s, kind_t k)
@@ -64,7 +68,8 @@ static double value(model_stats_t *s, kind_t k)
     case RECHECKED: return (double)atomic_load(&s->rechecked);
     case DEPTH: return (double)atomic_load(&s->queue_depth);
     case LOAD_S: return (double)atomic_load(&s->load_ns) / 1e9;
-    default: return (double)atomic_load(&s->warmup_ns) / 1e9;
+    case WARM_S: return (double)atomic_load(&s->warmup_ns) / 1e9;
+    default: return (double)atomic_load(&s->memory_bytes);
     }
 }
 
@@ -73,7 +78,7 @@ rd_status_t model_metrics_render(registry_t *r, char **out, size_t *len, rd_erro
     served_model_t *models[REGISTRY_MAX_MODELS * REGISTRY_MAX_VERSIONS];
     int n = registry_snapshot(r, models, REGISTRY_MAX_MODELS * REGISTRY_MAX_VERSIONS);
     buf_t b = {.text = *out, .len = *len, .cap = *len + 1};
-    for (kind_t k = SUCCESS; k <= WARM_S && n; k++) {
+    for (kind_t k = SUCCESS; k <= MEMORY && n; k++) {
         const char *name = series[k == FAIL ? SUCCESS : k].name;
         if (k != FAIL)
             put(&b, "# HELP %s %s\n# TYPE %s %s\n", name, series[k].help, name, series[k].type);

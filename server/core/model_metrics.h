@@ -5,7 +5,8 @@
  *   resnetd_model_batches_total, resnetd_model_queue_seconds_total,
  *   resnetd_model_inference_seconds_total, resnetd_model_rechecked_total,
  *   resnetd_model_queue_depth, resnetd_model_version_load_seconds,
- *   resnetd_model_version_warmup_seconds  (all {model,version})
+ *   resnetd_model_version_warmup_seconds, resnetd_model_version_memory_bytes
+ *   (all {model,version})
  * A version that leaves the registry leaves these series with it. */
 #ifndef RESNETD_MODEL_METRICS_H
 #define RESNETD_MODEL_METRICS_H

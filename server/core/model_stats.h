@@ -23,6 +23,9 @@ typedef struct {
     atomic_int queue_depth;             /* images waiting now */
     atomic_uint_least64_t load_ns;      /* engine_load */
     atomic_uint_least64_t warmup_ns;    /* the warm-up runs */
+    atomic_uint_least64_t memory_bytes; /* RSS growth over its load and warm-up (weights as
+                                           reordered, plans, arena): an estimate, since other
+                                           threads allocate meanwhile */
     atomic_uint_least64_t last_ms;      /* wall-clock ms of the last batch; 0 = none */
 } model_stats_t;
 
