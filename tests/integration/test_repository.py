@@ -236,6 +236,10 @@ def test_two(binary, workdir, refs):
             line = 'resnetd_model_images_total{model="%s",version="1",outcome="success"} ' % name
             got = [l for l in body.decode().splitlines() if l.startswith(line)]
             assert got and int(float(got[0].split()[-1])) == counts[name], (name, got, counts)
+            line = 'resnetd_model_version_memory_bytes{model="%s",version="1"} ' % name
+            got = [l for l in body.decode().splitlines() if l.startswith(line)]
+            assert got and float(got[0].split()[-1]) > 1e6, (name, got)  # 11 M weights at least
+            print("  %s%s" % (line, got[0].split()[-1]))
         st, body = srv.request("POST", "/classify?model=gamma", b"x", {"Content-Type": "image/jpeg"})
         assert st == 404 and b"'alpha', 'beta'" in body, (st, body)
         st, body = srv.request("GET", "/v2/models/beta/stats")
