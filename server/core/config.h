@@ -44,6 +44,7 @@ typedef struct {
     char default_model[128];       /* the model of URLs that name none; "" = the only (or first) one */
     char model_control_mode[16];   /* "none" (default), "poll" or "explicit" (see model_loader.h) */
     int repository_poll_s;         /* poll mode: seconds between rescans; default 5 */
+    int max_models_memory_mb;      /* loaded versions' memory together; 0 = no limit (default) */
     rd_precision_t precision;      /* "fp32" (default) or "int8" (needs a calibrated model) */
     float int8_recheck;            /* int8: FP32 rerun margin, in calibrated INT8 logit errors; 0 = never; default 3 */
     /* Preprocessing overrides; 0 / empty = what the model's metadata says */

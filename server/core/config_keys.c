@@ -37,6 +37,9 @@ const key_def_t config_keys[] = {
         "none: load the repository at start; poll: rescan it every repository_poll_s; explicit: "
         "load and unload through POST /v2/repository/models/NAME/load|unload"),
     INT(repository_poll_s, "5", 1, 86400, "S", "poll mode: seconds between rescans of model_repository"),
+    INT(max_models_memory_mb, NULL, 0, 16777216, "MB",
+        "memory every loaded model version may use together (resnetd_model_version_memory_bytes); "
+        "a load that would pass it is refused; 0 = no limit"),
     {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8|bf16|auto",
      "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate); bf16 is fast "
      "with AMX only; auto: bf16 where AMX BF16 exists, else fp32", NULL},

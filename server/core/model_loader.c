@@ -99,6 +99,34 @@ static uint64_t rss_bytes(void)
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* The memory of every published version (their estimates), bytes. */
+static uint64_t models_memory(model_loader_t *l)
+{
+    served_model_t *models[REGISTRY_MAX_MODELS * REGISTRY_MAX_VERSIONS];
+    int n = registry_snapshot(l->p.registry, models, REGISTRY_MAX_MODELS * REGISTRY_MAX_VERSIONS);
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        sum += atomic_load(&served_model_stats(models[i])->memory_bytes);
+        served_model_unref(models[i]);
+    }
+    return sum;
+}
+
+/* max_models_memory_mb: refuses a load that would pass it, before loading
+ * (the weights take at least the file's size) and after the warm-up (what
+ * it took). */
+static rd_status_t check_memory(model_loader_t *l, const repo_version_t *v, uint64_t more,
+                                rd_error_t *err)
+{
+    uint64_t limit = (uint64_t)l->p.cfg->max_models_memory_mb << 20, used = models_memory(l);
+    if (!limit || used + more <= limit)
+        return RD_OK;
+    return rd_error_set(err, RD_ERR_LIMIT, "%s: refused: with it, models would use %llu MB, over "
+                        "max_models_memory_mb %d (loaded versions use %llu MB)", v->path,
+                        (unsigned long long)((used + more) >> 20),
+                        l->p.cfg->max_models_memory_mb, (unsigned long long)(used >> 20));
+}
+
 static void log_loaded(model_loader_t *l, const char *name, int version, engine_t *engine,
                        const model_preproc_t *pp, double seconds)
 {
@@ -120,6 +148,8 @@ static rd_status_t load_version(model_loader_t *l, const repo_model_t *rm,
 {
     engine_params_t ep = config_engine_params(&rm->cfg);
     engine_t *engine;
+    if (check_memory(l, v, v->size > 0 ? (uint64_t)v->size : 0, err) != RD_OK)
+        return RD_ERR_LIMIT;
     uint64_t rss0 = rss_bytes();
     int64_t t0 = clock_now_ns();
     if (engine_load(v->path, &ep, &engine, err) != RD_OK)
@@ -137,6 +167,11 @@ static rd_status_t load_version(model_loader_t *l, const repo_model_t *rm,
         return rd_error_prefix(err, "model %s: warm-up", name);
     }
     metrics_gauge_set(l->p.metrics, METRICS_G_MODEL_WARMUP, w.seconds);
+    uint64_t rss1 = rss_bytes(), memory = rss1 > rss0 ? rss1 - rss0 : 0;
+    if (check_memory(l, v, memory, err) != RD_OK) {
+        engine_free(engine);
+        return RD_ERR_LIMIT;
+    }
     log_msg(l->p.log, LOG_LEVEL_INFO, "model %s version %d warmed up in %.2f s (%d runs, batch "
             "1..%d)", name, v->version, w.seconds, w.runs, w.largest);
     batcher_params_t bp = batcher_default_params();
@@ -151,8 +186,7 @@ static rd_status_t load_version(model_loader_t *l, const repo_model_t *rm,
     model_stats_t *stats = served_model_stats(m);
     atomic_store(&stats->load_ns, (uint64_t)(seconds * 1e9));
     atomic_store(&stats->warmup_ns, (uint64_t)(w.seconds * 1e9));
-    uint64_t rss1 = rss_bytes();
-    atomic_store(&stats->memory_bytes, rss1 > rss0 ? rss1 - rss0 : 0);
+    atomic_store(&stats->memory_bytes, memory);
     if ((st = registry_publish(l->p.registry, m, err)) != RD_OK)
         return st;
     log_msg(l->p.log, LOG_LEVEL_INFO, "model %s version %d is serving", name, v->version);

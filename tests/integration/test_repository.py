@@ -9,7 +9,8 @@ Usage: test_repository.py RESNETD_BINARY WORKDIR [two|poll|explicit]...
 two:      models alpha and beta in one process, 8 clients on both at once
           through KServe infer (FP32 tensors): every answer equals the
           PyTorch logits of the model it asked for (within 1e-5 x max|logit|),
-          none is the other model's.
+          none is the other model's; per-model counters, Triton stats and
+          config; max_models_memory_mb refusing a load before and after it.
 poll:     model_control_mode poll; alpha/2 appears while 8 clients send to
           alpha: zero failed requests, every answer is version 1's or version
           2's logits, none sent after the log says version 2 serves is version
@@ -252,6 +253,23 @@ def test_two(binary, workdir, refs):
         assert cfg["output"][0]["dims"] == [2] and cfg["instance_group"][0]["count"] == 1, cfg
     finally:
         srv.stop()
+    test_memory_limit(binary, workdir, repo)
+
+
+def test_memory_limit(binary, workdir, repo):
+    """max_models_memory_mb refuses, with a clear error and no crash: 1 MB
+    before loading (the file alone passes it), 60 MB after alpha's warm-up
+    (a 2-class ResNet-18 takes about 110 MB resident here)."""
+    for limit, when in ((1, "before"), (60, "after")):
+        r = subprocess.run([binary, "serve", "--model-repository", repo, "--port", "0",
+                            "--max-batch-size", "2", "--max-models-memory-mb", str(limit)],
+                           capture_output=True, text=True, timeout=120)
+        last = r.stderr.strip().splitlines()[-1]
+        print("  max_models_memory_mb %d (%s the load): exit %d, %s" % (limit, when, r.returncode, last))
+        assert r.returncode == 1 and "over max_models_memory_mb %d" % limit in last, r.stderr[-2000:]
+        assert "alpha/1/model.safetensors" in last, last
+        loaded = " loaded in " in r.stderr  # refused before the load: never loaded
+        assert loaded == (when == "after"), "refused %s the load? %s" % (when, r.stderr[-2000:])
 
 
 def test_poll(binary, workdir, refs):
