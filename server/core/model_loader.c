@@ -269,9 +269,8 @@ static rd_status_t sync_model(model_loader_t *l, const char *name, rd_error_t *e
     free(rm);
     if (st != RD_OK) {
         log_msg(l->p.log, LOG_LEVEL_ERROR, "model %s: load failed: %s", name, err->msg);
+        /* kept without versions, so that poll remembers the failed file */
         registry_set_state(l->p.registry, name, REGISTRY_UNAVAILABLE_STATE, err->msg);
-        if (ld && !ld->n)
-            forget(l, ld);
     }
     return st;
 }
