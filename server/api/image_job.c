@@ -9,12 +9,13 @@
 int image_job_start(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
                     const image_span_t *images, rd_error_t *err)
 {
-    if (infer_job_init(job, req, model, n, NULL, err) != RD_OK)
-        return 503;
+    rd_status_t st = infer_job_init(job, req, model, n, NULL, err);
+    if (st != RD_OK)
+        return http_error_status(st, HTTP_CTX_QUEUE);
     http_request_set_images(req, n);
     for (int i = 0; i < n; i++)
         infer_job_decode(job, i, images[i].data, images[i].len);
-    rd_status_t st = infer_job_submit(job, err);
+    st = infer_job_submit(job, err);
     return st == RD_OK ? 0 : http_error_status(st, HTTP_CTX_QUEUE);
 }
 

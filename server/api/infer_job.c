@@ -32,6 +32,14 @@ rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, served_model_t
     return RD_OK;
 }
 
+int infer_job_failure(int i, rd_status_t st, http_ctx_t ctx, const char *why,
+                      char msg[INFER_JOB_MSG_MAX])
+{
+    snprintf(msg, INFER_JOB_MSG_MAX, "image %d: %s%s", i,
+             ctx == HTTP_CTX_INFERENCE ? "inference failed: " : "", why);
+    return http_error_status(st, ctx);
+}
+
 void infer_job_fail(infer_job_t *job, int i, int http_status, const char *message)
 {
     job->status[i] = http_status;
@@ -53,15 +61,12 @@ static int stop_reason(http_request_t *req)
     return -1;
 }
 
-/* The answer for an image stopped for that reason: the batcher's, for the
- * same reasons. */
-static const struct {
-    int http_status;
-    const char *why;
-} stop_answers[METRICS_N_DROP_REASONS] = {
-    [METRICS_DROP_DEADLINE] = {504, "request_timeout_ms passed"},
-    [METRICS_DROP_CANCELLED] = {499, "cancelled (client went away)"},
-    [METRICS_DROP_SHUTDOWN] = {503, "server shutting down"},
+/* Why an image stopped for that reason, in its answer; the status is
+ * http_error_drop_status's, as for an image the batcher drops. */
+static const char *const stop_why[METRICS_N_DROP_REASONS] = {
+    [METRICS_DROP_DEADLINE] = "request_timeout_ms passed",
+    [METRICS_DROP_CANCELLED] = "cancelled (client went away)",
+    [METRICS_DROP_SHUTDOWN] = "server shutting down",
 };
 
 /* The decoder's stop hook (image_stop_fn), polled between images and every
@@ -71,20 +76,15 @@ static rd_status_t decode_stop(void *ctx, rd_error_t *err)
     int reason = stop_reason(ctx);
     if (reason < 0)
         return RD_OK;
-    return rd_error_set(err, RD_ERR_TIMEOUT, "%s", stop_answers[reason].why);
+    return rd_error_set(err, RD_ERR_TIMEOUT, "%s", stop_why[reason]);
 }
 
 int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
 {
     const http_deps_t *deps = http_request_deps(job->req);
-    image_limits_t lim = image_default_limits();
-    lim.max_pixels = deps->limits->max_pixels > 0 ? (uint64_t)deps->limits->max_pixels : 0;
-    lim.max_scans = deps->limits->max_jpeg_scans;
-    lim.max_scan_work = deps->limits->max_jpeg_scan_work;
-    lim.budget_ms = deps->limits->decode_budget_ms;
+    image_limits_t lim = deps->limits->image;
     lim.stop = decode_stop;
     lim.stop_ctx = job->req;
-    lim.formats = deps->limits->image_formats;
     rd_error_t err = {0};
     int64_t t0 = clock_now_ns();
     rd_status_t st = decode_stop(job->req, &err);
@@ -98,13 +98,11 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
     http_request_add_timings(job->req, job->decode_ms[i], -1, -1);
     if (st != RD_OK) {
         char msg[INFER_JOB_MSG_MAX];
-        snprintf(msg, sizeof msg, "image %d: %s", i, err.msg);
+        int status = infer_job_failure(i, st, HTTP_CTX_IMAGE, err.msg, msg);
         int reason = st == RD_ERR_TIMEOUT ? stop_reason(job->req) : -1;
         if (reason >= 0) /* dropped unrun, as the batcher drops a queued image */
             metrics_count_dropped(deps->metrics, (metrics_drop_t)reason, 1);
-        infer_job_fail(job, i,
-                       reason >= 0 ? stop_answers[reason].http_status
-                                   : http_error_status(st, HTTP_CTX_IMAGE),
+        infer_job_fail(job, i, reason >= 0 ? http_error_drop_status((metrics_drop_t)reason) : status,
                        msg);
     }
     return job->status[i];
@@ -164,21 +162,21 @@ static void outcome_status(infer_job_t *job, int i)
     case BATCHER_EXPIRED:
         snprintf(msg, sizeof msg, "image %d: request_timeout_ms (%lld ms) passed while queued", i,
                  (long long)http_request_deps(job->req)->limits->request_timeout_ms);
-        infer_job_fail(job, i, 504, msg);
+        infer_job_fail(job, i, http_error_drop_status(METRICS_DROP_DEADLINE), msg);
         return;
     case BATCHER_CANCELLED:
-        snprintf(msg, sizeof msg, "image %d: cancelled (client went away)", i);
-        infer_job_fail(job, i, 499, msg);
+        snprintf(msg, sizeof msg, "image %d: %s", i, stop_why[METRICS_DROP_CANCELLED]);
+        infer_job_fail(job, i, http_error_drop_status(METRICS_DROP_CANCELLED), msg);
         return;
     case BATCHER_SHUTDOWN:
-        snprintf(msg, sizeof msg, "image %d: server shutting down", i);
-        infer_job_fail(job, i, 503, msg);
+        snprintf(msg, sizeof msg, "image %d: %s", i, stop_why[METRICS_DROP_SHUTDOWN]);
+        infer_job_fail(job, i, http_error_drop_status(METRICS_DROP_SHUTDOWN), msg);
         return;
     case BATCHER_FAILED:
         break;
     }
-    snprintf(msg, sizeof msg, "image %d: inference failed: %s", i, it->error.msg);
-    infer_job_fail(job, i, http_error_status(it->error.code, HTTP_CTX_INFERENCE), msg);
+    infer_job_fail(job, i, infer_job_failure(i, it->error.code, HTTP_CTX_INFERENCE, it->error.msg, msg),
+                   msg);
 }
 
 void infer_job_collect(infer_job_t *job)

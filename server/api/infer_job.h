@@ -22,6 +22,7 @@
 
 #include "batcher.h"
 #include "http.h"
+#include "http_error.h"
 #include "served_model.h"
 
 #define INFER_JOB_MSG_MAX (RD_ERROR_MSG_MAX + 64)
@@ -52,6 +53,13 @@ rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, served_model_t
  * limit, timing it. On failure sets status[i] and message[i] (prefixed
  * "image i: "). Returns the resulting status (0 = ok, ready to run). */
 int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len);
+
+/* Image i's failure st, in ctx (HTTP_CTX_IMAGE: decoding; HTTP_CTX_INFERENCE:
+ * running), as its answer: writes msg "image i: why" or "image i: inference
+ * failed: why" and returns the HTTP status. The one wording of an image's
+ * error, for the routes and `resnetd classify`. Pure; any thread. */
+int infer_job_failure(int i, rd_status_t st, http_ctx_t ctx, const char *why,
+                      char msg[INFER_JOB_MSG_MAX]);
 
 /* Sets image i's failure. */
 void infer_job_fail(infer_job_t *job, int i, int http_status, const char *message);

@@ -236,15 +236,12 @@ static void classify_finish(http_request_t *req)
     json_t *results = json_array();
     for (int i = 0; i < job->n && results; i++) {
         const char *filename = s->mp.n_parts ? s->mp.parts[i].filename : NULL;
-        json_t *e;
-        if (job->status[i] == 200) {
-            classify_timings_t t;
-            infer_job_timings(job, i, &t.decode_ms, &t.queue_ms, &t.inference_ms);
-            e = classify_result_json(served_model_info(model), i, filename,
-                                     job->logits + (size_t)i * (size_t)job->n_classes, s->topk, &t);
-        } else {
-            e = classify_error_json(i, filename, job->status[i], job->message[i]);
-        }
+        classify_timings_t t;
+        infer_job_timings(job, i, &t.decode_ms, &t.queue_ms, &t.inference_ms);
+        json_t *e = classify_entry_json(served_model_info(model), i, filename, job->status[i],
+                                        job->message[i],
+                                        job->logits + (size_t)i * (size_t)job->n_classes, s->topk,
+                                        &t);
         if (!e || json_array_append_new(results, e) != 0) {
             json_decref(results);
             results = NULL;

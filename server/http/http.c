@@ -214,13 +214,7 @@ http_limits_t http_limits_of(const config_t *cfg)
         .max_body_bytes = cfg->max_body_bytes,
         .max_buffered_body_bytes = cfg->max_buffered_body_bytes,
         .max_images_per_request = cfg->max_images_per_request,
-        .max_pixels = cfg->max_pixels,
-        .max_jpeg_scans = cfg->max_jpeg_scans,
-        .max_jpeg_scan_work = cfg->max_jpeg_scan_work,
-        .decode_budget_ms = cfg->decode_budget_ms,
-        .image_formats = IMAGE_FORMAT_BIT(IMAGE_FORMAT_JPEG) |
-                         (cfg->accept_png ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_PNG) : 0) |
-                         (cfg->accept_webp ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_WEBP) : 0),
+        .image = config_image_limits(cfg),
         .request_timeout_ms = cfg->request_timeout_ms,
         .topk_default = cfg->topk_default,
         .retry_after_s = cfg->retry_after_s,

@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "image.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
@@ -42,11 +43,8 @@ typedef struct {
     int64_t max_body_bytes;      /* request body bytes (413 beyond) */
     int64_t max_buffered_body_bytes; /* body bytes of all requests together (503 beyond) */
     int max_images_per_request;  /* images in one request (413 beyond) */
-    int64_t max_pixels;          /* width*height per image (413 beyond); 0 = no limit */
-    int max_jpeg_scans;          /* scans per JPEG (413 beyond) */
-    int max_jpeg_scan_work;      /* blocks all scans code, in passes over the image (413 beyond) */
-    int64_t decode_budget_ms;    /* wall time of one image's decode (413 beyond) */
-    unsigned image_formats;      /* IMAGE_FORMAT_BIT()s of the formats decoded (accept_png, ...) */
+    image_limits_t image;        /* pixels, scans, scan work, decode time, formats
+                                    (config_image_limits); each request adds its stop hook */
     int64_t request_timeout_ms;  /* deadline from the request's start; 0 = none */
     int topk_default;            /* top-k when the request gives none */
     int retry_after_s;           /* Retry-After on 503/429 */

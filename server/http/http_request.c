@@ -6,9 +6,10 @@
  * The request's state says which stage it is in, so every call does one thing:
  *
  *   (first call) -- headers --> RQ_RECEIVING   routed, body chunks appended
- *                           \-> RQ_REFUSED     answered at the header stage
+ *                           \-> RQ_REFUSED     refused at the header stage
  *                                              (bad route, 401, 411, 413, 503);
- *                                              the body, if any, is discarded
+ *                                              a small body is read and discarded
+ *                                              first (early_answer)
  *                           \-> RQ_SENT        the same, answer queued at once
  *   RQ_RECEIVING -- body complete: route->start() --> RQ_WAITING  (items queued)
  *                                                \-> RQ_SENT      (answered)
@@ -295,15 +296,28 @@ static bool framing_stage(http_request_t *req, const char *version)
  * stage, as it cannot know that no body follows. A request that declares no
  * body loses nothing by waiting for the next call (made at once), so a 401,
  * 404 or 405 to it keeps the connection open for the client's next, perhaps
- * pipelined, request. The rest still close: 411 and 413 may have unread bytes
- * behind them, and a 503 refusal is there to shed connections. */
+ * pipelined, request. So does one with a small body (Content-Length up to
+ * HTTP_REFUSED_DRAIN_BYTES, no Expect: 100-continue): its body is read and
+ * discarded, never buffered, before the answer. Answering it at the headers
+ * would close the socket while the body is still arriving, and a close with
+ * unread bytes sends a TCP reset that can destroy the answer before the
+ * client reads it (curl then fails with "connection reset" instead of
+ * showing the 401; seen under TSan's slowdown). The rest still close: 411
+ * and 413 may have unread bytes behind them, a 503 refusal is there to shed
+ * connections, a large or chunked body is not worth reading, and a client
+ * that asked for 100-continue waits for the answer instead of sending. */
+#define HTTP_REFUSED_DRAIN_BYTES (1 << 20)
+
 static enum MHD_Result early_answer(http_request_t *req)
 {
     const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    bool body = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (len && strcmp(len, "0"));
+    bool chunked = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+    bool body = chunked || (len && strcmp(len, "0"));
+    bool small = !chunked && (!body || strtoll(len, NULL, 10) <= HTTP_REFUSED_DRAIN_BYTES) &&
+                 !http_header(req, MHD_HTTP_HEADER_EXPECT);
     req->state = RQ_REFUSED;
-    if (!body && (req->status == 401 || req->status == 404 || req->status == 405))
-        return MHD_YES; /* the next call queues it */
+    if (small && (req->status == 401 || req->status == 404 || req->status == 405))
+        return MHD_YES; /* the call after the body (or the next one) queues it */
     return queue_answer(req);
 }
 
