@@ -140,11 +140,13 @@ bool http_stopping(const http_t *h);
 /* The limits routes apply, from cfg. */
 http_limits_t http_limits_of(const config_t *cfg);
 
-/* Publishes the loaded models to the routes: requests that arrive afterwards
- * see deps with this registry (limits, metrics and log as given to
- * http_create). Call once, from the thread that loaded the models, with a
- * registry that is complete and outlives the http_t. Thread-safe with respect
- * to requests in progress (they keep the deps they started with). */
+/* Publishes the models to the routes: requests that arrive afterwards see
+ * deps with this registry and the model loader (control, for the repository
+ * API; may be NULL), limits, metrics and log as given to http_create. Call
+ * once, from the thread that loaded the first models, with a registry that
+ * outlives the http_t (it changes afterwards under its own lock as the loader
+ * publishes and retires versions). Thread-safe with respect to requests in
+ * progress (they keep the deps they started with). */
 void http_set_registry(http_t *h, registry_t *registry, void *control);
 
 /* True when the model is loaded and the server is not draining: /readyz.
