@@ -14,7 +14,8 @@ two:      models alpha and beta in one process, 8 clients on both at once
 poll:     model_control_mode poll; alpha/2 appears while 8 clients send to
           alpha: zero failed requests, every answer is version 1's or version
           2's logits, none sent after the log says version 2 serves is version
-          1's; then beta's folder is removed: beta turns 404.
+          1's; RSS under load comes back within 10% of one version's once
+          version 1 is freed; then beta's folder is removed: beta turns 404.
 explicit: model_control_mode explicit with a bearer token: the repository API
           without it is 401; load beta, then unload it while 4 clients send
           (only 200s with beta's logits, then 503s, then 404s; after the
@@ -149,6 +150,11 @@ class Server:
         self.log.close()
         assert self.proc.returncode == 0, "resnetd exited with %d: %s" % (
             self.proc.returncode, open(self.log_path).read()[-3000:])
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1]) / 1024
 
 
 def log_time(rec):
@@ -296,11 +302,18 @@ def test_poll(binary, workdir, refs):
 
         threads, errors = clients(8, one, stop)
         time.sleep(1.5)
+        rss_one = rss_mb(srv.proc.pid)
         put_version(repo, "alpha", 2, refs[3]["file"])
         switch = log_time(srv.wait_log("model alpha version 2 is serving"))
+        rss_two = rss_mb(srv.proc.pid)
+        srv.wait_log("model alpha version 1 retired")
         time.sleep(1.5)
+        rss_after = rss_mb(srv.proc.pid)
         stop.set()
         join(threads, errors)
+        print("  RSS under load: %.0f MB with version 1, %.0f MB with both, %.0f MB after "
+              "version 1 was freed" % (rss_one, rss_two, rss_after))
+        assert rss_after <= rss_one * 1.10, "RSS did not come back within 10%"
         before = sum(1 for s, k in answers if s <= switch)
         after = [k for s, k in answers if s > switch + 0.002]
         print("  %d answers before the switch, %d after; failures %s" %
