@@ -186,6 +186,16 @@ static bool split_images(http_request_t *req, classify_state_t *s, int *n)
     return true;
 }
 
+/* Part i is decoded (on a decode pool thread, which owns it until then): its
+ * copy is not needed any more. */
+static void part_decoded(void *ctx, int i)
+{
+    classify_state_t *s = ctx;
+    free(s->mp.parts[i].data);
+    s->mp.parts[i].data = NULL;
+    s->mp.parts[i].len = 0;
+}
+
 static http_step_t classify_start(http_request_t *req)
 {
     if (!http_request_model(req)) { /* ?model=, /models/NAME/classify or the default */
@@ -213,13 +223,9 @@ static http_step_t classify_start(http_request_t *req)
         images[i] = s->mp.n_parts ? (image_span_t){s->mp.parts[i].data, s->mp.parts[i].len}
                                   : (image_span_t){body, body_len};
     rd_error_t err = {0};
-    int status = image_job_start(&s->job, req, http_request_model(req), n, images, &err);
+    int status = image_job_start(&s->job, req, http_request_model(req), n, images,
+                                 s->mp.n_parts ? part_decoded : NULL, s, &err);
     free(images);
-    for (int i = 0; i < s->mp.n_parts; i++) { /* decoded: the part copies are not needed */
-        free(s->mp.parts[i].data);
-        s->mp.parts[i].data = NULL;
-        s->mp.parts[i].len = 0;
-    }
     if (status) {
         http_respond_error(req, status, err.msg);
         return HTTP_DONE;
@@ -232,7 +238,11 @@ static void classify_finish(http_request_t *req)
     classify_state_t *s = http_request_state(req);
     const served_model_t *model = s->job.model;
     infer_job_t *job = &s->job;
-    infer_job_collect(job);
+    int refused = infer_job_collect(job);
+    if (refused) {
+        http_respond_error(req, refused, job->refused_msg);
+        return;
+    }
     json_t *results = json_array();
     for (int i = 0; i < job->n && results; i++) {
         const char *filename = s->mp.n_parts ? s->mp.parts[i].filename : NULL;

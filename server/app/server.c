@@ -1,11 +1,14 @@
 /* server.c - assembling resnetd serve (see server.h). Creation order is
- * logger, metrics, HTTP, then the model loader, which loads every model of
- * the repository (or the one file) into the registry: the daemon listens before the model loads, so probes get
+ * logger, metrics, the decode pool, HTTP, then the model loader, which loads
+ * every model of the repository (or the one file) into the registry: the
+ * daemon listens before the model loads, so probes get
  * /healthz 200 and /readyz 503 during a long load instead of connection
  * refused, and the routes that need the model answer 503 until
- * http_set_registry publishes it. Destruction stops the batchers' work first,
- * the HTTP daemon only after they have answered every item (a suspended
- * connection must not outlive the daemon's stop). */
+ * http_set_registry publishes it. Destruction stops the decodes first (their
+ * requests' images are queued or refused), then the batchers' work, the HTTP
+ * daemon only after they have answered every item (a suspended connection
+ * must not outlive the daemon's stop), and frees the pool last, once no HTTP
+ * thread can submit to it. */
 #include "server.h"
 
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include "auth.h"
 #include "cpu_quota.h"
 #include "batcher.h"
+#include "decode_pool.h"
 #include "http.h"
 #include "registry.h"
 #include "log.h"
@@ -31,6 +35,7 @@ struct server {
     metrics_t *metrics;
     registry_t *registry; /* the served models; published to the routes when ready */
     model_loader_t *loader; /* fills the registry: at start, then by the control mode */
+    decode_pool_t *decode_pool; /* the routes' image decoding, apart from the HTTP threads */
     http_t *http;
     bool drained;
 };
@@ -48,8 +53,17 @@ static void listen_address(const server_t *srv, char *out, size_t size)
 static rd_status_t start_http(server_t *srv, rd_error_t *err)
 {
     srv->limits = http_limits_of(&srv->cfg);
+    int threads = srv->cfg.decode_threads > 0 ? srv->cfg.decode_threads
+                                              : decode_pool_default_threads();
+    int per_request = srv->cfg.max_decodes_per_request > 0 ? srv->cfg.max_decodes_per_request
+                                                           : decode_pool_default_per_group();
+    rd_status_t st = decode_pool_create(threads, per_request < threads ? per_request : threads,
+                                        &srv->decode_pool, err);
+    if (st != RD_OK)
+        return st;
     http_params_t hp = {
-        .deps = {.limits = &srv->limits, .metrics = srv->metrics, .log = srv->log},
+        .deps = {.limits = &srv->limits, .metrics = srv->metrics, .log = srv->log,
+                 .decode_pool = srv->decode_pool},
         .cfg = &srv->cfg,
         .find_route = routes_find,
         .bind = srv->cfg.bind,
@@ -60,9 +74,11 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
         .header_timeout_s = srv->cfg.header_timeout_s,
         .body_timeout_s = srv->cfg.body_timeout_s,
     };
-    rd_status_t st = http_create(&hp, &srv->http, err);
+    st = http_create(&hp, &srv->http, err);
     if (st != RD_OK)
         return st;
+    log_msg(srv->log, LOG_LEVEL_INFO, "decode pool: %d threads, at most %d per request", threads,
+            per_request < threads ? per_request : threads);
     char conflict[256];
     if (auth_env_conflict(conflict, sizeof conflict))
         log_msg(srv->log, LOG_LEVEL_WARN, "auth: %s", conflict);
@@ -219,6 +235,7 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     bool idle = wait_idle(srv, deadline);
     if (!idle) /* a decode still running stops at its next check */
         http_stop_work(srv->http);
+    decode_pool_stop(srv->decode_pool); /* what is queued ends (and queues its images) first */
     rd_error_t berr = {0};
     rd_status_t st = RD_OK;
     for (int i = 0; i < n; i++)
@@ -244,6 +261,9 @@ void server_destroy(server_t *srv)
     if (!srv)
         return;
     model_loader_destroy(srv->loader); /* answers the load/unload requests still waiting */
+    if (srv->http)
+        http_stop_work(srv->http);
+    decode_pool_stop(srv->decode_pool); /* the decodes end quickly, their images queued or not */
     served_model_t *models[REGISTRY_MAX_MODELS * REGISTRY_MAX_VERSIONS];
     int n = srv->registry ? registry_snapshot(srv->registry, models, REGISTRY_MAX_MODELS *
                                                                       REGISTRY_MAX_VERSIONS)
@@ -253,9 +273,8 @@ void server_destroy(server_t *srv)
         served_model_drain(models[i], 0, &err);
         served_model_unref(models[i]);
     }
-    if (srv->http)
-        http_stop_work(srv->http);
     http_destroy(srv->http); /* no connection is suspended now: every item is done */
+    decode_pool_destroy(srv->decode_pool); /* after the HTTP threads, which submit to it */
     registry_destroy(srv->registry);
     metrics_destroy(srv->metrics);
     log_destroy(srv->log);

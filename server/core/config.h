@@ -35,7 +35,9 @@ typedef struct {
     /* Network */
     int port;                      /* TCP port, 0..65535; 0 = any free port (the server logs it); default 8080 */
     char bind[64];                 /* IPv4/IPv6 address to listen on; default "127.0.0.1" */
-    int http_threads;              /* libmicrohttpd worker threads, which also decode JPEGs, >= 1; default 2 */
+    int http_threads;              /* libmicrohttpd worker threads, >= 1; default 2 */
+    int decode_threads;            /* decode pool threads; 0 = CPUs (sched_getaffinity) + 1 */
+    int max_decodes_per_request;   /* one request's images decoding at once; 0 = the CPU count */
     int inference_threads;         /* oneDNN/OpenMP threads of the one inference worker; 0 = all cores
                                       (default: engine_default_params, as for the next three) */
     /* Model */

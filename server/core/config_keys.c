@@ -22,7 +22,13 @@
 const key_def_t config_keys[] = {
     INT(port, "8080", 0, 65535, "N", "TCP port to listen on; 0 = any free port (logged at start)"),
     STR(bind, "127.0.0.1", "ADDR", "address to listen on (IPv4 or IPv6); 0.0.0.0 = every interface"),
-    INT(http_threads, "2", 1, 1024, "N", "libmicrohttpd worker threads; they also decode and preprocess JPEGs"),
+    INT(http_threads, "2", 1, 1024, "N", "libmicrohttpd worker threads: they parse requests and build answers"),
+    INT(decode_threads, "0", 0, 1024, "N",
+        "threads that decode and preprocess images, apart from the HTTP threads; "
+        "0 = the CPUs the process may use (sched_getaffinity) + 1"),
+    INT(max_decodes_per_request, "0", 0, 1024, "N",
+        "most images of one request decoding at once, so that other requests' images find a free "
+        "decoder; 0 = the CPU count (at most decode_threads)"),
     INT(inference_threads, ENGINE, 0, 1024, "N",
         "oneDNN/OpenMP threads of the one inference worker; 0 = one per CPU the affinity mask "
         "and the cgroup CPU quota allow"),

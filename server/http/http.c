@@ -32,6 +32,19 @@
 
 /* --- the daemon --- */
 
+/* libmicrohttpd's URI log callback: a request line has been read, before its
+ * headers. A kept-alive connection's later requests count their time from it
+ * (http_request.c), the nearest libmicrohttpd gets to their first byte.
+ * Returns NULL, so the request's context stays unset for http_on_request. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls, (void)uri;
+    http_conn_t *c = http_conn_of(conn);
+    if (c)
+        c->line_ns = clock_now_ns();
+    return NULL;
+}
+
 /* Counts open connections. libmicrohttpd's own limit stops accepting (new
  * connections then wait, silent, in the kernel's backlog), so the daemon's
  * limit is set above max_connections and a connection accepted over
@@ -146,7 +159,8 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
         (unsigned)(h->max_connections + reserve), MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(params->connection_timeout_s > 0 ? params->connection_timeout_s : 0),
-        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, h, MHD_OPTION_ARRAY,
+        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, h, MHD_OPTION_URI_LOG_CALLBACK,
+        on_request_line, h, MHD_OPTION_ARRAY,
         tls.key ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     bool tls_on = tls.key != NULL;
     tls_pem_free(&tls); /* GnuTLS copied them at the start; wipe our copy of the key */

@@ -125,6 +125,26 @@ def trickled(binary, model):
             time.sleep(0.1)
         print(f"  /readyz sent 1 s after connect: total_ms {total}", flush=True)
         check(total is not None and total >= 900, f"total_ms {total} does not count from accept")
+        # ... and a kept-alive connection's later request from its request line
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_answer(s)
+        s.sendall(b"GET /v2/health/live HTTP/1.1\r\n")
+        time.sleep(1.0)
+        s.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+        read_answer(s)
+        s.close()
+        total = None
+        for _ in range(50):
+            lines = [ln for ln in srv.text().splitlines() if '"path":"/v2/health/live"' in ln]
+            if lines:
+                total = json.loads(lines[-1])["total_ms"]
+                break
+            time.sleep(0.1)
+        print(f"  a kept-alive connection's second request, its head sent over 1 s: total_ms "
+              f"{total}", flush=True)
+        check(total is not None and total >= 900,
+              f"total_ms {total} of a later request does not count from its request line")
         _, text, _ = request(srv.port, "GET", "/metrics")
         m = re.search(rb"^resnetd_request_wait_seconds_count (\d+)", text, re.M)
         print(f"  resnetd_request_wait_seconds_count {m and m.group(1)}", flush=True)

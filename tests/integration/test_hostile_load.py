@@ -41,7 +41,9 @@ figures before and after).
 7. max_connections 8 held by idle sockets: /healthz and /readyz 200, /metrics 503.
 8. header_timeout_s / body_timeout_s 2: a trickled head and a trickled body are
    dropped within TRICKLE_BOUND_S; a request sent 1 s after its connect logs
-   total_ms >= 900 (counted from accept); resnetd_request_wait_seconds counts.
+   total_ms >= 900 (counted from accept), and so does a kept-alive
+   connection's second request whose head takes 1 s (counted from its request
+   line); resnetd_request_wait_seconds counts.
 
    HOSTILE_ONLY=decode|memory|probes runs one group (1-4 | 5-6 | 7-8).
 
