@@ -25,7 +25,7 @@ const key_def_t config_keys[] = {
     INT(http_threads, "2", 1, 1024, "N", "libmicrohttpd worker threads: they parse requests and build answers"),
     INT(decode_threads, "0", 0, 1024, "N",
         "threads that decode and preprocess images, apart from the HTTP threads; "
-        "0 = the CPUs the process may use (sched_getaffinity) + 1"),
+        "0 = the CPUs the process may use (affinity mask, cgroup CPU quota) + 1"),
     INT(max_decodes_per_request, "0", 0, 1024, "N",
         "most images of one request decoding at once, so that other requests' images find a free "
         "decoder; 0 = the CPU count (at most decode_threads)"),
