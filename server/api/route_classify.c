@@ -200,6 +200,12 @@ static void part_decoded(void *ctx, int i)
 
 static http_step_t classify_start(http_request_t *req)
 {
+    if (!http_request_model(req)) { /* ?model=, /models/NAME/classify or the default */
+        char msg[600];
+        int status = http_request_model_miss(req, msg, sizeof msg);
+        http_respond_error(req, status, msg);
+        return HTTP_DONE;
+    }
     classify_state_t *s = state_of(req);
     if (!s) {
         http_respond_error(req, 503, "out of memory");

@@ -69,6 +69,7 @@ static void request_free(http_request_t *req)
         free(req->route_data);
     pthread_cond_destroy(&req->none_pending);
     pthread_mutex_destroy(&req->lock);
+    served_model_unref(req->model); /* its queue has answered every item of this request */
     free(req->body);
     free(req->response);
     bool large = req->bytes_in >= (int64_t)HTTP_TRIM_BYTES;
@@ -234,7 +235,8 @@ static bool header_stage(http_request_t *req, const char *url)
 {
     const char *allow = NULL;
     req->route = req->http->find_route(url, req->method, &req->endpoint, req->param,
-                                       sizeof req->param, &allow);
+                                       sizeof req->param, req->version, sizeof req->version,
+                                       &allow);
     if (http_over_limit(req->conn) && !is_probe(req)) { /* before auth: it reveals nothing but the limit */
         req->route = NULL;
         char msg[128];
@@ -535,6 +537,9 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     producer_leave(req); /* the client went away before start(), or an early answer */
     request_phase(req, false); /* kept alive: connection_timeout_s from now on */
+    char version[16] = "";
+    if (req->logged_model)
+        snprintf(version, sizeof version, "%d", served_model_version(req->logged_model));
     log_access_t rec = {
         .method = req->method,
         .path = req->path,
@@ -548,7 +553,7 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .total_ms = http_request_elapsed_ms(req),
         .cpu_ms = http_request_cpu_report(req, h->deps.metrics),
         .model = req->logged_model ? served_model_name(req->logged_model) : NULL,
-        .version = req->logged_model ? HTTP_MODEL_VERSION : NULL,
+        .version = req->logged_model ? version : NULL,
     };
     if (rec.status == 0)
         rec.status = 499;
