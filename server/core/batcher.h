@@ -14,6 +14,7 @@
  *     batcher_t *b; batcher_create(engine, &bp, metrics, &b, &err);
  *     batcher_producer_enter(b);              when a request's body/decoding begins
  *     batcher_item_init(&item, pixels, logits, clock_now_ns() + timeout_ns, on_done, req);
+ *     item.features = embedding;              optional: also the pooled features
  *     if (batcher_submit(b, &item, &err) == RD_ERR_LIMIT) -> 503 + Retry-After (done not called)
  *     batcher_producer_leave(b);              after the submit, or when giving up
  *     ... on_done(item, req) runs on the worker thread: check item->outcome ...
@@ -31,6 +32,7 @@
 #ifndef RESNETD_BATCHER_H
 #define RESNETD_BATCHER_H
 
+#include "model_stats.h"
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,6 +75,7 @@ typedef struct {
     void *run_ctx;         /* first argument of run_fn */
     int input_h, input_w;  /* image size in pixels; 0 = from the engine */
     int n_classes;         /* logits per image; 0 = from the engine */
+    model_stats_t *stats;  /* this model version's counters (borrowed); NULL = none */
 } batcher_params_t;
 
 /* One image in flight. The submitter owns the item and everything it points
@@ -91,6 +94,13 @@ struct batcher_item {
                                 (the client went away); asked on the worker right
                                 before compute, and the item is then dropped as
                                 BATCHER_CANCELLED. NULL = never */
+    /* optional outputs, written with the logits when outcome is BATCHER_OK; NULL =
+     * not wanted (the default), so a batch can mix items that want them and items
+     * that don't, and a batch where none does costs nothing more. Sizes:
+     * engine_feature_shape. Only the engine runs them (no run_fn): with a
+     * run_fn, an item that asks fails with RD_ERR_UNSUPPORTED. */
+    float *features;      /* [channels]: the globally pooled vector (embedding) */
+    float *feature_map;   /* [channels][height][width]: the last stage's output */
 
     /* out: set by the batcher before done() */
     batcher_outcome_t outcome;
@@ -169,6 +179,9 @@ const batcher_params_t *batcher_params(const batcher_t *b);
  * else RD_OK. Either way the worker has exited when it returns. A second call
  * returns RD_OK at once. Call from the owning thread, never from done(). */
 rd_status_t batcher_drain(batcher_t *b, int64_t timeout_ms, rd_error_t *err);
+
+/* True when called on b's worker thread (from a done() callback). */
+bool batcher_on_worker(const batcher_t *b);
 
 /* Drains with timeout 0 if not yet drained (so every queued item gets its
  * done() call), joins the worker and frees everything. Does not free the

@@ -149,7 +149,7 @@ int grpc_port(const grpc_t *g)
     return g->port;
 }
 
-void grpc_set_registry(grpc_t *g, const registry_t *registry)
+void grpc_set_registry(grpc_t *g, registry_t *registry)
 {
     atomic_store(&g->registry, registry);
 }

@@ -41,8 +41,9 @@ rd_status_t grpc_create(const grpc_params_t *p, grpc_t **out, rd_error_t *err);
 /* The bound port. */
 int grpc_port(const grpc_t *g);
 
-/* Publishes the served models (borrowed until grpc_destroy). */
-void grpc_set_registry(grpc_t *g, const registry_t *registry);
+/* Publishes the served models (borrowed until grpc_destroy); each call looks
+ * its model up there (registry_acquire) and holds it until answered. */
+void grpc_set_registry(grpc_t *g, registry_t *registry);
 
 /* New calls get UNAVAILABLE; connections get GOAWAY once idle. */
 void grpc_begin_drain(grpc_t *g);

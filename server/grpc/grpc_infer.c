@@ -10,6 +10,7 @@
  * batcher's worker (it only counts down and hands the call back);
  * grpc_infer_cancel from the connection thread while items are queued. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,7 @@ void grpc_infer_free(grpc_infer_t *inf)
     free(inf->inputs);
     free(inf->logits);
     free(inf->items);
+    served_model_unref(inf->model);
     free(inf);
 }
 
@@ -164,20 +166,6 @@ static bool submit(grpc_infer_t *inf, int64_t deadline_ns, grpc_reply_t *reply)
     return false;
 }
 
-/* The model the request names, or NULL with *reply set. */
-static served_model_t *find_model(grpc_t *g, const char *name, grpc_reply_t *reply)
-{
-    const registry_t *r = atomic_load(&g->registry);
-    served_model_t *m = r ? registry_find(r, name) : NULL;
-    if (!r)
-        grpc_reply_error(reply, GRPC_STATUS_UNAVAILABLE, "the model is still loading");
-    else if (!m)
-        grpc_reply_error(reply, GRPC_STATUS_NOT_FOUND,
-                         "model '%.100s' is not served here (this server serves '%.100s')", name,
-                         served_model_name(registry_default(r)));
-    return m;
-}
-
 grpc_infer_t *grpc_infer_start(grpc_t *g, grpc_conn_t *conn, const grpc_call_in_t *in,
                                grpc_reply_t *reply)
 {
@@ -193,7 +181,7 @@ grpc_infer_t *grpc_infer_start(grpc_t *g, grpc_conn_t *conn, const grpc_call_in_
         inf->conn = conn;
         inf->stream = in->stream;
         inf->id = strdup(req.id);
-        inf->model = find_model(g, req.model_name, reply);
+        inf->model = grpc_find_model(g, req.model_name, req.model_version, reply);
         ok = inf->model && inf->id;
     }
     ok = ok && take_input(g, inf, &req, reply);
@@ -261,7 +249,9 @@ void grpc_infer_finish(grpc_infer_t *inf, grpc_reply_t *reply)
     }
     Inference__ModelInferResponse out = INFERENCE__MODEL_INFER_RESPONSE__INIT;
     out.model_name = (char *)served_model_name(inf->model);
-    out.model_version = "1";
+    char version[16];
+    snprintf(version, sizeof version, "%d", served_model_version(inf->model));
+    out.model_version = version;
     out.id = inf->id;
     out.n_outputs = (size_t)inf->n_outputs;
     out.outputs = tp;

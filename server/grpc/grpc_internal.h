@@ -40,7 +40,7 @@ struct grpc {
     int port;
     pthread_t accept_thread;
     bool accept_started;
-    _Atomic(const registry_t *) registry;
+    _Atomic(registry_t *) registry;
     atomic_bool draining;
     atomic_bool stopping;
     atomic_int inflight;
@@ -81,6 +81,13 @@ grpc_infer_t *grpc_service_dispatch(grpc_t *g, grpc_conn_t *conn, const grpc_cal
 /* Sets reply to an error status with a printf message. */
 void grpc_reply_error(grpc_reply_t *reply, grpc_status_t status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The model name (and version: "" = the newest) names, with a reference the
+ * caller drops (served_model_unref), or NULL with *reply set: NOT_FOUND
+ * (unknown name or version), UNAVAILABLE (loading, or no version ready).
+ * The one lookup of every RPC, as http_request_model is REST's. */
+served_model_t *grpc_find_model(grpc_t *g, const char *name, const char *version,
+                                grpc_reply_t *reply);
 
 /* ModelInfer (grpc_infer.c): parses, decodes and queues; NULL with *reply
  * set when it answered at once. */

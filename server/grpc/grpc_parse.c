@@ -135,6 +135,7 @@ bool grpc_parse_infer(const uint8_t *msg, size_t len, int max_images, grpc_infer
         return fail(&f, GRPC_STATUS_INVALID_ARGUMENT, "malformed ModelInferRequest message");
     out->msg = m;
     out->model_name = m->model_name;
+    out->model_version = m->model_version;
     out->id = m->id;
     return pick_outputs(out, m, &f) && take_input(out, m, max_images, &f);
 }

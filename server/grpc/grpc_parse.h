@@ -22,7 +22,7 @@ typedef struct {
 
 typedef struct {
     void *msg;             /* the unpacked message (owned); the pointers below point into it */
-    const char *model_name, *id;
+    const char *model_name, *model_version, *id;
     bool fp32;             /* else BYTES */
     int n;                 /* images (shape[0]) */
     int64_t shape[4];      /* FP32: N,3,H,W as sent */

@@ -35,21 +35,40 @@ static void reply_pack(grpc_reply_t *reply, const ProtobufCMessage *msg)
     reply->status = GRPC_STATUS_OK;
 }
 
-/* The model a call names, or NULL with *reply set: UNAVAILABLE while the
- * model loads, NOT_FOUND for another name. */
-static served_model_t *find_model(grpc_t *g, const char *name, grpc_reply_t *reply)
+served_model_t *grpc_find_model(grpc_t *g, const char *name, const char *version,
+                                grpc_reply_t *reply)
 {
-    const registry_t *r = atomic_load(&g->registry);
+    registry_t *r = atomic_load(&g->registry);
     if (!r) {
         grpc_reply_error(reply, GRPC_STATUS_UNAVAILABLE, "the model is still loading");
         return NULL;
     }
-    served_model_t *m = registry_find(r, name ? name : "");
-    if (!m)
+    char *end = NULL;
+    long v = version && version[0] ? strtol(version, &end, 10) : 0;
+    if (end && (*end || v < 1 || v > INT32_MAX)) {
+        grpc_reply_error(reply, GRPC_STATUS_NOT_FOUND, "model '%.100s' has no version '%.20s'",
+                         name, version);
+        return NULL;
+    }
+    served_model_t *m = NULL;
+    char names[300];
+    switch (registry_acquire(r, name, (int)v, &m)) {
+    case REGISTRY_FOUND:
+        return m;
+    case REGISTRY_NO_MODEL:
+        registry_names(r, names, sizeof names);
         grpc_reply_error(reply, GRPC_STATUS_NOT_FOUND,
-                         "model '%.100s' is not served here (this server serves '%.100s')",
-                         name ? name : "", served_model_name(registry_default(r)));
-    return m;
+                         "model '%.100s' is not served here (served: %s)", name, names);
+        break;
+    case REGISTRY_NO_VERSION:
+        grpc_reply_error(reply, GRPC_STATUS_NOT_FOUND, "model '%.100s' has no version %ld", name, v);
+        break;
+    case REGISTRY_UNAVAILABLE:
+        grpc_reply_error(reply, GRPC_STATUS_UNAVAILABLE, "model '%.100s' has no version ready",
+                         name);
+        break;
+    }
+    return NULL;
 }
 
 static bool server_ready(grpc_t *g)
@@ -79,11 +98,8 @@ static void server_metadata(grpc_t *g, const grpc_call_in_t *in, grpc_reply_t *r
     (void)g;
     (void)in;
     Inference__ServerMetadataResponse out = INFERENCE__SERVER_METADATA_RESPONSE__INIT;
-    char *ext[] = {"binary_tensor_data"};
-    out.name = "resnetd";
+    out.name = "resnetd"; /* no extensions: the repository and statistics ones are REST's */
     out.version = RESNETD_VERSION;
-    out.n_extensions = 1;
-    out.extensions = ext;
     reply_pack(reply, &out.base);
 }
 
@@ -97,17 +113,19 @@ static served_model_t *named_model(grpc_t *g, const grpc_call_in_t *in, grpc_rep
         grpc_reply_error(reply, GRPC_STATUS_INVALID_ARGUMENT, "malformed request message");
         return NULL;
     }
-    served_model_t *m = find_model(g, req->name, reply);
+    served_model_t *m = grpc_find_model(g, req->name, req->version, reply);
     inference__model_ready_request__free_unpacked(req, NULL);
     return m;
 }
 
 static void model_ready(grpc_t *g, const grpc_call_in_t *in, grpc_reply_t *reply)
 {
-    if (!named_model(g, in, reply))
+    served_model_t *m = named_model(g, in, reply);
+    if (!m)
         return;
+    served_model_unref(m);
     Inference__ModelReadyResponse out = INFERENCE__MODEL_READY_RESPONSE__INIT;
-    out.ready = server_ready(g);
+    out.ready = server_ready(g); /* found: a version is ready */
     reply_pack(reply, &out.base);
 }
 
@@ -115,7 +133,7 @@ typedef Inference__ModelMetadataResponse__TensorMetadata tensor_meta_t;
 
 static void model_metadata(grpc_t *g, const grpc_call_in_t *in, grpc_reply_t *reply)
 {
-    const served_model_t *m = named_model(g, in, reply);
+    served_model_t *m = named_model(g, in, reply);
     if (!m)
         return;
     const model_preproc_t *pp = served_model_preproc(m);
@@ -136,10 +154,17 @@ static void model_metadata(grpc_t *g, const grpc_call_in_t *in, grpc_reply_t *re
         t[i].shape = shapes[i];
         (i < 2 ? ins : outs)[i % 2] = &t[i];
     }
-    char *versions[] = {"1"};
+    int vs[REGISTRY_MAX_VERSIONS];
+    int nv = registry_versions(atomic_load(&g->registry), served_model_name(m), vs,
+                               REGISTRY_MAX_VERSIONS);
+    char vtext[REGISTRY_MAX_VERSIONS][16], *versions[REGISTRY_MAX_VERSIONS];
+    for (int i = 0; i < nv; i++) {
+        snprintf(vtext[i], sizeof vtext[i], "%d", vs[i]);
+        versions[i] = vtext[i];
+    }
     Inference__ModelMetadataResponse out = INFERENCE__MODEL_METADATA_RESPONSE__INIT;
     out.name = (char *)served_model_name(m);
-    out.n_versions = 1;
+    out.n_versions = (size_t)nv;
     out.versions = versions;
     out.platform = "resnetd";
     out.n_inputs = 2;
@@ -147,6 +172,7 @@ static void model_metadata(grpc_t *g, const grpc_call_in_t *in, grpc_reply_t *re
     out.n_outputs = 2;
     out.outputs = outs;
     reply_pack(reply, &out.base);
+    served_model_unref(m);
 }
 
 typedef void (*rpc_fn)(grpc_t *, const grpc_call_in_t *, grpc_reply_t *);
