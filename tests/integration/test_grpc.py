@@ -185,25 +185,36 @@ def test_health_and_metadata(c, srv, model):
     st, rest = rest_json(srv, "GET", f"/v2/models/{model}/ready")
     ready = c.call("ModelReady", pb.ModelReadyRequest(name=model), pb.ModelReadyResponse)
     check(ready.ready == rest["ready"] == True, f"ModelReady {ready} vs REST {st} {rest}")
+    newest = mm.versions[-1]  # equal to REST's (above)
+    ready = c.call("ModelReady", pb.ModelReadyRequest(name=model, version=newest),
+                   pb.ModelReadyResponse)
+    check(ready.ready, f"ModelReady of version {newest}: {ready}")
     for method, req, resp in (("ModelReady", pb.ModelReadyRequest(name="nope"),
+                               pb.ModelReadyResponse),
+                              ("ModelReady", pb.ModelReadyRequest(name=model, version="777"),
+                               pb.ModelReadyResponse),
+                              ("ModelReady", pb.ModelReadyRequest(name=model, version="x1"),
                                pb.ModelReadyResponse),
                               ("ModelMetadata", pb.ModelMetadataRequest(name="nope"),
                                pb.ModelMetadataResponse)):
         code, msg = c.code(method, req, resp)
-        check(code == grpc.StatusCode.NOT_FOUND and "nope" in msg,
-              f"{method} of an unknown model: {code} {msg!r}")
+        check(code == grpc.StatusCode.NOT_FOUND and msg,
+              f"{method} of an unknown model or version: {code} {msg!r}")
 
 
 def test_fp32(c, srv, model):
     pb = c.pb
     x = np.random.default_rng(18).standard_normal((2, 3, 224, 224)).astype(np.float32)
     want = rest_logits(srv, model, x).astype(np.float64)
+    _, meta = rest_json(srv, "GET", f"/v2/models/{model}")
     for raw in (True, False):
         what = "FP32 " + ("raw_input_contents" if raw else "contents.fp32_contents")
         resp = c.call("ModelInfer", infer_request(pb, model, x, raw=raw, req_id="r-18"),
                       pb.ModelInferResponse)
-        check(resp.model_name == model and resp.id == "r-18",
-              f"{what}: model_name {resp.model_name!r} id {resp.id!r}")
+        check(resp.model_name == model and resp.id == "r-18" and
+              resp.model_version == meta["versions"][-1],
+              f"{what}: model_name {resp.model_name!r} version {resp.model_version!r} "
+              f"id {resp.id!r}")
         close(what + " logits vs REST", output(resp, "logits"), want, TOL)
     return x, want
 
