@@ -61,13 +61,15 @@ struct grpc_conn {
 
 void grpc_conn_complete(grpc_conn_t *c, grpc_infer_t *inf)
 {
+    /* the write is under the lock too: once the connection thread has taken
+     * inf (under the lock) it may free c, evfd included */
     pthread_mutex_lock(&c->mu);
     *grpc_infer_next(inf) = c->done;
     c->done = inf;
-    pthread_mutex_unlock(&c->mu);
     uint64_t one = 1;
     ssize_t w = write(c->evfd, &one, sizeof one);
     (void)w; /* the counter only saturates, and then the thread is awake anyway */
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void stream_free(grpc_conn_t *c, stream_t *st)
