@@ -3,7 +3,7 @@
  * preprocessed) or "image" BYTES [N] (JPEG/PNG/WebP files, decoded by
  * image_to_tensor with the configured limits, as the REST routes decode) -
  * queued on the model's batcher with the call's deadline, all or none; the
- * answer's outputs ("probabilities" by default, "logits") in
+ * answer's outputs ("probabilities" by default, "logits", "features") in
  * raw_output_contents, probabilities by the same scores_softmax as REST.
  * Errors go through http_error_status + status_map_grpc, as REST's do.
  * THREADS: start/finish/free on the connection thread; item_done on the
@@ -31,8 +31,9 @@ struct grpc_infer {
     char *id;             /* the request's id, echoed */
     int n, n_classes;
     size_t in_floats;
-    int n_outputs, outputs[2];
-    float *inputs, *logits;
+    int n_outputs, outputs[GRPC_OUT_MAX];
+    int channels;         /* features per image, when asked */
+    float *inputs, *logits, *features; /* features: [n][channels] or NULL */
     batcher_item_t *items;
     atomic_int left;      /* items not yet done */
 };
@@ -54,6 +55,7 @@ void grpc_infer_free(grpc_infer_t *inf)
     free(inf->id);
     free(inf->inputs);
     free(inf->logits);
+    free(inf->features);
     free(inf->items);
     served_model_unref(inf->model);
     free(inf);
@@ -130,7 +132,14 @@ static bool take_input(grpc_t *g, grpc_infer_t *inf, const grpc_infer_req_t *r,
     inf->inputs = malloc((size_t)inf->n * inf->in_floats * sizeof(float));
     inf->logits = malloc((size_t)inf->n * (size_t)inf->n_classes * sizeof(float));
     inf->items = calloc((size_t)inf->n, sizeof *inf->items);
-    if (!inf->inputs || !inf->logits || !inf->items) {
+    bool features = false;
+    for (int k = 0; k < inf->n_outputs; k++)
+        features |= inf->outputs[k] == GRPC_OUT_FEATURES;
+    if (features) {
+        inf->channels = served_model_feature_shape(inf->model).channels;
+        inf->features = malloc((size_t)inf->n * (size_t)inf->channels * sizeof(float));
+    }
+    if (!inf->inputs || !inf->logits || !inf->items || (features && !inf->features)) {
         grpc_reply_error(reply, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return false;
     }
@@ -154,6 +163,8 @@ static bool submit(grpc_infer_t *inf, int64_t deadline_ns, grpc_reply_t *reply)
         batcher_item_init(&inf->items[i], inf->inputs + (size_t)i * inf->in_floats,
                           inf->logits + (size_t)i * (size_t)inf->n_classes, deadline_ns, item_done,
                           inf);
+        if (inf->features)
+            inf->items[i].features = inf->features + (size_t)i * (size_t)inf->channels;
         ptrs[i] = &inf->items[i];
     }
     atomic_store(&inf->left, inf->n);
@@ -219,38 +230,51 @@ static bool outcome_error(grpc_infer_t *inf, grpc_reply_t *reply)
     return false;
 }
 
+/* Output k's values, [n][width] (malloc'd; NULL when out of memory). */
+static float *output_values(const grpc_infer_t *inf, int which, int *width)
+{
+    *width = which == GRPC_OUT_FEATURES ? inf->channels : inf->n_classes;
+    size_t row = (size_t)*width, count = (size_t)inf->n * row;
+    float *v = malloc(count * sizeof *v);
+    for (int i = 0; v && i < inf->n; i++) {
+        const float *logits = inf->logits + (size_t)i * (size_t)inf->n_classes;
+        if (which == GRPC_OUT_PROBABILITIES)
+            scores_softmax(logits, inf->n_classes, v + (size_t)i * row);
+        else
+            memcpy(v + (size_t)i * row,
+                   which == GRPC_OUT_LOGITS ? logits : inf->features + (size_t)i * row,
+                   row * sizeof *v);
+    }
+    return v;
+}
+
 void grpc_infer_finish(grpc_infer_t *inf, grpc_reply_t *reply)
 {
+    static const char *const names[GRPC_OUT_MAX] = {"probabilities", "logits", "features"};
     if (outcome_error(inf, reply))
         return;
-    size_t count = (size_t)inf->n * (size_t)inf->n_classes;
-    out_tensor_t t[2], *tp[2];
-    ProtobufCBinaryData raw[2] = {{0}};
-    int64_t shape[2] = {inf->n, inf->n_classes};
+    out_tensor_t t[GRPC_OUT_MAX], *tp[GRPC_OUT_MAX];
+    ProtobufCBinaryData raw[GRPC_OUT_MAX] = {{0}};
+    int64_t shape[GRPC_OUT_MAX][2];
     bool ok = true;
     for (int k = 0; k < inf->n_outputs; k++) {
         inference__model_infer_response__infer_output_tensor__init(&t[k]);
         tp[k] = &t[k];
-        bool logits = inf->outputs[k] == GRPC_OUT_LOGITS;
-        t[k].name = logits ? "logits" : "probabilities";
+        int width;
+        float *v = output_values(inf, inf->outputs[k], &width);
+        ok = ok && v;
+        shape[k][0] = inf->n;
+        shape[k][1] = width;
+        t[k].name = (char *)names[inf->outputs[k]];
         t[k].datatype = "FP32";
         t[k].n_shape = 2;
-        t[k].shape = shape;
-        float *v = malloc(count * sizeof *v);
-        ok = ok && v;
-        raw[k] = (ProtobufCBinaryData){count * sizeof(float), (uint8_t *)v};
-        for (int i = 0; v && i < inf->n; i++) {
-            const float *row = inf->logits + (size_t)i * (size_t)inf->n_classes;
-            if (logits)
-                memcpy(v + (size_t)i * (size_t)inf->n_classes, row, (size_t)inf->n_classes * 4);
-            else
-                scores_softmax(row, inf->n_classes, v + (size_t)i * (size_t)inf->n_classes);
-        }
+        t[k].shape = shape[k];
+        raw[k] = (ProtobufCBinaryData){(size_t)inf->n * (size_t)width * sizeof(float), (uint8_t *)v};
     }
-    Inference__ModelInferResponse out = INFERENCE__MODEL_INFER_RESPONSE__INIT;
-    out.model_name = (char *)served_model_name(inf->model);
     char version[16];
     snprintf(version, sizeof version, "%d", served_model_version(inf->model));
+    Inference__ModelInferResponse out = INFERENCE__MODEL_INFER_RESPONSE__INIT;
+    out.model_name = (char *)served_model_name(inf->model);
     out.model_version = version;
     out.id = inf->id;
     out.n_outputs = (size_t)inf->n_outputs;

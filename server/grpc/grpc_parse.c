@@ -31,22 +31,28 @@ __attribute__((format(printf, 3, 4))) static bool fail(fail_t *f, grpc_status_t 
 
 static bool pick_outputs(grpc_infer_req_t *r, const infer_msg_t *m, fail_t *f)
 {
+    static const char *const names[GRPC_OUT_MAX] = {"probabilities", "logits", "features"};
     r->n_outputs = 1;
     r->outputs[0] = GRPC_OUT_PROBABILITIES;
     if (m->n_outputs == 0)
         return true;
-    if (m->n_outputs > 2)
-        return fail(f, GRPC_STATUS_INVALID_ARGUMENT, "at most 2 outputs may be requested");
+    if (m->n_outputs > GRPC_OUT_MAX)
+        return fail(f, GRPC_STATUS_INVALID_ARGUMENT, "at most %d outputs may be requested",
+                    GRPC_OUT_MAX);
     r->n_outputs = (int)m->n_outputs;
+    bool seen[GRPC_OUT_MAX] = {false};
     for (size_t i = 0; i < m->n_outputs; i++) {
         const char *name = m->outputs[i]->name;
-        if (strcmp(name, "probabilities") == 0)
-            r->outputs[i] = GRPC_OUT_PROBABILITIES;
-        else if (strcmp(name, "logits") == 0)
-            r->outputs[i] = GRPC_OUT_LOGITS;
-        else
+        int k = 0;
+        while (k < GRPC_OUT_MAX && strcmp(name, names[k]) != 0)
+            k++;
+        if (k == GRPC_OUT_MAX)
             return fail(f, GRPC_STATUS_INVALID_ARGUMENT,
-                        "unknown output '%.100s' (probabilities, logits)", name);
+                        "unknown output '%.100s' (probabilities, logits, features)", name);
+        if (seen[k])
+            return fail(f, GRPC_STATUS_INVALID_ARGUMENT, "output '%s' requested twice", name);
+        seen[k] = true;
+        r->outputs[i] = k;
     }
     return true;
 }

@@ -2,7 +2,7 @@
  * any model is involved (and so fuzzed alone: tests/fuzz/fuzz_grpc.c): one
  * input, "input" FP32 [N,3,H,W] or "image" BYTES [N]; its values typed or in
  * raw_input_contents (BYTES raw: each element a 4-byte little-endian length,
- * then its bytes); the requested outputs. The model's input size is checked
+ * then its bytes); the requested outputs (probabilities, logits, features). The model's input size is checked
  * later, by ModelInfer (grpc_infer.c). Pure; thread-safe. */
 #ifndef RESNETD_GRPC_PARSE_H
 #define RESNETD_GRPC_PARSE_H
@@ -13,7 +13,7 @@
 
 #include "status_map.h"
 
-enum { GRPC_OUT_PROBABILITIES = 0, GRPC_OUT_LOGITS = 1 };
+enum { GRPC_OUT_PROBABILITIES = 0, GRPC_OUT_LOGITS = 1, GRPC_OUT_FEATURES = 2, GRPC_OUT_MAX = 3 };
 
 typedef struct {
     const uint8_t *data;
@@ -31,7 +31,7 @@ typedef struct {
     const float *floats;   /* FP32 typed: contents.fp32_contents, n_floats values */
     size_t n_floats;
     grpc_span_t *images;   /* BYTES: n spans (malloc'd) */
-    int n_outputs, outputs[2];
+    int n_outputs, outputs[GRPC_OUT_MAX]; /* each at most once */
 } grpc_infer_req_t;
 
 /* Unpacks and checks msg[0..len). On failure returns false with the status

@@ -139,20 +139,23 @@ static void model_metadata(grpc_t *g, const grpc_call_in_t *in, grpc_reply_t *re
     const model_preproc_t *pp = served_model_preproc(m);
     int64_t c = served_model_info(m)->n_classes;
     int64_t in_shape[] = {-1, 3, pp->input_h, pp->input_w}, img_shape[] = {-1};
-    int64_t out_shape[] = {-1, c};
-    tensor_meta_t t[4];
-    const char *names[] = {"input", "image", "probabilities", "logits"};
-    const char *types[] = {"FP32", "BYTES", "FP32", "FP32"};
-    int64_t *shapes[] = {in_shape, img_shape, out_shape, out_shape};
-    size_t ranks[] = {4, 1, 2, 2};
-    tensor_meta_t *ins[2], *outs[2];
-    for (int i = 0; i < 4; i++) {
+    int64_t out_shape[] = {-1, c}, feat_shape[] = {-1, served_model_feature_shape(m).channels};
+    tensor_meta_t t[5];
+    const char *names[] = {"input", "image", "probabilities", "logits", "features"};
+    const char *types[] = {"FP32", "BYTES", "FP32", "FP32", "FP32"};
+    int64_t *shapes[] = {in_shape, img_shape, out_shape, out_shape, feat_shape};
+    size_t ranks[] = {4, 1, 2, 2, 2};
+    tensor_meta_t *ins[2], *outs[3];
+    for (int i = 0; i < 5; i++) {
         inference__model_metadata_response__tensor_metadata__init(&t[i]);
         t[i].name = (char *)names[i];
         t[i].datatype = (char *)types[i];
         t[i].n_shape = ranks[i];
         t[i].shape = shapes[i];
-        (i < 2 ? ins : outs)[i % 2] = &t[i];
+        if (i < 2)
+            ins[i] = &t[i];
+        else
+            outs[i - 2] = &t[i];
     }
     int vs[REGISTRY_MAX_VERSIONS];
     int nv = registry_versions(atomic_load(&g->registry), served_model_name(m), vs,
@@ -169,7 +172,7 @@ static void model_metadata(grpc_t *g, const grpc_call_in_t *in, grpc_reply_t *re
     out.platform = "resnetd";
     out.n_inputs = 2;
     out.inputs = ins;
-    out.n_outputs = 2;
+    out.n_outputs = 3;
     out.outputs = outs;
     reply_pack(reply, &out.base);
     served_model_unref(m);

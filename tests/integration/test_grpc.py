@@ -8,8 +8,8 @@ default ResNet-50 and a bearer token; every answer is judged against the
 REST server's answer for the same input in the same run:
   - ServerLive/ServerReady/ServerMetadata/ModelMetadata/ModelReady against
     GET /v2, /v2/models/NAME and /v2/models/NAME/ready;
-  - ModelInfer FP32 (raw_input_contents and typed fp32_contents) logits
-    equal to the REST KServe infer's (which the REST tests hold equal to
+  - ModelInfer FP32 (raw_input_contents and typed fp32_contents) logits and
+    features equal to the REST KServe infer's (which the REST tests hold equal to
     PyTorch) within 1e-6 of max|logit|;
   - BYTES JPEG/PNG (typed bytes_contents and the raw 4-byte-length layout)
     probabilities equal to POST /classify's within 1e-6;
@@ -135,14 +135,15 @@ def rest_json(srv, method, path, body=None):
     return st, json.loads(data)
 
 
-def rest_logits(srv, model, x):
+def rest_outputs(srv, model, x, names):
+    """The REST KServe infer's outputs for tensor x: {name: array}."""
     body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape),
                                    "data": [float(v) for v in x.ravel()]}],
-                       "outputs": [{"name": "logits"}]}).encode()
+                       "outputs": [{"name": n} for n in names]}).encode()
     st, doc = rest_json(srv, "POST", f"/v2/models/{model}/infer", body)
     assert st == 200, doc
-    out = doc["outputs"][0]
-    return np.array(out["data"], dtype=np.float32).reshape(out["shape"])
+    return {o["name"]: np.array(o["data"], dtype=np.float32).reshape(o["shape"])
+            for o in doc["outputs"]}
 
 
 def classify_probs(srv, image, n_classes):
@@ -177,8 +178,8 @@ def test_health_and_metadata(c, srv, model):
     mm = c.call("ModelMetadata", pb.ModelMetadataRequest(name=model), pb.ModelMetadataResponse)
     as_list = lambda ts: [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)}
                           for t in ts]
-    # gRPC's ModelInfer serves probabilities and logits (REST also features and cam)
-    rest_outputs = [o for o in rest["outputs"] if o["name"] in ("probabilities", "logits")]
+    # gRPC's ModelInfer serves probabilities, logits and features (REST also cam)
+    rest_outputs = [o for o in rest["outputs"] if o["name"] != "cam"]
     check((mm.name, list(mm.versions), mm.platform, as_list(mm.inputs), as_list(mm.outputs)) ==
           (rest["name"], rest["versions"], rest["platform"], rest["inputs"], rest_outputs),
           f"ModelMetadata {mm} != REST {rest}")
@@ -205,12 +206,18 @@ def test_health_and_metadata(c, srv, model):
 def test_fp32(c, srv, model):
     pb = c.pb
     x = np.random.default_rng(18).standard_normal((2, 3, 224, 224)).astype(np.float32)
-    want = rest_logits(srv, model, x).astype(np.float64)
+    rest = rest_outputs(srv, model, x, ["logits", "features"])
+    want = rest["logits"].astype(np.float64)
     _, meta = rest_json(srv, "GET", f"/v2/models/{model}")
     for raw in (True, False):
         what = "FP32 " + ("raw_input_contents" if raw else "contents.fp32_contents")
-        resp = c.call("ModelInfer", infer_request(pb, model, x, raw=raw, req_id="r-18"),
+        resp = c.call("ModelInfer", infer_request(pb, model, x, raw=raw, req_id="r-18",
+                                                  outputs=("features", "logits")),
                       pb.ModelInferResponse)
+        check([o.name for o in resp.outputs] == ["features", "logits"],
+              f"{what}: outputs {[o.name for o in resp.outputs]} not in the order asked")
+        close(what + " features vs REST", output(resp, "features"),
+              rest["features"].astype(np.float64), TOL)
         check(resp.model_name == model and resp.id == "r-18" and
               resp.model_version == meta["versions"][-1],
               f"{what}: model_name {resp.model_name!r} version {resp.model_version!r} "
@@ -271,6 +278,8 @@ def test_errors(c, srv, model, pb, port, dog):
          {}, grpc.StatusCode.INVALID_ARGUMENT),
         ("unknown output", "ModelInfer", infer_request(pb, model, x, outputs=("nope",)), {},
          grpc.StatusCode.INVALID_ARGUMENT),
+        ("an output asked twice", "ModelInfer", infer_request(pb, model, x, outputs=("logits", "logits")),
+         {}, grpc.StatusCode.INVALID_ARGUMENT),
         ("not an image", "ModelInfer", infer_request(pb, model, images=[b"not a jpeg"]), {},
          grpc.StatusCode.INVALID_ARGUMENT),
         ("no token", "ModelInfer", infer_request(pb, model, x), {"meta": []},
