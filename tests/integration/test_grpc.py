@@ -356,6 +356,14 @@ def dropped(srv):
     return n
 
 
+def queue_depth(srv):
+    st, _, data = srv.request("GET", "/metrics", headers=AUTH)
+    for line in data.decode().splitlines():
+        if line.startswith("resnetd_queue_depth "):
+            return int(float(line.split()[-1]))
+    return 0
+
+
 def h2_frame(ftype, flags, stream, payload):
     return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
         stream.to_bytes(4, "big") + payload
@@ -409,8 +417,8 @@ class RawH2Call:
 
 
 def test_deadline_and_cancel(c, srv, model):
-    """Behind 4 x 32 queued images (seconds here, well over a second on any
-    CPU): a call with a 150 ms deadline ends DEADLINE_EXCEEDED, a call the
+    """Behind at least 64 of 4 x 32 queued images (seconds here, well over a
+    second on any CPU): a call with a 150 ms deadline ends DEADLINE_EXCEEDED, a call the
     client cancels ends CANCELLED, and both images are dropped unrun (grpcio
     resets the stream at its deadline: "cancelled"); a raw call whose client
     sends grpc-timeout: 100m and then just waits has its image dropped for the
@@ -422,7 +430,13 @@ def test_deadline_and_cancel(c, srv, model):
     stub = c.stub("ModelInfer", pb.ModelInferResponse)
     ahead = [stub.future(infer_request(pb, model, big), timeout=600, metadata=c.meta)
              for _ in range(4)]
-    time.sleep(0.3)
+    # the three calls behind must find most of them queued (receiving and
+    # parsing 77 MB takes a while under the sanitizers)
+    for _ in range(600):
+        if queue_depth(srv) >= 64:
+            break
+        time.sleep(0.05)
+    check(queue_depth(srv) >= 64, f"the 4 x 32 images were not queued in 30 s")
     from PIL import Image
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 40, 90)).save(buf, "JPEG")
