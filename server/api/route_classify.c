@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "classify_result.h"
+#include "resnetd/engine.h"
 #include "http_error.h"
 #include "image_job.h"
 #include "multipart.h"
@@ -193,6 +194,12 @@ static http_step_t classify_start(http_request_t *req)
         http_respond_error(req, 503, "out of memory");
         return HTTP_DONE;
     }
+    if (!http_request_model(req)) {
+        char msg[192];
+        snprintf(msg, sizeof msg, "no model named '%.128s' is served", http_query(req, "model"));
+        http_respond_error(req, 404, msg);
+        return HTTP_DONE;
+    }
     int n = 0;
     if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk))
         return HTTP_DONE;
@@ -249,9 +256,14 @@ static void classify_finish(http_request_t *req)
         return;
     }
     int status = classify_request_status(job->status, job->n);
-    http_respond_json(req, status,
-                      classify_document(served_model_name(model), results, status,
-                                        http_request_elapsed_ms(req)));
+    json_t *doc = classify_document(served_model_name(model), results, status,
+                                    http_request_elapsed_ms(req));
+    if (doc) { /* which model answered: the page shows it */
+        json_object_set_new(doc, "model_version", json_string(HTTP_MODEL_VERSION));
+        json_object_set_new(doc, "precision",
+                            json_string(engine_precision_name(served_model_info(model)->precision)));
+    }
+    http_respond_json(req, status, doc);
     http_set_retry_after(req, status);
 }
 

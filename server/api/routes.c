@@ -23,6 +23,8 @@ typedef struct {
 } route_entry_t;
 
 static const route_entry_t table[] = {
+    {"/", M_GET, METRICS_EP_UI, &route_ui},
+    {"/ui/{}", M_GET, METRICS_EP_UI, &route_ui},
     {"/classify", M_POST, METRICS_EP_CLASSIFY, &route_classify},
     {"/healthz", M_GET, METRICS_EP_HEALTHZ, &route_healthz},
     {"/readyz", M_GET, METRICS_EP_READYZ, &route_readyz},
@@ -36,6 +38,7 @@ static const route_entry_t table[] = {
     {"/v2/models/{}/versions/1", M_GET, METRICS_EP_V2_MODEL, &route_v2_model},
     {"/v2/models/{}/versions/1/ready", M_GET, METRICS_EP_V2_MODEL_READY, &route_v2_model_ready},
     {"/v2/models/{}/versions/1/infer", M_POST, METRICS_EP_V2_INFER, &route_v2_infer},
+    {"/v2/repository/index", M_POST, METRICS_EP_V2_REPO_INDEX, &route_v2_repository_index},
     /* TorchServe: `curl -T file` sends PUT, which TorchServe accepts too */
     {"/ping", M_GET, METRICS_EP_TS_PING, &route_ts_ping},
     {"/predictions/{}", M_POST | M_PUT, METRICS_EP_TS_PREDICT, &route_ts_predict},

@@ -22,6 +22,10 @@ extern const http_route_t route_v2_server;
 extern const http_route_t route_v2_model;
 extern const http_route_t route_v2_model_ready;
 extern const http_route_t route_v2_infer;
+/* route_ui.c: the page at / and its files under /ui/ */
+extern const http_route_t route_ui;
+/* route_repository.c: Triton's model repository extension */
+extern const http_route_t route_v2_repository_index;
 /* route_torchserve.c: TorchServe's inference API */
 extern const http_route_t route_ts_ping;
 extern const http_route_t route_ts_predict;

@@ -166,7 +166,7 @@ const http_deps_t *http_request_deps(const http_request_t *req);
 const http_t *http_request_server(const http_request_t *req);
 
 /* The model the request is for: the one its URL names ({name}), else the
- * registry's default; NULL when no such model is served (or none is loaded). */
+ * one its query names (?model=NAME, /classify), else the registry's default; NULL when no such model is served (or none is loaded). */
 served_model_t *http_request_model(const http_request_t *req);
 
 /* The complete request body (NUL-terminated, so a JSON parser may read it as
@@ -199,6 +199,10 @@ int64_t http_request_start_ns(const http_request_t *req);
 
 /* Adds one response header (name and value up to 47 bytes). */
 void http_set_header(http_request_t *req, const char *name, const char *value);
+
+/* Adds response headers of any length: pairs is name, value, name, value,
+ * ..., NULL, and must outlive the request (static data). */
+void http_set_static_headers(http_request_t *req, const char *const *pairs);
 
 /* True when the request's client can no longer receive its answer: the
  * request has completed, or the peer has closed its side of the connection

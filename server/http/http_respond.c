@@ -22,6 +22,9 @@ served_model_t *http_request_model(const http_request_t *req)
 {
     if (req->param[0])
         return registry_find(req->deps->registry, req->param);
+    const char *name = http_query(req, "model"); /* /classify?model=NAME */
+    if (name)
+        return registry_find(req->deps->registry, name);
     return registry_default(req->deps->registry);
 }
 
@@ -92,6 +95,11 @@ void http_set_header(http_request_t *req, const char *name, const char *value)
 {
     snprintf(req->header_name, sizeof req->header_name, "%s", name);
     snprintf(req->header_value, sizeof req->header_value, "%s", value);
+}
+
+void http_set_static_headers(http_request_t *req, const char *const *pairs)
+{
+    req->static_headers = pairs;
 }
 
 void http_respond(http_request_t *req, int status, const char *content_type, char *body,
