@@ -90,7 +90,7 @@ const char *http_error_torchserve_type(int http_status)
 {
     switch (http_status) {
     case 400: return "BadRequestException";
-    case 401: return "UnauthorizedException";
+    case 401: return "InvalidKeyException"; /* TorchServe's name for a refused token */
     case 404: return "ModelNotFoundException";
     case 405: return "MethodNotAllowedException";
     case 411: return "BadRequestException";

@@ -152,7 +152,7 @@ function showMeta(card, doc, result) {
 // brighter always means hotter.
 function heat(v) {
   const c = (x) => Math.round(255 * Math.max(0, Math.min(1, x)));
-  return [c(3 * v), c(3 * v - 1), c(3 * v - 2), Math.round(255 * (0.25 + 0.5 * v))];
+  return [c(3 * v), c(3 * v - 1), c(3 * v - 2), Math.round(255 * (0.1 + 0.6 * v))];
 }
 
 // Draws cam (height x width floats, raw) upscaled over its crop of the photo.
