@@ -244,7 +244,6 @@ function newCard(file) {
   img.alt = 'Photo ' + file.name;
   card.querySelector('.name').textContent = file.name;
   card.setAttribute('aria-label', file.name);
-  $('results').prepend(card);
   return { card, img };
 }
 
@@ -254,10 +253,9 @@ async function run(files) {
   lastFiles = files;
   updateCurl();
   status('Classifying ' + files.length + (files.length === 1 ? ' image…' : ' images…'));
-  await Promise.all(files.map((f) => {
-    const { card, img } = newCard(f);
-    return classify(f, card, img);
-  }));
+  const cards = files.map(newCard); // the newest batch on top, in the order chosen
+  $('results').prepend(...cards.map((c) => c.card));
+  await Promise.all(files.map((f, i) => classify(f, cards[i].card, cards[i].img)));
   status('Done: ' + files.length + (files.length === 1 ? ' image.' : ' images.'));
 }
 

@@ -205,6 +205,24 @@ async function checkCam(card, ref) {
     `(drawn cell ${drawn}, server cell ${server}, grid ${cam.width}x${cam.height})`);
 }
 
+// "Copy as curl": the command shown, run by a shell beside the photo, gives
+// the server's answer (the token comes from $RESNETD_TOKEN).
+async function checkCurl(page, ref, token) {
+  await page.getByRole('button', { name: 'Copy as curl' }).press('Enter');
+  const cmd = await page.locator('#curl-text').textContent();
+  let doc = null;
+  try {
+    doc = JSON.parse(execFileSync('sh', ['-c', cmd], { cwd: path.dirname(photo), encoding: 'utf8',
+      env: { ...process.env, RESNETD_TOKEN: token } }));
+  } catch (e) {
+    doc = { error: String(e) };
+  }
+  const got = doc.results && doc.results[0].predictions;
+  check(got && got[0].label === ref.results[0].predictions[0].label &&
+    Math.abs(got[0].probability - ref.results[0].predictions[0].probability) < 1e-6,
+    `copy as curl${token ? ' (token)' : ''}: the command gives the server's answer (${cmd})`);
+}
+
 async function checkDog(page, card, ref, label) {
   const shown = await bars(card);
   const want = ref.results[0].predictions;
@@ -246,6 +264,7 @@ async function plain(chromium) {
     await page.waitForTimeout(300);
     await checkCam(card, ref);
     await page.screenshot({ path: path.join(logDir, 'page.png') });
+    await checkCurl(page, ref, '');
     const bad = await upload(page, { name: 'notes.jpg', mimeType: 'image/jpeg',
       buffer: Buffer.from('this is a text file, not a photo\n') });
     const text = (await bad.locator('.error').textContent()) || '';
@@ -279,6 +298,7 @@ async function withToken(chromium) {
     await page.locator('#model option', { hasText: ref.model }).waitFor({ state: 'attached' });
     const card = await upload(page, photo);
     await checkDog(page, card, ref, 'auth: dog.jpg with the token');
+    await checkCurl(page, ref, token);
     const png = await page.screenshot();
     const pngCard = await upload(page, { name: 'shot.png', mimeType: 'image/png', buffer: png });
     const pngText = (await pngCard.locator('.error').textContent()) || '';
