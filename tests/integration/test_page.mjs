@@ -165,6 +165,20 @@ async function upload(page, files) {
   return cardOutcome(page);
 }
 
+// Drops a file on the drop zone, as a drag from the desktop does.
+async function dropFile(page, file, type) {
+  const before = await page.locator('#results .card').count();
+  const dt = await page.evaluateHandle(([b64, name, type]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const d = new DataTransfer();
+    d.items.add(new File([bytes], name, { type }));
+    return d;
+  }, [fs.readFileSync(file).toString('base64'), path.basename(file), type]);
+  await page.dispatchEvent('#drop', 'dragover', { dataTransfer: dt });
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+  await page.waitForFunction((n) => document.querySelectorAll('#results .card').length > n, before);
+}
+
 // The displayed bars: [{label, percent}] as shown.
 async function bars(card) {
   return card.locator('.bar').evaluateAll((els) => els.map((e) => ({
@@ -265,6 +279,8 @@ async function plain(chromium) {
     await checkCam(card, ref);
     await page.screenshot({ path: path.join(logDir, 'page.png') });
     await checkCurl(page, ref, '');
+    await dropFile(page, photo, 'image/jpeg');
+    await checkDog(page, await cardOutcome(page), ref, 'dog.jpg dropped');
     const bad = await upload(page, { name: 'notes.jpg', mimeType: 'image/jpeg',
       buffer: Buffer.from('this is a text file, not a photo\n') });
     const text = (await bad.locator('.error').textContent()) || '';
