@@ -94,6 +94,9 @@ class Server {
     this.proc.kill('SIGTERM');
     await new Promise((r) => (this.proc.exitCode !== null ? r() : this.proc.on('exit', r)));
     fs.closeSync(this.log);
+    check(this.proc.exitCode === 0, `resnetd exited ${this.proc.exitCode} (0 expected; a sanitizer ` +
+      `report makes it fail): ${this.proc.exitCode ? fs.readFileSync(this.logPath, 'utf8').slice(-2000) : ''}`);
+    if (this.proc.exitCode === 0) fs.unlinkSync(this.logPath);
   }
 }
 
