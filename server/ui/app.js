@@ -81,6 +81,11 @@ async function loadModels() {
     note.textContent = describeError(0);
     return;
   }
+  if (resp.status === 503) { // still loading: ask again shortly
+    note.textContent = describeError(503, '', resp.headers.get('Retry-After'));
+    setTimeout(loadModels, 2000);
+    return;
+  }
   if (!resp.ok) {
     note.textContent = resp.status === 401 ? describeError(401) : 'Models not listed: ' +
       describeError(resp.status, errorMessage(await readJson(resp)));
@@ -116,14 +121,12 @@ function showBars(card, predictions) {
   for (const p of sorted) {
     const li = document.createElement('li');
     li.className = 'bar';
-    li.setAttribute('aria-label', p.label + ': ' + percent(p.probability));
     const fill = document.createElement('div');
     fill.className = 'fill';
     fill.setAttribute('aria-hidden', 'true');
     fill.style.width = Math.max(0, Math.min(100, p.probability * 100)) + '%';
     const text = document.createElement('div');
-    text.className = 'text';
-    text.setAttribute('aria-hidden', 'true');
+    text.className = 'text'; // read as "malamute 80.85 %"; the fill is decoration
     const label = document.createElement('span');
     label.className = 'label';
     label.textContent = p.label;

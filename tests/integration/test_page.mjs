@@ -253,6 +253,10 @@ async function checkDog(page, card, ref, label) {
       Math.abs(pct - p.probability * 100) <= 0.005 + 1e-9,
       `${label}: bar ${i + 1} ${s.label} ${s.shown} is the server's ${p.label} ${p.probability}`);
   });
+  // what a screen reader is given: the list by its name, each bar's label and percentage
+  const aria = await card.getByRole('list', { name: 'Top predictions' }).ariaSnapshot();
+  check(aria.includes(`listitem: ${want[0].label} ${shown[0] && shown[0].shown}`),
+    `${label}: the bars are read as label and percentage (${aria.split('\n').slice(0, 2).join(' | ')})`);
   const meta = await card.locator('.meta').textContent();
   check(meta.includes(ref.model) && meta.includes('version 1') &&
     meta.toLowerCase().includes(String(ref.precision).toLowerCase()),
