@@ -216,6 +216,14 @@ async function checkCam(card, ref) {
     return out;
   }, cam);
   check(heat.every((v) => v >= 0), 'the map covers every cell of its crop');
+  const outside = await canvas.evaluate((c, crop) => {
+    const ctx = c.getContext('2d');
+    const alpha = (x, y) => (x >= 0 && y >= 0 && x < c.width && y < c.height
+      ? ctx.getImageData(x, y, 1, 1).data[3] : 0);
+    return Math.max(alpha(crop.x - 2, crop.y + 2), alpha(crop.x + crop.width + 1, crop.y + 2),
+      alpha(crop.x + 2, crop.y - 2), alpha(crop.x + 2, crop.y + crop.height + 1));
+  }, cam.crop);
+  check(outside === 0, `nothing is drawn outside the crop (alpha ${outside} there)`);
   const drawn = argmax(heat);
   const server = argmax(cam.data);
   check(drawn === server, `the drawn map is hottest at the server's hottest cell ` +
