@@ -9,9 +9,9 @@
 // - the activation map layer is drawn over the photo, hottest where the
 //   server's map is hottest (sampled at each cell's centre in its crop);
 // - a file that is not an image shows an error in words, not JSON;
-// - with auth_token set (and accept_png=false): the page loads without the
-//   token, says a token is needed, works once it is typed, keeps it for the
-//   tab only; a PNG is refused in words;
+// - with auth_token set (and accept_png=false, small body limits): the page
+//   loads without the token, says a token is needed, works once it is typed,
+//   keeps it for the tab only; a PNG, 413 and 503 are refused in words;
 // - nothing is requested outside 127.0.0.1, and no CSP violation is reported.
 // Screenshots (desktop and phone) go to the log folder given.
 //
@@ -314,8 +314,11 @@ async function plain(chromium) {
 
 async function withToken(chromium) {
   const token = 'page-test-' + process.pid;
+  // dog.jpg (164 KB) fits both limits; 300 KB is over the buffering budget
+  // (503), 500 KB over max_body_bytes (413)
   const srv = await new Server(['--access-log', 'false', '--auth-token', token,
-    '--accept-png', 'false']).ready();
+    '--accept-png', 'false', '--max-body-bytes', '400000',
+    '--max-buffered-body-bytes', '250000']).ready();
   try {
     const ref = curlClassify(srv.base, token);
     const { browser, page, w } = await openServer(chromium, srv.base);
@@ -330,7 +333,13 @@ async function withToken(chromium) {
     const card = await upload(page, photo);
     await checkDog(page, card, ref, 'auth: dog.jpg with the token');
     await checkCurl(page, ref, token);
-    const png = await page.screenshot();
+    for (const [size, words] of [[500000, /too large for the server/], [300000, /busy .*try again in 1 s/]]) {
+      const big = await upload(page, { name: `big${size}.jpg`, mimeType: 'image/jpeg',
+        buffer: Buffer.alloc(size, 0x5a) });
+      const t = (await big.locator('.error').textContent()) || '';
+      check(words.test(t) && !/[{}]/.test(t), `a ${size}-byte upload: ${size > 400000 ? 413 : 503} in words (${t})`);
+    }
+    const png = await page.screenshot({ clip: { x: 0, y: 0, width: 64, height: 64 } });
     const pngCard = await upload(page, { name: 'shot.png', mimeType: 'image/png', buffer: png });
     const pngText = (await pngCard.locator('.error').textContent()) || '';
     check(/PNG/.test(pngText) && /could not read|does not accept/.test(pngText) && !/[{}]/.test(pngText),
