@@ -330,8 +330,16 @@ async function withToken(chromium) {
     await page.getByLabel('Access token').fill(token);
     await page.getByLabel('Access token').press('Tab'); // keyboard only: leaving the field applies it
     await page.locator('#model option', { hasText: ref.model }).waitFor({ state: 'attached' });
-    const card = await upload(page, photo);
-    await checkDog(page, card, ref, 'auth: dog.jpg with the token');
+    // from the keyboard: Tab from the map toggle to the picker, Space opens it
+    await page.getByLabel('Show where it looked (activation map)').focus();
+    await page.keyboard.press('Tab');
+    check(await page.evaluate(() => document.activeElement.id) === 'files',
+      'keyboard: Tab from the toggle reaches the image picker');
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 10000 }),
+      page.keyboard.press('Space')]);
+    await chooser.setFiles(photo);
+    const card = await cardOutcome(page);
+    await checkDog(page, card, ref, 'auth: dog.jpg with the token, picked from the keyboard');
     await checkCurl(page, ref, token);
     for (const [size, words] of [[500000, /too large for the server/], [300000, /busy .*try again in 1 s/]]) {
       const big = await upload(page, { name: `big${size}.jpg`, mimeType: 'image/jpeg',
