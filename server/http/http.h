@@ -166,7 +166,8 @@ const http_deps_t *http_request_deps(const http_request_t *req);
 const http_t *http_request_server(const http_request_t *req);
 
 /* The model the request is for: the one its URL names ({name}), else the
- * one its query names (?model=NAME, /classify), else the registry's default; NULL when no such model is served (or none is loaded). */
+ * one its query names (?model=NAME, /classify), else the registry's default;
+ * NULL when no such model is served (or none is loaded). */
 served_model_t *http_request_model(const http_request_t *req);
 
 /* The complete request body (NUL-terminated, so a JSON parser may read it as

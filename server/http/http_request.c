@@ -180,7 +180,8 @@ static void refuse(http_request_t *req, int status, const char *message)
 /* The bearer token check, on headers alone: a refused client's body is
  * discarded unread, so it can make the server neither buffer nor decode.
  * /healthz and /readyz stay open for probes (any method: they answer 405 to
- * POST as usual); every other path, unknown ones included, needs the token,
+ * POST as usual), and the page (/ and /ui/: static files, no data; it asks
+ * for the token); every other path, unknown ones included, needs the token,
  * so routes are not revealed to strangers. False after answering 401. */
 static bool is_probe(const http_request_t *req)
 {
@@ -190,7 +191,7 @@ static bool is_probe(const http_request_t *req)
 
 static bool auth_stage(http_request_t *req)
 {
-    if (is_probe(req) || req->endpoint == METRICS_EP_UI) /* the page asks for the token itself */
+    if (is_probe(req) || req->endpoint == METRICS_EP_UI)
         return true;
     auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
     if (a == AUTH_OK)
