@@ -75,16 +75,27 @@ static void normalize_lut(const model_preproc_t *pp, float lut[3][256], int src_
     }
 }
 
-/* Resize (to rw x rh), center crop and normalise a decoded image into out. */
-static rd_status_t resize_to_tensor(const image_rgb_t *img, int rw, int rh,
-                                    const model_preproc_t *pp, float *out, rd_error_t *err)
+/* Resize (to rw x rh), center crop and normalise a decoded image, or the part
+ * of one that part says (NULL: all of it), into out. */
+static rd_status_t resize_to_tensor(const image_rgb_t *img, const image_part_t *part, int rw,
+                                    int rh, const model_preproc_t *pp, float *out,
+                                    rd_error_t *err)
 {
     float lut[3][256];
     int src_channel[3];
     normalize_lut(pp, lut, src_channel);
-    return image_resize_crop_planes(img, NULL, rw, rh, crop_offset(rw, pp->input_w),
+    return image_resize_crop_planes(img, part, rw, rh, crop_offset(rw, pp->input_w),
                                     crop_offset(rh, pp->input_h), pp->input_w, pp->input_h,
                                     lut, src_channel, out, err);
+}
+
+/* The pixels of a w x h (decoded) image that the resize to rw x rh and the
+ * centre crop read: {x0, y0, x1, y1}. */
+static void needed_rect(int w, int h, int rw, int rh, const model_preproc_t *pp, int rect[4])
+{
+    image_resize_source_rect(w, h, rw, rh, crop_offset(rw, pp->input_w),
+                             crop_offset(rh, pp->input_h), pp->input_w, pp->input_h, &rect[0],
+                             &rect[1], &rect[2], &rect[3]);
 }
 
 static rd_status_t decode_and_resize(void *dec, const uint8_t *jpeg, size_t len,
@@ -104,11 +115,20 @@ static rd_status_t decode_and_resize(void *dec, const uint8_t *jpeg, size_t len,
                             "preprocessing: crop %dx%d exceeds the %dx%d resized image",
                             pp->input_w, pp->input_h, rw, rh);
     image_rgb_t img;
+    image_part_t part;
     int denom = image_dct_denominator(probe.width, probe.height, pp->resize, lim);
-    st = image_decode_with(dec, jpeg, len, &probe, denom, lim, &img, err);
+    int rect[4]; /* only what the resize reads is decoded: the same pixels, less work */
+    needed_rect( /* the 1/denom size as libjpeg rounds it (jdiv_round_up) */
+                (probe.width + denom - 1) / denom, (probe.height + denom - 1) / denom, rw, rh, pp,
+                rect);
+    /* A file cut short is refused, as PIL refuses it, by libjpeg's warning
+     * at the end of its data: one without its EOI marker is decoded whole. */
+    bool whole = len < 2 || jpeg[len - 2] != 0xff || jpeg[len - 1] != 0xd9;
+    st = image_decode_part_with(dec, jpeg, len, &probe, denom, lim, whole ? NULL : rect, &img,
+                                &part, err);
     if (st != RD_OK)
         return st;
-    st = resize_to_tensor(&img, rw, rh, pp, out, err);
+    st = resize_to_tensor(&img, &part, rw, rh, pp, out, err);
     image_rgb_free(&img);
     return st;
 }
@@ -132,7 +152,7 @@ static rd_status_t other_format_to_tensor(image_format_t format, const uint8_t *
                           "preprocessing: crop %dx%d exceeds the %dx%d resized image",
                           pp->input_w, pp->input_h, rw, rh);
     else
-        st = resize_to_tensor(&img, rw, rh, pp, out, err);
+        st = resize_to_tensor(&img, NULL, rw, rh, pp, out, err);
     image_rgb_free(&img);
     return st;
 }

@@ -44,6 +44,9 @@ struct image_dec {
     uint64_t image_blocks;    /* blocks of all components: one "pass" */
     uint64_t scan_blocks;     /* blocks coded by the scans seen so far */
     unsigned ticks;
+    /* the pixels of one decode, until handed to the caller */
+    uint8_t *raw;             /* raw_w x raw_h, RGB or CMYK */
+    int raw_w, raw_h;
 };
 
 static int64_t now_ns(void)
@@ -310,11 +313,6 @@ static void cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n_pixels)
     }
 }
 
-static int scaled(int dim, int denom)
-{
-    return (dim + denom - 1) / denom; /* libjpeg's jdiv_round_up for 1/denom */
-}
-
 /* Blocks of the component with this id in the frame, 0 if none has it. */
 static uint64_t blocks_of_id(j_decompress_ptr c, int id)
 {
@@ -372,9 +370,35 @@ static rd_status_t check_scans(struct image_dec *d, const uint8_t *p, size_t len
     return RD_OK;
 }
 
+/* Output pixels kept around the part a caller asked for: fancy upsampling
+ * reads one chroma sample beyond each luma pixel (two pixels at 4:2:0 or
+ * 4:1:1, sixteen at most over an iMCU), and libjpeg treats the edges of a
+ * cropped or skipped region as image edges, so the pixels within this margin
+ * of them may differ from a full decode; the ones inside may not. */
+#define PART_MARGIN 16
+
+/* The part of the output to decode: [x0, x1) x [y0, y1) widened by the
+ * margin and clipped to the output; the whole output when want is NULL. */
+static void part_window(j_decompress_ptr c, const int *want, int *x0, int *y0, int *x1, int *y1)
+{
+    int w = (int)c->output_width, h = (int)c->output_height;
+    *x0 = 0, *y0 = 0, *x1 = w, *y1 = h;
+    if (!want)
+        return;
+    *x0 = want[0] - PART_MARGIN > 0 ? want[0] - PART_MARGIN : 0;
+    *y0 = want[1] - PART_MARGIN > 0 ? want[1] - PART_MARGIN : 0;
+    *x1 = want[2] + PART_MARGIN < w ? want[2] + PART_MARGIN : w;
+    *y1 = want[3] + PART_MARGIN < h ? want[3] + PART_MARGIN : h;
+}
+
 /* The decode proper, between setjmp and the last libjpeg call: start (which
- * reads every scan of a progressive file), then rows into raw. */
-static void decode_rows(struct image_dec *d, int denom, bool cmyk, uint8_t *raw, int w)
+ * reads every scan of a progressive file), then only the rows and columns of
+ * the part into d->raw (allocated here, freed by the caller, also after a
+ * longjmp). jpeg_crop_scanline moves the left edge down to an iMCU boundary;
+ * jpeg_skip_scanlines skips the IDCT and colour conversion of the rows above;
+ * the rows below are never decoded (for a baseline file, not even read). */
+static void decode_rows(struct image_dec *d, int denom, bool cmyk, const int *want,
+                        image_part_t *part)
 {
     j_decompress_ptr c = &d->cinfo;
     c->out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGB;
@@ -383,33 +407,62 @@ static void decode_rows(struct image_dec *d, int denom, bool cmyk, uint8_t *raw,
     c->dct_method = JDCT_ISLOW;
     count_scan(d); /* the first scan's SOS was read with the header */
     jpeg_start_decompress(c);
-    size_t stride = (size_t)w * (cmyk ? 4 : 3);
-    while (c->output_scanline < c->output_height) {
-        JSAMPROW row = raw + (size_t)c->output_scanline * stride;
+    int x0, y0, x1, y1;
+    part_window(c, want, &x0, &y0, &x1, &y1);
+    *part = (image_part_t){.full_width = (int)c->output_width, .full_height = (int)c->output_height};
+    if (x0 > 0 || x1 < (int)c->output_width) {
+        JDIMENSION xoff = (JDIMENSION)x0, width = (JDIMENSION)(x1 - x0);
+        jpeg_crop_scanline(c, &xoff, &width);
+        x0 = (int)xoff;
+    }
+    part->x0 = x0;
+    part->y0 = y0;
+    d->raw_w = (int)c->output_width; /* the cropped width now */
+    d->raw_h = y1 - y0;
+    size_t stride = (size_t)d->raw_w * (cmyk ? 4 : 3);
+    d->raw = malloc(stride * (size_t)d->raw_h);
+    if (!d->raw) {
+        snprintf(d->msg, sizeof d->msg, "out of memory for %dx%d pixels", d->raw_w, d->raw_h);
+        stop_decode(d, RD_ERR_NOMEM);
+    }
+    if (y0 > 0 && jpeg_skip_scanlines(c, (JDIMENSION)y0) != (JDIMENSION)y0) {
+        snprintf(d->msg, sizeof d->msg, "could not skip to row %d", y0);
+        stop_decode(d, RD_ERR_FORMAT);
+    }
+    while ((int)c->output_scanline < y1) {
+        JSAMPROW row = d->raw + (size_t)((int)c->output_scanline - y0) * stride;
         jpeg_read_scanlines(c, &row, 1);
     }
-    jpeg_finish_decompress(c);
+    if (y1 < (int)c->output_height)
+        jpeg_abort_decompress(c); /* the rest is not needed: not even read */
+    else
+        jpeg_finish_decompress(c);
 }
 
-rd_status_t image_decode_with(void *dec, const uint8_t *jpeg, size_t len,
-                              const image_probe_t *probe, int denom,
-                              const image_limits_t *lim, image_rgb_t *out, rd_error_t *err)
+/* Reads the header again and checks it against the probe and the scan limits. */
+static rd_status_t start_checked(struct image_dec *d, const uint8_t *jpeg, size_t len,
+                                 const image_probe_t *probe, rd_error_t *err)
 {
-    struct image_dec *d = dec;
-    static const image_limits_t none = {0};
-    if (denom != 1 && denom != 2 && denom != 4 && denom != 8)
-        return rd_error_set(err, RD_ERR_ARG, "JPEG decode: scale 1/%d unsupported", denom);
-    int w = scaled(probe->width, denom), h = scaled(probe->height, denom);
-    bool cmyk = probe->colorspace == IMAGE_CS_CMYK || probe->colorspace == IMAGE_CS_YCCK;
-    size_t n_pixels = (size_t)w * (size_t)h;
-    uint8_t *rgb = malloc(n_pixels * 3);
-    uint8_t *raw = cmyk ? malloc(n_pixels * 4) : rgb;
-    if (!rgb || !raw) {
-        free(rgb);
-        if (cmyk)
-            free(raw);
-        return rd_error_set(err, RD_ERR_NOMEM, "JPEG decode: %dx%d image", w, h);
+    if (read_header(d, jpeg, len) != JPEG_HEADER_OK) {
+        jpeg_abort_decompress(&d->cinfo);
+        return rd_error_set(err, RD_ERR_FORMAT, "JPEG decode: no frame header");
     }
+    if ((int)d->cinfo.image_width != probe->width || (int)d->cinfo.image_height != probe->height) {
+        jpeg_abort_decompress(&d->cinfo);
+        return rd_error_set(err, RD_ERR_ARG, "JPEG decode: the probe is of another image");
+    }
+    d->image_blocks = 0;
+    for (int i = 0; i < d->cinfo.num_components; i++)
+        d->image_blocks += comp_blocks(&d->cinfo.comp_info[i]);
+    rd_status_t st = check_scans(d, jpeg, len, err);
+    if (st != RD_OK)
+        jpeg_abort_decompress(&d->cinfo);
+    return st;
+}
+
+static void monitor_reset(struct image_dec *d, const image_limits_t *lim)
+{
+    static const image_limits_t none = {0};
     d->lim = lim ? lim : &none;
     d->budget_end_ns = d->lim->budget_ms > 0 ? now_ns() + d->lim->budget_ms * 1000000 : 0;
     d->last_scan = 0;
@@ -417,38 +470,49 @@ rd_status_t image_decode_with(void *dec, const uint8_t *jpeg, size_t len,
     d->ticks = 0;
     d->cinfo.progress = &d->progress;
     d->stop_on_warning = true;
+    d->raw = NULL;
+}
+
+rd_status_t image_decode_part_with(void *dec, const uint8_t *jpeg, size_t len,
+                                   const image_probe_t *probe, int denom,
+                                   const image_limits_t *lim, const int *want,
+                                   image_rgb_t *out, image_part_t *part, rd_error_t *err)
+{
+    struct image_dec *d = dec;
+    if (denom != 1 && denom != 2 && denom != 4 && denom != 8)
+        return rd_error_set(err, RD_ERR_ARG, "JPEG decode: scale 1/%d unsupported", denom);
+    bool cmyk = probe->colorspace == IMAGE_CS_CMYK || probe->colorspace == IMAGE_CS_YCCK;
+    monitor_reset(d, lim);
     volatile rd_status_t st = RD_OK;
-    if (setjmp(d->jump)) {
+    if (setjmp(d->jump))
         st = fail(d, err, "decode");
-    } else if (read_header(d, jpeg, len) != JPEG_HEADER_OK) {
-        jpeg_abort_decompress(&d->cinfo);
-        st = rd_error_set(err, RD_ERR_FORMAT, "JPEG decode: no frame header");
-    } else if ((int)d->cinfo.image_width != probe->width ||
-               (int)d->cinfo.image_height != probe->height) {
-        jpeg_abort_decompress(&d->cinfo);
-        st = rd_error_set(err, RD_ERR_ARG, "JPEG decode: the probe is of another image");
-    } else {
-        d->image_blocks = 0;
-        for (int i = 0; i < d->cinfo.num_components; i++)
-            d->image_blocks += comp_blocks(&d->cinfo.comp_info[i]);
-        if ((st = check_scans(d, jpeg, len, err)) != RD_OK)
-            jpeg_abort_decompress(&d->cinfo);
-        else
-            decode_rows(d, denom, cmyk, raw, w);
-    }
+    else if ((st = start_checked(d, jpeg, len, probe, err)) == RD_OK)
+        decode_rows(d, denom, cmyk, want, part);
     d->cinfo.progress = NULL;
-    if (st == RD_OK && cmyk)
-        cmyk_to_rgb(raw, rgb, n_pixels);
-    if (cmyk)
-        free(raw);
-    if (st != RD_OK) {
-        free(rgb);
-        return st;
+    size_t n_pixels = (size_t)d->raw_w * (size_t)d->raw_h;
+    uint8_t *rgb = NULL;
+    if (st == RD_OK && !cmyk) {
+        rgb = d->raw; /* decoded as RGB: handed over as it is */
+        d->raw = NULL;
+    } else if (st == RD_OK && !(rgb = malloc(n_pixels * 3))) {
+        st = rd_error_set(err, RD_ERR_NOMEM, "JPEG decode: %dx%d image", d->raw_w, d->raw_h);
+    } else if (st == RD_OK) {
+        cmyk_to_rgb(d->raw, rgb, n_pixels);
     }
-    out->width = w;
-    out->height = h;
-    out->pixels = rgb;
+    free(d->raw);
+    d->raw = NULL;
+    if (st != RD_OK)
+        return st;
+    *out = (image_rgb_t){.width = d->raw_w, .height = d->raw_h, .pixels = rgb};
     return RD_OK;
+}
+
+rd_status_t image_decode_with(void *dec, const uint8_t *jpeg, size_t len,
+                              const image_probe_t *probe, int denom,
+                              const image_limits_t *lim, image_rgb_t *out, rd_error_t *err)
+{
+    image_part_t whole;
+    return image_decode_part_with(dec, jpeg, len, probe, denom, lim, NULL, out, &whole, err);
 }
 
 rd_status_t image_decode_rgb(const uint8_t *jpeg, size_t len, int denom,

@@ -67,9 +67,11 @@ typedef struct {
                                       image (413 beyond); default 16 */
     int64_t decode_budget_ms;      /* wall time of one image's decode, ms (413 beyond); default 3000 */
     int max_connections;           /* concurrent connections (one more is answered 503 and closed); default 256 */
-    int connection_timeout_s;
+    int connection_timeout_s;      /* idle connection timeout, seconds; 0 = none; default 30 */
     int header_timeout_s;          /* a connection's first request head within it of accept; 0 = none; default 10 */
-    int body_timeout_s;            /* a request body within it of its head; 0 = none; default 60 */      /* idle connection timeout, seconds; 0 = none; default 30 */
+    int body_timeout_s;            /* a request body within it of its head; 0 = none; default 60 */
+    bool ignore_client_abort;      /* run and answer a request whose client's socket reads as
+                                      closed (a half-close looks like a hang-up); default false */
     int drain_timeout_s;           /* on SIGTERM/SIGINT, how long to finish accepted requests; default 30 */
     int retry_after_s;             /* Retry-After header value on 503/429, seconds; default 1 */
     /* Responses and logging */

@@ -75,6 +75,9 @@ const key_def_t config_keys[] = {
         "however slowly it trickles; 0 = none"),
     INT(body_timeout_s, "60", 0, 86400, "S",
         "a request body must be complete this long after its head; 0 = none"),
+    {"ignore_client_abort", K_BOOL, F(ignore_client_abort), 0, 0, 0, 0, "BOOL",
+     "keep running a request whose client closed its sending side (shutdown(SHUT_WR) looks like a "
+     "hang-up until a write fails) and answer it; false = drop its images, log 499", "false"},
     INT(drain_timeout_s, "30", 0, 86400, "S",
         "on SIGTERM/SIGINT, seconds to answer accepted requests before exiting"),
     INT(retry_after_s, "1", 0, 3600, "S", "Retry-After header value on 503 (queue full, draining), seconds"),

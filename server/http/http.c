@@ -224,6 +224,7 @@ http_limits_t http_limits_of(const config_t *cfg)
         .request_timeout_ms = cfg->request_timeout_ms,
         .topk_default = cfg->topk_default,
         .retry_after_s = cfg->retry_after_s,
+        .ignore_client_abort = cfg->ignore_client_abort,
     };
 }
 

@@ -50,6 +50,7 @@ typedef struct {
     int64_t request_timeout_ms;  /* deadline from the request's start; 0 = none */
     int topk_default;            /* top-k when the request gives none */
     int retry_after_s;           /* Retry-After on 503/429 */
+    bool ignore_client_abort;    /* a client whose socket reads as closed is not gone */
 } http_limits_t;
 
 /* What the routes need from the rest of the server. All borrowed; they must
@@ -207,10 +208,13 @@ void http_set_static_headers(http_request_t *req, const char *const *pairs);
 
 /* True when the request's client can no longer receive its answer: the
  * request has completed, or the peer has closed its side of the connection
- * (an orderly shutdown or a reset; libmicrohttpd treats a half-close as
- * gone too). libmicrohttpd does not watch suspended connections, so the
- * batcher asks this before spending compute on a queued image. A non-blocking
- * peek at the socket; thread-safe (takes the request's lock). */
+ * (an orderly shutdown or a reset). An orderly shutdown reads the same
+ * whether the client hung up or only half-closed (shutdown(SHUT_WR)) and still
+ * reads; with limits.ignore_client_abort only a reset counts (nginx's
+ * proxy_ignore_client_abort). libmicrohttpd does not watch suspended
+ * connections, so the batcher asks this before spending compute on a queued
+ * image. A non-blocking peek at the socket; thread-safe (takes the request's
+ * lock). */
 bool http_client_gone(http_request_t *req);
 
 /* A request header (case-insensitive name) or NULL. */

@@ -93,6 +93,8 @@ struct http_request {
     int pending;                 /* items submitted and not yet done */
     bool suspended;              /* the connection is suspended waiting for them */
     bool closed;                 /* libmicrohttpd has completed the request */
+    pthread_cond_t none_pending; /* pending reached 0 (a half-closed client's HTTP thread
+                                    waits on it instead of suspending) */
 
     atomic_int refs;             /* libmicrohttpd's one + one per pending item */
 };

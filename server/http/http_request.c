@@ -30,7 +30,7 @@
  * thread only" in http_internal.h need no lock, even though a suspended
  * request may resume on a later call. The batcher's worker calls
  * http_request_item_done and http_client_gone; they touch only `pending`,
- * `suspended` and `closed` (under req->lock), the socket, and the reference
+ * `suspended`, `closed` and `none_pending` (under req->lock), the socket, and the reference
  * count (atomic). req->lock orders "suspend" before "resume": the handler
  * suspends only while items are pending, under the lock, and the worker
  * resumes only a suspended request, after dropping the lock
@@ -59,6 +59,7 @@ static void request_free(http_request_t *req)
         req->route->cleanup(req);
     else
         free(req->route_data);
+    pthread_cond_destroy(&req->none_pending);
     pthread_mutex_destroy(&req->lock);
     free(req->body);
     free(req->response);
@@ -100,6 +101,11 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
     if (!req)
         return NULL;
     if (pthread_mutex_init(&req->lock, NULL) != 0) {
+        free(req);
+        return NULL;
+    }
+    if (pthread_cond_init(&req->none_pending, NULL) != 0) {
+        pthread_mutex_destroy(&req->lock);
         free(req);
         return NULL;
     }
@@ -393,6 +399,19 @@ static void producer_leave(http_request_t *req)
     req->producing = NULL;
 }
 
+/* Whether the answer must be built without suspending the connection: the
+ * client has half-closed (its FIN is in) and ignore_client_abort keeps such
+ * requests. libmicrohttpd has then already read the FIN and would close the
+ * connection as soon as it is resumed, so the HTTP thread waits for the
+ * images itself (at most request_timeout_ms: the batcher drops them after). */
+static bool kept_though_half_closed(http_request_t *req)
+{
+    if (!req->deps->limits->ignore_client_abort || req->fd < 0)
+        return false;
+    struct pollfd p = {.fd = req->fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLRDHUP);
+}
+
 /* Runs the route once the body is complete. Returns true when the connection
  * was suspended (state RQ_WAITING: the answer comes later). */
 static bool run_route(http_request_t *req)
@@ -417,6 +436,11 @@ static bool run_route(http_request_t *req)
     if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
+        if (wait && kept_though_half_closed(req)) {
+            while (req->pending > 0)
+                pthread_cond_wait(&req->none_pending, &req->lock);
+            wait = false;
+        }
         if (wait) {
             req->suspended = true;
             req->state = RQ_WAITING;
@@ -526,8 +550,11 @@ bool http_client_gone(http_request_t *req)
     if (!gone && req->fd >= 0) {
         /* the socket stays open while the request is not closed: a suspended
          * connection is neither read nor closed by libmicrohttpd */
+        short ended = POLLHUP | POLLERR;
+        if (!req->deps->limits->ignore_client_abort)
+            ended |= POLLRDHUP;
         struct pollfd p = {.fd = req->fd, .events = POLLRDHUP};
-        gone = poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+        gone = poll(&p, 1, 0) > 0 && (p.revents & ended);
     }
     pthread_mutex_unlock(&req->lock);
     return gone;
@@ -550,6 +577,8 @@ void http_request_item_done(http_request_t *req)
     bool last = --req->pending == 0;
     bool resume = last && req->suspended && !req->closed;
     struct MHD_Connection *conn = req->conn;
+    if (last)
+        pthread_cond_signal(&req->none_pending);
     pthread_mutex_unlock(&req->lock);
     if (resume)
         MHD_resume_connection(conn); /* still suspended, so conn is valid */

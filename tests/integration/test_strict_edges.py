@@ -12,7 +12,10 @@ section 2), against the real resnetd on 127.0.0.1.
    and RESNETD_TOKEN set, a warning that says auth is off (and never the
    token), and no warning when the two agree.
 3. The access log stays JSON for a path with non-UTF-8 bytes (/r%E9adyz%FF).
-4. With the real ResNet-50: KServe FP32 inputs of 3.4e38 overflow inside the
+4. A client that half-closes after its request (shutdown(SHUT_WR), as
+   `nc -N` does): its images dropped and logged 499 by default, answered 200 with the
+   same predictions as a plain client under --ignore-client-abort true.
+5. With the real ResNet-50: KServe FP32 inputs of 3.4e38 overflow inside the
    net; the answer is 422 with a clear error (JSON and binary outputs), never
    a 200 with "data":[], and the server still answers a photo correctly.
 
@@ -25,6 +28,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -268,6 +272,47 @@ def check_non_finite(binary, resnet50):
 PHOTO = "/usr/share/darknet/data/dog.jpg"
 
 
+def half_closed_classify(port):
+    """POST /classify, then shutdown(SHUT_WR) as `nc -N` does; the raw reply."""
+    body = open(PHOTO, "rb").read()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(b"POST /classify?topk=2 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Content-Type: image/jpeg\r\nConnection: close\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while len(reply) < 1 << 20:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    return reply
+
+
+def check_half_close(binary, small):
+    print("a client that half-closes after its request", flush=True)
+    for flags, answered in [((), False), (("--ignore-client-abort", "true"), True)]:
+        srv = Server(binary, small, *flags)
+        if not check(srv.port, f"{flags} did not start"):
+            continue
+        plain = json.loads(srv.request("POST", "/classify?topk=2", open(PHOTO, "rb").read(),
+                                       {"Content-Type": "image/jpeg"})[2])
+        reply = half_closed_classify(srv.port)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        if answered:
+            preds = [r["predictions"] for r in plain["results"]]
+            check(head.startswith(b"HTTP/1.1 200 ") and
+                  [r["predictions"] for r in json.loads(body)["results"]] == preds,
+                  f"ignore_client_abort: the half-closed client's answer {reply[:300]!r}")
+        else:
+            # its images are dropped; the 499 reaches it only if it still reads
+            check(reply == b"" or head.startswith(b"HTTP/1.1 499 "),
+                  f"default: a half-closed client was answered {reply[:200]!r}")
+            time.sleep(0.2)  # the access line is written when the request completes
+            check('"status":499' in srv.text(), "default: the half-closed request not logged 499")
+        check(srv.stop() == 0, f"{flags}: exit status")
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
@@ -280,6 +325,7 @@ def main():
     try:
         check_model_files(binary, small, work)
         check_logging(binary, small)
+        check_half_close(binary, small)
         check_non_finite(binary, resnet50)
     finally:
         shutil.rmtree(work)
