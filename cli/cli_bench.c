@@ -23,17 +23,13 @@ typedef struct {
     const char *model;
     int batch;
     double seconds;
-    int threads;
     int warmup;
-    int input_h, input_w;
-    int sub_batch;
-    bool no_winograd;
-    rd_precision_t precision;
-    double recheck;
+    engine_params_t engine; /* from engine_default_params, then the flags */
 } bench_opts_t;
 
 static void usage(FILE *out)
 {
+    engine_params_t d = engine_default_params();
     fprintf(out,
             "usage: resnetd bench --model FILE --batch N [OPTIONS]\n\n"
             "Runs the engine on seeded random inputs and prints one line of JSON:\n"
@@ -42,18 +38,20 @@ static void usage(FILE *out)
             "  --batch N       images per batch (required, >= 1)\n"
             "  --seconds S     time spent on timed batches (default 10; at least %d batches)\n"
             "  --size S|HxW    input size (default: the model's)\n"
-            "  --threads T     OpenMP threads (default 0 = one per core)\n"
+            "  --threads T     OpenMP threads (default %d = one per core)\n"
             "  --warmup W      untimed batches first (default 3; the first builds the plan)\n"
-            "  --sub-batch N   images per oneDNN plan; larger batches are split (default 4)\n"
+            "  --sub-batch N   images per oneDNN plan; larger batches are split (default %d\n"
+            "                  for fp32, %d for int8 and bf16)\n"
             "  --no-winograd   direct convolutions only\n"
             "  --precision P   fp32 (default), int8 (needs a calibrated model), bf16 (fast\n"
             "                  with AMX only) or auto (bf16 with AMX BF16, else fp32)\n"
             "  --int8-recheck X  serve's int8_recheck: FP32 reruns of close calls of int8\n"
-            "                  and bf16 (default 3; 0 = none). The random inputs make many\n"
+            "                  and bf16 (default %g; 0 = none). The random inputs make many\n"
             "                  close calls: the JSON gives their share.\n"
             "  --help          this text\n\n"
             "OMP_PROC_BIND / OMP_PLACES are left to the environment.\n",
-            MIN_ITERATIONS);
+            MIN_ITERATIONS, d.n_threads, ENGINE_SUB_BATCH_FP32, ENGINE_SUB_BATCH_FAST,
+            (double)d.int8_recheck);
 }
 
 static int parse_size(const char *s, int *h, int *w)
@@ -80,7 +78,8 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         {"sub-batch", required_argument, 0, 'u'}, {"no-winograd", no_argument, 0, 'n'},
         {"precision", required_argument, 0, 'p'}, {"int8-recheck", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    *o = (bench_opts_t){.seconds = 10.0, .warmup = 3, .recheck = 3};
+    *o = (bench_opts_t){.seconds = 10.0, .warmup = 3, .engine = engine_default_params()};
+    engine_params_t *ep = &o->engine;
     optind = 1;
     int c, li = 0;
     while ((c = getopt_long(argc, argv, "h", longs, &li)) != -1) {
@@ -93,21 +92,23 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
             o->seconds = strtod(optarg, &end);
             bad = *end != 0 || !(o->seconds >= 0 && o->seconds <= 86400);
             break;
-        case 'z': bad = parse_size(optarg, &o->input_h, &o->input_w); break;
-        case 't': bad = cli_parse_int(optarg, 0, &o->threads); break;
+        case 'z': bad = parse_size(optarg, &ep->input_h, &ep->input_w); break;
+        case 't': bad = cli_parse_int(optarg, 0, &ep->n_threads); break;
         case 'w': bad = cli_parse_int(optarg, 0, &o->warmup); break;
-        case 'u': bad = cli_parse_int(optarg, 0, &o->sub_batch); break;
-        case 'n': o->no_winograd = true; break;
+        case 'u': bad = cli_parse_int(optarg, 0, &ep->sub_batch); break;
+        case 'n': ep->no_winograd = true; break;
         case 'p': {
             int p = engine_precision_parse(optarg);
             bad = p < 0;
-            o->precision = bad ? RD_FP32 : (rd_precision_t)p;
+            ep->precision = bad ? RD_FP32 : (rd_precision_t)p;
             break;
         }
-        case 'r':
-            o->recheck = strtod(optarg, &end);
-            bad = *end != 0 || !(o->recheck >= 0 && o->recheck < 1000);
+        case 'r': {
+            double r = strtod(optarg, &end);
+            bad = *end != 0 || !(r >= 0 && r < 1000);
+            ep->int8_recheck = (float)r;
             break;
+        }
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -161,7 +162,7 @@ static int print_result(const bench_opts_t *o, const engine_t *eng, const double
                           engine_precision_name(mi->precision), "isa", engine_isa_name(),
                           "batch", o->batch, "input_h",
                           mi->preproc.input_h, "input_w", mi->preproc.input_w, "threads",
-                          o->threads, "iterations", n, "images_per_second",
+                          o->engine.n_threads, "iterations", n, "images_per_second",
                           o->batch * 1000.0 / median, "ms_per_batch", median, "ms_per_batch_p90",
                           ms[p90_i], "peak_rss_mb", (double)ru.ru_maxrss / 1024.0,
                           "rechecked_in_fp32", (json_int_t)engine_rechecked(eng),
@@ -215,17 +216,9 @@ int cli_bench(int argc, char **argv)
     int r = parse_args(argc, argv, &o);
     if (r != 0)
         return r > 0 ? 0 : 2;
-    engine_params_t params = engine_default_params();
-    params.n_threads = o.threads;
-    params.sub_batch = o.sub_batch;
-    params.no_winograd = o.no_winograd;
-    params.precision = o.precision;
-    params.int8_recheck = o.recheck > 0 ? (float)o.recheck : -1;
-    params.input_h = o.input_h;
-    params.input_w = o.input_w;
     engine_t *eng;
     rd_error_t err;
-    if (engine_load(o.model, &params, &eng, &err) != RD_OK) {
+    if (engine_load(o.model, &o.engine, &eng, &err) != RD_OK) {
         fprintf(stderr, "resnetd bench: %s\n", err.msg);
         return 1;
     }

@@ -36,8 +36,9 @@ static void usage(FILE *out)
             "  --count N       use the first N images (default 128)\n"
             "  --method M      percentile (99.99%%, default), mse or max: how each range is\n"
             "                  chosen from the activations' histogram\n"
-            "  --threads T     OpenMP threads (default 0 = one per core)\n"
-            "  --help          this text\n");
+            "  --threads T     OpenMP threads (default %d = one per core)\n"
+            "  --help          this text\n",
+            engine_default_params().n_threads);
 }
 
 /* 0 to run, 1 after --help, -1 on a bad option (message printed). */
@@ -48,7 +49,8 @@ static int parse_args(int argc, char **argv, calib_opts_t *o)
         {"out", required_argument, 0, 'o'},     {"count", required_argument, 0, 'c'},
         {"method", required_argument, 0, 'M'},  {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    *o = (calib_opts_t){.count = 128, .method = CALIB_PERCENTILE};
+    *o = (calib_opts_t){.count = 128, .threads = engine_default_params().n_threads,
+                        .method = CALIB_PERCENTILE};
     optind = 1;
     int c, li = 0;
     while ((c = getopt_long(argc, argv, "h", longs, &li)) != -1) {

@@ -10,9 +10,8 @@
 #include "classify_result.h"
 #include "cli.h"
 #include "config.h"
-#include "http_error.h"
-#include "batcher.h"
 #include "image.h"
+#include "infer_job.h"
 #include "resnetd/engine.h"
 
 typedef struct {
@@ -27,21 +26,22 @@ typedef struct {
 /* Images per engine run: max_batch_size, capped so per-batch state fits the stack. */
 #define CLASSIFY_BATCH_MAX 16
 
-/* Classifies images[0..n) (n <= CLASSIFY_BATCH_MAX) and appends their entries. */
+/* Classifies images[0..n) (n <= CLASSIFY_BATCH_MAX) and appends their
+ * entries, with the request path's wording, statuses and entries
+ * (infer_job_failure, classify_entry_json). */
 static void classify_batch(classify_ctx_t *c, char **paths, int first, int n, float *inputs,
                            float *logits, json_t *results, int *status)
 {
     int ok = 0, slot[CLASSIFY_BATCH_MAX];
     double decode_ms[CLASSIFY_BATCH_MAX];
-    char msg[CLASSIFY_BATCH_MAX][RD_ERROR_MSG_MAX + 64];
+    char msg[CLASSIFY_BATCH_MAX][INFER_JOB_MSG_MAX];
     for (int i = 0; i < n; i++) {
         rd_error_t err = {0};
-        double t0 = (double)clock_now_ns();
+        int64_t t0 = clock_now_ns();
         rd_status_t st = image_file_to_tensor(paths[i], &c->pp, &c->lim,
                                               inputs + (size_t)ok * c->in_floats, &err);
-        decode_ms[i] = ((double)clock_now_ns() - t0) / 1e6;
-        status[first + i] = st == RD_OK ? 200 : http_error_status(st, HTTP_CTX_IMAGE);
-        snprintf(msg[i], sizeof msg[i], "image %d: %s", first + i, err.msg);
+        decode_ms[i] = (double)(clock_now_ns() - t0) / 1e6;
+        status[first + i] = infer_job_failure(first + i, st, HTTP_CTX_IMAGE, err.msg, msg[i]);
         slot[i] = st == RD_OK ? ok++ : -1;
     }
     rd_error_t err = {0};
@@ -49,21 +49,15 @@ static void classify_batch(classify_ctx_t *c, char **paths, int first, int n, fl
     rd_status_t st = ok ? engine_run(c->engine, inputs, ok, logits, &err) : RD_OK;
     double inference_ms = (double)(clock_now_ns() - t0) / 1e6;
     for (int i = 0; i < n; i++) {
-        rd_status_t sti = st == RD_OK && slot[i] >= 0
-                              ? engine_check_logits(logits + (size_t)slot[i] * c->mi->n_classes,
-                                                    c->mi->n_classes, &err)
-                              : st;
-        if (slot[i] >= 0 && sti != RD_OK) {
-            status[first + i] = http_error_status(sti, HTTP_CTX_INFERENCE);
-            snprintf(msg[i], sizeof msg[i], "image %d: inference failed: %s", first + i, err.msg);
-        }
+        const float *l = slot[i] >= 0 ? logits + (size_t)slot[i] * c->mi->n_classes : NULL;
+        rd_status_t sti = st == RD_OK && l ? engine_check_logits(l, c->mi->n_classes, &err) : st;
+        if (l && sti != RD_OK)
+            status[first + i] =
+                infer_job_failure(first + i, sti, HTTP_CTX_INFERENCE, err.msg, msg[i]);
         classify_timings_t t = {decode_ms[i], -1, inference_ms};
-        json_array_append_new(
-            results, status[first + i] == 200
-                         ? classify_result_json(c->mi, first + i, paths[i],
-                                                logits + (size_t)slot[i] * c->mi->n_classes,
-                                                c->topk, &t)
-                         : classify_error_json(first + i, paths[i], status[first + i], msg[i]));
+        json_array_append_new(results, classify_entry_json(c->mi, first + i, paths[i],
+                                                            status[first + i], msg[i], l,
+                                                            c->topk, &t));
     }
 }
 
@@ -82,11 +76,7 @@ static int run(const config_t *cfg, char **paths, int n_paths)
         fprintf(stderr, "resnetd classify: %s\n", engine_precision_note(c.engine));
     c.pp = c.mi->preproc;
     config_apply_preproc(cfg, &c.pp);
-    c.lim = image_default_limits();
-    c.lim.max_pixels = cfg->max_pixels > 0 ? (uint64_t)cfg->max_pixels : 0;
-    c.lim.max_scans = cfg->max_jpeg_scans;
-    c.lim.max_scan_work = cfg->max_jpeg_scan_work;
-    c.lim.budget_ms = cfg->decode_budget_ms;
+    c.lim = config_image_limits(cfg);
     c.in_floats = (size_t)3 * (size_t)c.pp.input_h * (size_t)c.pp.input_w;
     c.topk = cfg->topk_default;
     int batch = cfg->max_batch_size < CLASSIFY_BATCH_MAX ? cfg->max_batch_size : CLASSIFY_BATCH_MAX;

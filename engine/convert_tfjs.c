@@ -17,25 +17,17 @@
 #include <sys/stat.h>
 
 #include "safetensors.h"
+#include "dims.h"
 #include "tfjs.h"
 
 static const char *const bn_keras[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
 static const char *const bn_torch[4] = {"weight", "bias", "running_mean", "running_var"};
 
-static void shape_str(const int64_t *shape, int ndim, char *buf, size_t len)
-{
-    size_t at = (size_t)snprintf(buf, len, "[");
-    for (int d = 0; d < ndim && at < len; d++)
-        at += (size_t)snprintf(buf + at, len - at, d ? ",%lld" : "%lld", (long long)shape[d]);
-    if (at < len)
-        snprintf(buf + at, len - at, "]");
-}
-
 /* Finds layer's tensor "<keras>/<suffix>" and checks its shape. */
 static rd_status_t expect(tfjs_manifest_t *m, const tfjs_layer_t *l, const char *suffix,
                           int ndim, const int64_t *shape, rd_error_t *err)
 {
-    char name[96], want[64], have[64];
+    char name[96], want[DIMS_STR_MAX], have[DIMS_STR_MAX];
     snprintf(name, sizeof name, "%s/%s", l->keras, suffix);
     tfjs_weight_t *w = tfjs_manifest_find(m, name);
     if (!w)
@@ -45,10 +37,10 @@ static rd_status_t expect(tfjs_manifest_t *m, const tfjs_layer_t *l, const char 
     for (int d = 0; same && d < ndim; d++)
         same = w->shape[d] == shape[d];
     if (!same) {
-        shape_str(shape, ndim, want, sizeof want);
-        shape_str(w->shape, w->ndim, have, sizeof have);
         return rd_error_set(err, RD_ERR_SHAPE, "tensor '%s': layer '%s' needs shape %s, "
-                            "weightsManifest says %s", name, l->keras, want, have);
+                            "weightsManifest says %s", name, l->keras,
+                            dims_format(shape, ndim, want, sizeof want),
+                            dims_format(w->shape, w->ndim, have, sizeof have));
     }
     w->used = true;
     return RD_OK;

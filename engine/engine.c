@@ -14,7 +14,19 @@
 #include "quant.h"
 #include "safetensors.h"
 
-engine_params_t engine_default_params(void) { return (engine_params_t){0}; }
+engine_params_t engine_default_params(void)
+{
+    return (engine_params_t){
+        .n_threads = ENGINE_THREADS_PER_CORE,
+        .input_h = ENGINE_INPUT_FROM_MODEL,
+        .input_w = ENGINE_INPUT_FROM_MODEL,
+        .labels_path = NULL,
+        .sub_batch = ENGINE_SUB_BATCH_BY_PRECISION,
+        .no_winograd = false,
+        .precision = RD_FP32,
+        .int8_recheck = ENGINE_RECHECK_DEFAULT,
+    };
+}
 
 /* A metadata number >= 0, or -1 when the key is absent. */
 static rd_status_t meta_bound(const safetensors_t *file, const char *key, double *out,
@@ -34,7 +46,7 @@ static rd_status_t meta_bound(const safetensors_t *file, const char *key, double
 }
 
 /* The recheck margin of a fast precision (engine_run.c): params->int8_recheck
- * (0: the default) times the precision's logit error bound. calibrate.c
+ * (<= 0: none) times the precision's logit error bound. calibrate.c
  * measures the bound on held-out calibration images and stores it; a BF16
  * run of a file without one uses a bound relative to each image's logits
  * (ENGINE_BF16_REL_BOUND). INT8 files calibrated before bounds existed carry
@@ -43,9 +55,9 @@ static rd_status_t load_recheck(const safetensors_t *file, const engine_params_t
                                 engine_t *eng, rd_error_t *err)
 {
     rd_precision_t prec = eng->info.precision;
-    if (params->int8_recheck < 0 || prec == RD_FP32)
+    if (!(params->int8_recheck > 0) || prec == RD_FP32)
         return RD_OK;
-    double k = params->int8_recheck > 0 ? params->int8_recheck : ENGINE_RECHECK_DEFAULT;
+    double k = params->int8_recheck;
     double bound, rms;
     rd_status_t st = meta_bound(file, prec == RD_INT8 ? CALIB_INT8_BOUND_KEY : CALIB_BF16_BOUND_KEY,
                                 &bound, err);
@@ -80,6 +92,29 @@ static rd_precision_t resolve_precision(rd_precision_t want, char *note, size_t 
     if (want != RD_AUTO)
         return want;
     return fast ? RD_BF16 : RD_FP32;
+}
+
+int engine_sub_batch_default(rd_precision_t precision)
+{
+    char note[256];
+    return resolve_precision(precision, note, sizeof note) == RD_FP32 ? ENGINE_SUB_BATCH_FP32
+                                                                       : ENGINE_SUB_BATCH_FAST;
+}
+
+/* Where the defaults that depend on something else become values: the
+ * precision (RD_AUTO by the ISA) and the sub-batch (by that precision). The
+ * thread count (ENGINE_THREADS_PER_CORE) is left to OpenMP (engine_run.c) and
+ * the input size (ENGINE_INPUT_FROM_MODEL) to the metadata (loader_meta.c). */
+static void resolve_params(const engine_params_t *params, engine_t *eng)
+{
+    rd_precision_t prec = resolve_precision(params->precision, eng->precision_note,
+                                            sizeof eng->precision_note);
+    eng->info.precision = prec;
+    eng->n_threads = params->n_threads;
+    eng->sub_batch = params->sub_batch != ENGINE_SUB_BATCH_BY_PRECISION ? params->sub_batch
+                     : engine_sub_batch_default(prec);
+    eng->plan_flags = (params->no_winograd ? 0 : PLAN_WINOGRAD) |
+                      (prec == RD_INT8 ? PLAN_INT8 : prec == RD_BF16 ? PLAN_BF16 : 0);
 }
 
 /* Numbers the quantization points and, for INT8, quantizes the net with the
@@ -135,14 +170,8 @@ rd_status_t engine_load(const char *path, const engine_params_t *params, engine_
     engine_t *eng = calloc(1, sizeof *eng);
     if (!eng)
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory loading %s", path);
-    rd_precision_t prec = resolve_precision(params->precision, eng->precision_note,
-                                            sizeof eng->precision_note);
-    eng->n_threads = params->n_threads;
-    eng->sub_batch = params->sub_batch ? params->sub_batch
-                     : prec == RD_FP32 ? ENGINE_SUB_BATCH
-                                       : ENGINE_SUB_BATCH_INT8;
-    eng->plan_flags = (params->no_winograd ? 0 : PLAN_WINOGRAD) |
-                      (prec == RD_INT8 ? PLAN_INT8 : prec == RD_BF16 ? PLAN_BF16 : 0);
+    resolve_params(params, eng);
+    rd_precision_t prec = eng->info.precision;
     safetensors_t *st_file = NULL;
     rd_status_t st = safetensors_open(path, &st_file, err);
     if (st == RD_OK) {

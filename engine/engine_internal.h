@@ -9,24 +9,10 @@
 #include "net.h"
 #include "plan.h"
 #include "resnetd/engine.h"
+
+/* The largest sub_batch engine_load accepts; the defaults are in engine.h. */
 #define ENGINE_SUB_BATCH_MAX 1024
 
-/* Larger batches run as consecutive sub-batches of this many images, each with
- * the cached plan for its size. Per image, sub-batches of 2 to 32 ran equally
- * fast on the 2-core machines measured, 4 is where Winograd starts to pay
- * (plan.c), and activation memory grows with the sub-batch: ResNet-18 at
- * batch 32 peaks at ~180 MB instead of ~250 MB (docs/performance.md).
- * engine_params_t.sub_batch overrides it, for tuning on other machines. */
-#define ENGINE_SUB_BATCH 4
-/* INT8 plans: activations are 4x smaller and per-layer overheads weigh more
- * against faster convolutions; 8 measured 6% faster than 4 (docs/performance.md). */
-#define ENGINE_SUB_BATCH_INT8 8
-
-/* The recheck margin in units of the precision's logit error bound (README,
- * Precision). A top-1 can flip only when the fast top-two gap is under the
- * sum of the two logits' errors, at most 2x the bound; 3 leaves headroom for
- * images worse than any the bound was measured on. */
-#define ENGINE_RECHECK_DEFAULT 2.0f
 
 /* Metadata keys of a calibrated file (calibrate.c): the largest per-image
  * max |logit - FP32 logit| of INT8 and of BF16 over held-out calibration

@@ -18,7 +18,7 @@
  * building (oneDNN sizes its blocking by it) and running. */
 static void set_threads(const engine_t *eng)
 {
-    if (eng->n_threads > 0)
+    if (eng->n_threads != ENGINE_THREADS_PER_CORE) /* else OpenMP's own: one per core */
         omp_set_num_threads(eng->n_threads);
 }
 

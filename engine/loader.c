@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dims.h"
 #include "loader_meta.h"
 
 #define NAME_MAX_LEN 96
@@ -31,23 +32,13 @@ typedef struct {
     int oc, ic, k, stride;
 } conv_spec_t;
 
-static void format_shape(char *dst, size_t size, int ndim, const int64_t *shape)
-{
-    size_t n = (size_t)snprintf(dst, size, "[");
-    for (int i = 0; i < ndim && n < size; i++)
-        n += (size_t)snprintf(dst + n, size - n, "%s%lld", i ? "," : "", (long long)shape[i]);
-    if (n < size)
-        snprintf(dst + n, size - n, "]");
-}
-
 static rd_status_t shape_error(const ctx_t *c, const safetensors_tensor_t *t, int ndim,
                                const int64_t *want)
 {
-    char expected[128], got[128];
-    format_shape(expected, sizeof expected, ndim, want);
-    format_shape(got, sizeof got, t->ndim, t->shape);
+    char expected[DIMS_STR_MAX], got[DIMS_STR_MAX];
     return rd_error_set(c->err, RD_ERR_SHAPE, "tensor %s: shape %s expected, file has %s",
-                        t->name, expected, got);
+                        t->name, dims_format(want, ndim, expected, sizeof expected),
+                        dims_format(t->shape, t->ndim, got, sizeof got));
 }
 
 /* Finds the tensor called name and checks its dtype and shape; missing is an
@@ -72,8 +63,8 @@ static rd_status_t peek_oc(const ctx_t *c, const char *name, int *oc)
     const safetensors_tensor_t *t = safetensors_find(c->st, name);
     if (!t)
         return rd_error_set(c->err, RD_ERR_SHAPE, "tensor %s missing", name);
-    char got[128];
-    format_shape(got, sizeof got, t->ndim, t->shape);
+    char got[DIMS_STR_MAX];
+    dims_format(t->shape, t->ndim, got, sizeof got);
     if (t->ndim != 4 || t->shape[0] < 1 || t->shape[0] > 65536)
         return rd_error_set(c->err, RD_ERR_SHAPE,
                             "tensor %s: 4-d [out,in,kh,kw] with 1..65536 outputs expected, "
@@ -304,8 +295,8 @@ static rd_status_t load_fc(const ctx_t *c, net_t *net, int in_ch)
     if (!w)
         return rd_error_set(c->err, RD_ERR_SHAPE, "tensor fc.weight missing");
     if (w->ndim != 2 || w->shape[0] < 1 || w->shape[0] > 1000000) {
-        char got[128];
-        format_shape(got, sizeof got, w->ndim, w->shape);
+        char got[DIMS_STR_MAX];
+        dims_format(w->shape, w->ndim, got, sizeof got);
         return rd_error_set(c->err, RD_ERR_SHAPE,
                             "tensor fc.weight: [classes,%d] with 1..1000000 classes expected, "
                             "file has %s", in_ch, got);

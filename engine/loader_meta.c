@@ -119,9 +119,9 @@ static rd_status_t parse_sizes(const safetensors_t *st, const engine_params_t *p
     rd_status_t s = v ? parse_input_size(v, &pp->input_h, &pp->input_w, err) : RD_OK;
     if (s != RD_OK)
         return s;
-    if (params && params->input_h)
+    if (params && params->input_h != ENGINE_INPUT_FROM_MODEL)
         pp->input_h = params->input_h;
-    if (params && params->input_w)
+    if (params && params->input_w != ENGINE_INPUT_FROM_MODEL)
         pp->input_w = params->input_w;
     if (pp->input_h < INPUT_MIN || pp->input_h > INPUT_MAX || pp->input_w < INPUT_MIN ||
         pp->input_w > INPUT_MAX)

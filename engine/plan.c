@@ -20,6 +20,7 @@
  * BF16 plans (PLAN_BF16): bf16 activations and weights (converted from the
  * folded f32 weights when reordered), f32 biases and accumulation, the same
  * fused ReLU and sum; the stem, max pool, global pooling and fc in f32. */
+#include "dims.h"
 #include "plan_internal.h"
 
 #include <stdint.h>
@@ -204,16 +205,6 @@ fail:
     return st;
 }
 
-static const char *dims_str(const dnnl_dim_t *d, int ndims, char buf[64])
-{
-    int n = snprintf(buf, 64, "[");
-    for (int i = 0; i < ndims && n < 60; i++)
-        n += snprintf(buf + n, (size_t)(64 - n), "%s%lld", i ? "," : "", (long long)d[i]);
-    snprintf(buf + n, (size_t)(64 - n), "]");
-    return buf;
-}
-
-
 /* For the last conv of a block: *dst is the shortcut on entry and, on return,
  * the tensor the conv accumulates into (the sum post-op reads the shortcut in
  * its own data type). A reorder copies the shortcut when the conv chose
@@ -224,13 +215,13 @@ static rd_status_t sum_target(plan_t *p, const dnnl_memory_desc_t *d_md, int *ds
 {
     rd_status_t st = RD_OK;
     const tensor_t *sc = &p->tensors[*dst];
-    char sbuf[64], dbuf[64];
+    char sbuf[DIMS_STR_MAX], dbuf[DIMS_STR_MAX];
     if (sc->md.ndims != d_md->ndims ||
         memcmp(sc->md.dims, d_md->dims, (size_t)d_md->ndims * sizeof *d_md->dims) != 0)
         return rd_error_set(err, RD_ERR_SHAPE,
                             "a block's shortcut %s and main path %s differ in shape",
-                            dims_str(sc->md.dims, sc->md.ndims, sbuf),
-                            dims_str(d_md->dims, d_md->ndims, dbuf));
+                            dims_format(sc->md.dims, sc->md.ndims, sbuf, sizeof sbuf),
+                            dims_format(d_md->dims, d_md->ndims, dbuf, sizeof dbuf));
     dnnl_data_type_t sc_dt = sc->md.data_type;
     dnnl_memory_desc_t want = as_type(d_md, sc_dt);
     if (!dnnl_memory_desc_equal(&sc->md, &want)) {

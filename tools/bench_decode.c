@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "file.h"
 #include "image.h"
 
 static clockid_t clock_id = CLOCK_MONOTONIC;
@@ -24,21 +25,11 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-static unsigned char *read_all(const char *path, size_t *len)
+/* The whole file (common/file.h), or NULL when it cannot be read. */
+static uint8_t *read_all(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
-        fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n > 0 ? (size_t)n : 0;
-    return buf;
+    uint8_t *data = NULL;
+    return file_read_all(path, 0, &data, len, NULL) == RD_OK ? data : NULL;
 }
 
 /* Best of runs of one decode at 1/denom; negative when it fails. */
@@ -104,7 +95,7 @@ int main(int argc, char **argv)
     int rc = 0;
     for (int i = first; i < argc; i++) {
         size_t len;
-        unsigned char *jpeg = read_all(argv[i], &len);
+        uint8_t *jpeg = read_all(argv[i], &len);
         if (!jpeg) {
             fprintf(stderr, "bench_decode: cannot read %s\n", argv[i]);
             rc = 1;

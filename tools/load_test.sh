@@ -7,16 +7,18 @@
 # same model at batch 1 and at the batch sizes the server ended up using.
 # Per row it also measures the server's cost: images per server CPU-second
 # (utime + stime of every server thread from /proc/PID/task/*/stat, before and
-# after the row), split into the HTTP threads (libmicrohttpd's "MHD-worker":
-# request handling, decode, preprocess, JSON) and the rest (the inference
-# worker and its OpenMP threads; the main thread only waits), and from
-# /metrics deltas the parts per image: decode + preprocess and queue wait (wall
-# ms per image) and inference (batch wall ms / images). HTTP overhead = HTTP
-# threads' CPU minus bench_decode's decode + preprocess of the same photos (thread
-# CPU time, best of 20, run after the load); the engine table gives the engine's own
-# core-ms per image at the same batch sizes, to set against the inference
-# threads' CPU. On a busy machine wall times exceed CPU times: compare rows of
-# one run.
+# after the row), and the parts per image that the server counts itself
+# (resnetd_cpu_seconds_total{part}, thread CPU clocks): decode + preprocess on
+# the decode pool, inference (each image's share of its batch's OpenMP team
+# CPU), the HTTP threads' callbacks, and the server CPU in neither decode nor
+# inference (all threads' CPU minus those two: HTTP work, idle spinning,
+# wake-ups, the sweeper). Wall ms per image from /metrics: decode + preprocess,
+# inference (batch wall ms / images) and queue wait. bench_decode's decode +
+# preprocess of the same photos (thread CPU, best of 20, run after the load) is
+# printed as the reference for the decode part; the engine table gives the
+# engine's own core-ms per image at the same batch sizes, the reference for
+# the inference part. On a busy machine wall times exceed CPU times: compare
+# rows of one run.
 #
 # Needs wrk (Debian package). Uses 2 wrk threads (the machine is small; wrk's own
 # CPU use is part of what the server competes with, so say so with the figures).
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
     --photos) photos=$2; shift 2 ;;
     --precision) precision=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "load_test.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -83,19 +85,21 @@ url="http://127.0.0.1:$port"
 metric() { # name -> value from /metrics
     curl -s "$url/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
-snapshot() { # the counters one row needs, on one line
+snapshot() { # the counters one row needs, on one line (10 values)
     curl -s "$url/metrics" | awk '
         { v[$1] = $2 }
-        END { printf "%s %s %s %s %s %s %s\n", v["resnetd_images_classified_total"] + 0,
+        END { printf "%s %s %s %s %s %s %s %s %s %s\n", v["resnetd_images_classified_total"] + 0,
               v["resnetd_decode_duration_seconds_sum"] + 0, v["resnetd_decode_duration_seconds_count"] + 0,
               v["resnetd_queue_duration_seconds_sum"] + 0, v["resnetd_queue_duration_seconds_count"] + 0,
-              v["resnetd_inference_duration_seconds_sum"] + 0, v["resnetd_batch_size_count"] + 0 }'
+              v["resnetd_inference_duration_seconds_sum"] + 0, v["resnetd_batch_size_count"] + 0,
+              v["resnetd_cpu_seconds_total{part=\"http\"}"] + 0,
+              v["resnetd_cpu_seconds_total{part=\"decode\"}"] + 0,
+              v["resnetd_cpu_seconds_total{part=\"inference\"}"] + 0 }'
 }
-cpu_ticks() { # "HTTP-thread ticks, other ticks": utime + stime (fields 14, 15) per thread
+cpu_ticks() { # utime + stime (fields 14, 15) of every server thread
     for t in /proc/"$server_pid"/task/*; do
-        printf '%s ' "$(cat "$t/comm" 2>/dev/null)"
         stat_ticks "$t/stat"
-    done | awk '$1 == "MHD-worker" { h += $2; next } { o += $NF } END { printf "%d %d\n", h, o }'
+    done | awk '{ s += $NF } END { printf "%d\n", s }'
 }
 hz=$(getconf CLK_TCK)
 threads=$(nproc) # inference threads: one per core unless the serve options say otherwise
@@ -134,21 +138,21 @@ if [ -x "$bench_decode" ]; then
     pre=$("$bench_decode" --cpu 1 $photos | awk -F'|' 'NR > 2 { s += $8; n++ } END { if (n) printf "%.2f", s / n; else print "-" }')
 fi
 echo
-echo "Server cost per image: CPU of every server thread from /proc/$server_pid/task/*/stat; the HTTP"
-echo "threads (MHD-worker) decode, preprocess and answer; decode and queue are wall ms from /metrics;"
-echo "bench_decode is the same photos' decode + preprocess, thread CPU ms, best of 20 ($pre ms/img),"
-echo "so HTTP overhead = HTTP threads CPU - $pre. Wall times exceed CPU times on a busy machine."
+echo "Server cost per image: server CPU = every server thread from /proc/$server_pid/task/*/stat;"
+echo "decode, inference and HTTP CPU are the server's own counts (resnetd_cpu_seconds_total{part});"
+echo "other = server CPU - decode - inference (HTTP work, spinning, wake-ups); bench_decode's decode +"
+echo "preprocess of the same photos: $pre thread CPU ms/img. Wall times from /metrics."
 echo
-echo "| clients | img per server CPU-s | server CPU ms/img | HTTP threads CPU ms/img | HTTP overhead ms/img | inference threads CPU ms/img | decode wall ms/img | inference wall ms/img | queue ms/img |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-awk -v hz="$hz" -v pre="$pre" '{
-    c = $1; n = $9 - $2; http = ($18 - $16) / hz; rest = ($19 - $17) / hz; cpu = http + rest
-    if (n <= 0 || cpu <= 0) { printf "| %s | - | - | - | - | - | - | - | - |\n", c; next }
-    dec = 1000 * ($10 - $3) / ($11 - $4); q = 1000 * ($12 - $5) / ($13 - $6)
-    inf = 1000 * ($14 - $7) / n; ms = 1000 * cpu / n; hms = 1000 * http / n
-    over = pre == "-" ? "-" : sprintf("%.2f", hms - pre)
-    printf "| %s | %.1f | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.2f |\n", c, n / cpu, ms, hms, over,
-        1000 * rest / n, dec, inf, q }' "$work/costs"
+echo "| clients | img per server CPU-s | server CPU ms/img | decode CPU ms/img | inference CPU ms/img | other CPU ms/img | of which HTTP threads | decode wall ms/img | inference wall ms/img | queue ms/img |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+awk -v hz="$hz" '{
+    c = $1; n = $12 - $2; cpu = ($23 - $22) / hz
+    if (n <= 0 || cpu <= 0) { printf "| %s | - | - | - | - | - | - | - | - | - |\n", c; next }
+    dec = 1000 * ($13 - $3) / ($14 - $4); q = 1000 * ($15 - $5) / ($16 - $6)
+    inf = 1000 * ($17 - $7) / n; ms = 1000 * cpu / n
+    http = 1000 * ($19 - $9) / n; dcpu = 1000 * ($20 - $10) / n; icpu = 1000 * ($21 - $11) / n
+    printf "| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", c, n / cpu, ms,
+        dcpu, icpu, ms - dcpu - icpu, http, dec, inf, q }' "$work/costs"
 if [ "$precision" = int8 ]; then
     echo
     echo "Rechecked in FP32 (int8_recheck): $(metric resnetd_int8_rechecked_total) of $(metric resnetd_images_classified_total) images"

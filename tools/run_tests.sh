@@ -39,7 +39,7 @@ if [ "${RESNETD_SKIP_TSAN:-0}" != 1 ]; then
     ninja -C build-tsan
     OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
         meson test -C build-tsan --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
-        batcher server startup tls
+        batcher decode_pool server startup tls
 fi
 
 if [ "${RESNETD_SKIP_VALGRIND:-0}" != 1 ]; then

@@ -29,31 +29,56 @@
 
 typedef struct engine engine_t;
 
+/* Field values that stand for a default depending on something the caller
+ * may still change after engine_default_params() (the precision) or that only
+ * the machine or the file knows (cores, the model's input size). engine_load
+ * resolves each of them in one place, resolve_params (engine.c). */
+#define ENGINE_THREADS_PER_CORE 0        /* n_threads: OpenMP's default, one per core */
+#define ENGINE_INPUT_FROM_MODEL 0        /* input_h/w: the model metadata's size (224 without) */
+#define ENGINE_SUB_BATCH_BY_PRECISION 0  /* sub_batch: engine_sub_batch_default(precision) */
+
+/* Sub-batch defaults (engine_sub_batch_default). Per image, sub-batches of 2
+ * to 32 ran equally fast on the 2-core machines measured, 4 is where Winograd
+ * starts to pay (plan.c), and activation memory grows with the sub-batch:
+ * ResNet-18 at batch 32 peaks at ~180 MB instead of ~250 MB. INT8 and BF16
+ * plans: activations are smaller and per-layer overheads weigh more against
+ * faster convolutions; 8 measured 6% faster than 4 (docs/performance.md). */
+#define ENGINE_SUB_BATCH_FP32 4
+#define ENGINE_SUB_BATCH_FAST 8
+
+/* The recheck margin in units of the precision's logit error bound (README,
+ * Precision). A top-1 can flip only when the fast top-two gap is under the
+ * sum of the two logits' errors, at most 2x the bound, so 2 covers every
+ * image as bad as the worst the bound was measured on. */
+#define ENGINE_RECHECK_DEFAULT 2.0f
+
 typedef struct {
-    int n_threads;           /* OpenMP threads for oneDNN; 0 = one per core */
-    int input_h, input_w;    /* network input size; 0 = from the model's metadata (default 224) */
-    const char *labels_path; /* JSON array or one-label-per-line text file; NULL = from the metadata */
+    int n_threads;           /* OpenMP threads for oneDNN, >= 0; default ENGINE_THREADS_PER_CORE */
+    int input_h, input_w;    /* network input size; default ENGINE_INPUT_FROM_MODEL */
+    const char *labels_path; /* JSON array or one-label-per-line text file; NULL (default) = from
+                                the metadata */
     int sub_batch;           /* larger batches run as consecutive sub-batches of at most this many
-                                images, each with its cached plan; 0 = 4 (8 for INT8; see
-                                docs/performance.md) */
-    bool no_winograd;        /* never use Winograd 3x3 convolutions (by default basic-block nets
-                                use them where they measured faster) */
-    rd_precision_t precision; /* RD_INT8 needs a calibrated file (resnetd calibrate); RD_BF16
-                                 needs none; RD_AUTO: bf16 where AMX BF16 exists, else fp32 */
+                                images, each with its cached plan; default
+                                ENGINE_SUB_BATCH_BY_PRECISION (see docs/performance.md) */
+    bool no_winograd;        /* never use Winograd 3x3 convolutions (by default, false, basic-block
+                                nets use them where they measured faster) */
+    rd_precision_t precision; /* default RD_FP32. RD_INT8 needs a calibrated file (resnetd
+                                 calibrate); RD_BF16 needs none; RD_AUTO: bf16 where AMX BF16
+                                 exists, else fp32 */
     float int8_recheck;       /* INT8 and BF16 (the name is historical): images whose two highest
                                  logits are closer than this many times the precision's logit
                                  error bound run again in FP32, so that top-1 answers match
-                                 FP32's; 0 = the default (3), < 0 = never */
+                                 FP32's; default ENGINE_RECHECK_DEFAULT; <= 0 = never */
 } engine_params_t;
 
-/* Defaults for engine_load: every field 0/NULL. */
+/* Defaults for engine_load, the one source of them: the values named above.
+ * The server's config and the CLI start from these. */
 engine_params_t engine_default_params(void);
 
-/* Loads, validates and BN-folds the model at path, and prepares it for oneDNN.
- * On success *out owns everything (free it with engine_free). On failure *out
- * is NULL and err names the file and tensor at fault. params may be NULL.
- * With params->precision RD_INT8, a file without calibration fails with
- * RD_ERR_FORMAT. */
+/* The sub-batch that ENGINE_SUB_BATCH_BY_PRECISION means for a precision
+ * (RD_AUTO as engine_load resolves it on this machine). Any thread. */
+int engine_sub_batch_default(rd_precision_t precision);
+
 rd_status_t engine_load(const char *path, const engine_params_t *params, engine_t **out,
                         rd_error_t *err);
 

@@ -123,6 +123,14 @@ json_t *classify_error_json(int position, const char *filename, int http_status,
     return e;
 }
 
+json_t *classify_entry_json(const model_info_t *mi, int position, const char *filename,
+                            int http_status, const char *message, const float *logits, int k,
+                            const classify_timings_t *t)
+{
+    return http_status == 200 ? classify_result_json(mi, position, filename, logits, k, t)
+                              : classify_error_json(position, filename, http_status, message);
+}
+
 int classify_request_status(const int *image_status, int n_images)
 {
     for (int i = 0; i < n_images; i++)

@@ -34,6 +34,13 @@ json_t *classify_result_json(const model_info_t *mi, int position, const char *f
 json_t *classify_error_json(int position, const char *filename, int http_status,
                             const char *message);
 
+/* One image's entry from its status: classify_result_json when http_status
+ * is 200, else classify_error_json with message. What both the route and
+ * `resnetd classify` append per image. */
+json_t *classify_entry_json(const model_info_t *mi, int position, const char *filename,
+                            int http_status, const char *message, const float *logits, int k,
+                            const classify_timings_t *t);
+
 /* The request status from the per-image statuses (200 for a success), per
  * the rule above. n_images >= 1. */
 int classify_request_status(const int *image_status, int n_images);

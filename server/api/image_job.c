@@ -3,19 +3,19 @@
 
 #include <stdlib.h>
 
-#include "http_error.h"
 #include "scores.h"
 
 int image_job_start(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
-                    const image_span_t *images, rd_error_t *err)
+                    const image_span_t *images, void (*decoded)(void *ctx, int i),
+                    void *decoded_ctx, rd_error_t *err)
 {
-    if (infer_job_init(job, req, model, n, NULL, err) != RD_OK)
-        return 503;
+    rd_status_t st = infer_job_init(job, req, model, n, NULL, err);
+    if (st != RD_OK)
+        return http_error_status(st, HTTP_CTX_QUEUE);
     http_request_set_images(req, n);
-    for (int i = 0; i < n; i++)
-        infer_job_decode(job, i, images[i].data, images[i].len);
-    rd_status_t st = infer_job_submit(job, err);
-    return st == RD_OK ? 0 : http_error_status(st, HTTP_CTX_QUEUE);
+    job->decoded = decoded;
+    job->decoded_ctx = decoded_ctx;
+    return infer_job_decode_all(job, images, err);
 }
 
 float *image_job_probs(const infer_job_t *job, int i)

@@ -1,6 +1,6 @@
 /* image_job.h - the start of every route that classifies encoded images
  * (POST /classify, TorchServe predictions, TF Serving predict): allocate the
- * job for n images of a model, decode each on this HTTP thread and queue the
+ * job for n images of a model, decode them on the decode pool and queue the
  * good ones, so that the sequence and its failure statuses are written once.
  * The route's finish() then calls infer_job_collect and reads job->logits;
  * image_job_probs turns one image's logits into probabilities. */
@@ -12,20 +12,15 @@
 
 #include "infer_job.h"
 
-/* One encoded image: bytes borrowed from the request (or the route's state)
- * until the job is freed. */
-typedef struct {
-    const uint8_t *data;
-    size_t len;
-} image_span_t;
-
-/* infer_job_init + http_request_set_images + infer_job_decode per image +
- * infer_job_submit. Returns 0 when the route should return HTTP_PENDING
- * (finish() runs once the last queued image is done, or at once when every
- * image failed to decode), else the HTTP status to answer with err's message
- * (503 out of memory; the queue's refusal). */
+/* infer_job_init + http_request_set_images + infer_job_decode_all (decoded,
+ * when not NULL, is called with decoded_ctx as each image is decoded, on a
+ * pool thread: its bytes may be freed). Returns 0 when the route should
+ * return HTTP_PENDING (finish() runs once the last image is done, where
+ * infer_job_collect's result says whether the queue refused them), else the
+ * HTTP status to answer with err's message (503 out of memory, stopping). */
 int image_job_start(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
-                    const image_span_t *images, rd_error_t *err);
+                    const image_span_t *images, void (*decoded)(void *ctx, int i),
+                    void *decoded_ctx, rd_error_t *err);
 
 /* Image i's softmax probabilities (n_classes floats, malloc'd; the caller
  * frees), or NULL when out of memory. The same scores_softmax as /classify. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_time.h"
 #include "http_error.h"
 #include "image.h"
 
@@ -32,6 +33,14 @@ rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, served_model_t
     return RD_OK;
 }
 
+int infer_job_failure(int i, rd_status_t st, http_ctx_t ctx, const char *why,
+                      char msg[INFER_JOB_MSG_MAX])
+{
+    snprintf(msg, INFER_JOB_MSG_MAX, "image %d: %s%s", i,
+             ctx == HTTP_CTX_INFERENCE ? "inference failed: " : "", why);
+    return http_error_status(st, ctx);
+}
+
 void infer_job_fail(infer_job_t *job, int i, int http_status, const char *message)
 {
     job->status[i] = http_status;
@@ -53,15 +62,12 @@ static int stop_reason(http_request_t *req)
     return -1;
 }
 
-/* The answer for an image stopped for that reason: the batcher's, for the
- * same reasons. */
-static const struct {
-    int http_status;
-    const char *why;
-} stop_answers[METRICS_N_DROP_REASONS] = {
-    [METRICS_DROP_DEADLINE] = {504, "request_timeout_ms passed"},
-    [METRICS_DROP_CANCELLED] = {499, "cancelled (client went away)"},
-    [METRICS_DROP_SHUTDOWN] = {503, "server shutting down"},
+/* Why an image stopped for that reason, in its answer; the status is
+ * http_error_drop_status's, as for an image the batcher drops. */
+static const char *const stop_why[METRICS_N_DROP_REASONS] = {
+    [METRICS_DROP_DEADLINE] = "request_timeout_ms passed",
+    [METRICS_DROP_CANCELLED] = "cancelled (client went away)",
+    [METRICS_DROP_SHUTDOWN] = "server shutting down",
 };
 
 /* The decoder's stop hook (image_stop_fn), polled between images and every
@@ -71,20 +77,15 @@ static rd_status_t decode_stop(void *ctx, rd_error_t *err)
     int reason = stop_reason(ctx);
     if (reason < 0)
         return RD_OK;
-    return rd_error_set(err, RD_ERR_TIMEOUT, "%s", stop_answers[reason].why);
+    return rd_error_set(err, RD_ERR_TIMEOUT, "%s", stop_why[reason]);
 }
 
 int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
 {
     const http_deps_t *deps = http_request_deps(job->req);
-    image_limits_t lim = image_default_limits();
-    lim.max_pixels = deps->limits->max_pixels > 0 ? (uint64_t)deps->limits->max_pixels : 0;
-    lim.max_scans = deps->limits->max_jpeg_scans;
-    lim.max_scan_work = deps->limits->max_jpeg_scan_work;
-    lim.budget_ms = deps->limits->decode_budget_ms;
+    image_limits_t lim = deps->limits->image;
     lim.stop = decode_stop;
     lim.stop_ctx = job->req;
-    lim.formats = deps->limits->image_formats;
     rd_error_t err = {0};
     int64_t t0 = clock_now_ns();
     rd_status_t st = decode_stop(job->req, &err);
@@ -95,19 +96,82 @@ int infer_job_decode(infer_job_t *job, int i, const uint8_t *jpeg, size_t len)
                              job->inputs + (size_t)i * job->in_floats, &err);
     job->decode_ms[i] = (double)(clock_now_ns() - t0) / 1e6;
     metrics_observe(deps->metrics, METRICS_H_DECODE, job->decode_ms[i] / 1e3);
-    http_request_add_timings(job->req, job->decode_ms[i], -1, -1);
     if (st != RD_OK) {
         char msg[INFER_JOB_MSG_MAX];
-        snprintf(msg, sizeof msg, "image %d: %s", i, err.msg);
+        int status = infer_job_failure(i, st, HTTP_CTX_IMAGE, err.msg, msg);
         int reason = st == RD_ERR_TIMEOUT ? stop_reason(job->req) : -1;
         if (reason >= 0) /* dropped unrun, as the batcher drops a queued image */
             metrics_count_dropped(deps->metrics, (metrics_drop_t)reason, 1);
-        infer_job_fail(job, i,
-                       reason >= 0 ? stop_answers[reason].http_status
-                                   : http_error_status(st, HTTP_CTX_IMAGE),
+        infer_job_fail(job, i, reason >= 0 ? http_error_drop_status((metrics_drop_t)reason) : status,
                        msg);
     }
     return job->status[i];
+}
+
+/* A pool task: image i, its CPU time counted as decoding. */
+static void decode_task(void *ctx, int i)
+{
+    infer_job_t *job = ctx;
+    int64_t cpu0 = cpu_thread_ns();
+    infer_job_decode(job, i, job->spans[i].data, job->spans[i].len);
+    if (job->decoded)
+        job->decoded(job->decoded_ctx, i);
+    int64_t cpu = cpu_thread_ns() - cpu0;
+    http_request_add_cpu(job->req, METRICS_CPU_DECODE, cpu);
+    if (!job->pooled) /* on the HTTP thread, whose callback counts it already */
+        http_request_add_cpu(job->req, METRICS_CPU_HTTP, -cpu);
+}
+
+/* After the last decode: queue what may go, end the producer span, and drop
+ * the pending item that covered the decodes (which may resume the request). */
+static void decodes_done(void *ctx)
+{
+    infer_job_t *job = ctx;
+    http_request_t *req = job->req;
+    bool failed = false;
+    for (int i = 0; i < job->n; i++)
+        failed |= job->status[i] != 0;
+    if (job->pooled)
+        http_request_drop_body(req);
+    if (!job->hold && !(job->all_or_none && failed)) {
+        rd_error_t err = {0};
+        rd_status_t st = infer_job_submit(job, &err);
+        if (st != RD_OK) {
+            job->refused = http_error_status(st, HTTP_CTX_QUEUE);
+            snprintf(job->refused_msg, sizeof job->refused_msg, "%s", err.msg);
+        }
+    }
+    if (job->pooled)
+        served_model_producer_leave(job->model);
+    http_request_item_done(req);
+}
+
+int infer_job_decode_all(infer_job_t *job, const image_span_t *spans, rd_error_t *err)
+{
+    decode_pool_t *pool = http_request_deps(job->req)->decode_pool;
+    job->spans = malloc((size_t)job->n * sizeof *job->spans);
+    if (!job->spans) {
+        rd_error_set(err, RD_ERR_NOMEM, "out of memory for %d images", job->n);
+        return 503;
+    }
+    memcpy(job->spans, spans, (size_t)job->n * sizeof *job->spans);
+    http_request_expect(job->req, 1); /* the decodes, as one pending item */
+    if (!pool) {
+        for (int i = 0; i < job->n; i++)
+            decode_task(job, i);
+        decodes_done(job);
+        return 0;
+    }
+    job->pooled = true;
+    http_request_keep_body(job->req);
+    served_model_producer_enter(job->model); /* before the HTTP thread's span ends */
+    if (decode_pool_submit(pool, job->n, decode_task, decodes_done, job, err) != RD_OK) {
+        served_model_producer_leave(job->model);
+        http_request_expect(job->req, -1);
+        job->pooled = false;
+        return err->code == RD_ERR_NOMEM ? 503 : http_error_status(err->code, HTTP_CTX_QUEUE);
+    }
+    return 0;
 }
 
 static void on_item_done(batcher_item_t *item, void *ctx)
@@ -145,9 +209,10 @@ rd_status_t infer_job_submit(infer_job_t *job, rd_error_t *err)
     rd_status_t st = RD_OK;
     if (n > 0) {
         http_request_expect(req, n);
+        atomic_store(&job->submitted, true); /* infer_job_cancel may flag them now */
         st = served_model_submit(job->model, queue, n, err);
         if (st != RD_OK)
-            http_request_expect(req, 0);
+            http_request_expect(req, -n);
     }
     free(queue);
     return st;
@@ -164,36 +229,45 @@ static void outcome_status(infer_job_t *job, int i)
     case BATCHER_EXPIRED:
         snprintf(msg, sizeof msg, "image %d: request_timeout_ms (%lld ms) passed while queued", i,
                  (long long)http_request_deps(job->req)->limits->request_timeout_ms);
-        infer_job_fail(job, i, 504, msg);
+        infer_job_fail(job, i, http_error_drop_status(METRICS_DROP_DEADLINE), msg);
         return;
     case BATCHER_CANCELLED:
-        snprintf(msg, sizeof msg, "image %d: cancelled (client went away)", i);
-        infer_job_fail(job, i, 499, msg);
+        snprintf(msg, sizeof msg, "image %d: %s", i, stop_why[METRICS_DROP_CANCELLED]);
+        infer_job_fail(job, i, http_error_drop_status(METRICS_DROP_CANCELLED), msg);
         return;
     case BATCHER_SHUTDOWN:
-        snprintf(msg, sizeof msg, "image %d: server shutting down", i);
-        infer_job_fail(job, i, 503, msg);
+        snprintf(msg, sizeof msg, "image %d: %s", i, stop_why[METRICS_DROP_SHUTDOWN]);
+        infer_job_fail(job, i, http_error_drop_status(METRICS_DROP_SHUTDOWN), msg);
         return;
     case BATCHER_FAILED:
         break;
     }
-    snprintf(msg, sizeof msg, "image %d: inference failed: %s", i, it->error.msg);
-    infer_job_fail(job, i, http_error_status(it->error.code, HTTP_CTX_INFERENCE), msg);
+    infer_job_fail(job, i, infer_job_failure(i, it->error.code, HTTP_CTX_INFERENCE, it->error.msg, msg),
+                   msg);
 }
 
-void infer_job_collect(infer_job_t *job)
+int infer_job_collect(infer_job_t *job)
 {
+    for (int i = 0; i < job->n; i++)
+        if (job->decode_ms[i] >= 0)
+            http_request_add_timings(job->req, job->decode_ms[i], -1, -1);
+    if (job->refused)
+        return job->refused;
     for (int i = 0; i < job->n; i++) {
-        if (job->status[i] != 0)
+        if (job->status[i] != 0 || !job->items[i].done) /* failed, or held back unrun */
             continue;
         outcome_status(job, i);
         http_request_add_timings(job->req, -1, (double)job->items[i].queue_ns / 1e6,
                                  (double)job->items[i].inference_ns / 1e6);
+        http_request_add_cpu(job->req, METRICS_CPU_INFERENCE, job->items[i].cpu_ns);
     }
+    return 0;
 }
 
 void infer_job_cancel(infer_job_t *job)
 {
+    if (!atomic_load(&job->submitted)) /* still decoding: the stop hook sees the client gone */
+        return;
     for (int i = 0; i < job->n && job->items; i++)
         if (job->items[i].done)
             batcher_item_cancel(&job->items[i]);
@@ -218,5 +292,6 @@ void infer_job_free(infer_job_t *job)
     free(job->status);
     free(job->message);
     free(job->decode_ms);
+    free(job->spans);
     *job = (infer_job_t){0};
 }

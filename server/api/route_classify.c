@@ -187,6 +187,16 @@ static bool split_images(http_request_t *req, classify_state_t *s, int *n)
     return true;
 }
 
+/* Part i is decoded (on a decode pool thread, which owns it until then): its
+ * copy is not needed any more. */
+static void part_decoded(void *ctx, int i)
+{
+    classify_state_t *s = ctx;
+    free(s->mp.parts[i].data);
+    s->mp.parts[i].data = NULL;
+    s->mp.parts[i].len = 0;
+}
+
 static http_step_t classify_start(http_request_t *req)
 {
     classify_state_t *s = state_of(req);
@@ -214,13 +224,9 @@ static http_step_t classify_start(http_request_t *req)
         images[i] = s->mp.n_parts ? (image_span_t){s->mp.parts[i].data, s->mp.parts[i].len}
                                   : (image_span_t){body, body_len};
     rd_error_t err = {0};
-    int status = image_job_start(&s->job, req, http_request_model(req), n, images, &err);
+    int status = image_job_start(&s->job, req, http_request_model(req), n, images,
+                                 s->mp.n_parts ? part_decoded : NULL, s, &err);
     free(images);
-    for (int i = 0; i < s->mp.n_parts; i++) { /* decoded: the part copies are not needed */
-        free(s->mp.parts[i].data);
-        s->mp.parts[i].data = NULL;
-        s->mp.parts[i].len = 0;
-    }
     if (status) {
         http_respond_error(req, status, err.msg);
         return HTTP_DONE;
@@ -233,19 +239,20 @@ static void classify_finish(http_request_t *req)
     classify_state_t *s = http_request_state(req);
     const served_model_t *model = s->job.model;
     infer_job_t *job = &s->job;
-    infer_job_collect(job);
+    int refused = infer_job_collect(job);
+    if (refused) {
+        http_respond_error(req, refused, job->refused_msg);
+        return;
+    }
     json_t *results = json_array();
     for (int i = 0; i < job->n && results; i++) {
         const char *filename = s->mp.n_parts ? s->mp.parts[i].filename : NULL;
-        json_t *e;
-        if (job->status[i] == 200) {
-            classify_timings_t t;
-            infer_job_timings(job, i, &t.decode_ms, &t.queue_ms, &t.inference_ms);
-            e = classify_result_json(served_model_info(model), i, filename,
-                                     job->logits + (size_t)i * (size_t)job->n_classes, s->topk, &t);
-        } else {
-            e = classify_error_json(i, filename, job->status[i], job->message[i]);
-        }
+        classify_timings_t t;
+        infer_job_timings(job, i, &t.decode_ms, &t.queue_ms, &t.inference_ms);
+        json_t *e = classify_entry_json(served_model_info(model), i, filename, job->status[i],
+                                        job->message[i],
+                                        job->logits + (size_t)i * (size_t)job->n_classes, s->topk,
+                                        &t);
         if (!e || json_array_append_new(results, e) != 0) {
             json_decref(results);
             results = NULL;

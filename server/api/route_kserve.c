@@ -73,9 +73,21 @@ static http_step_t model_ready_start(http_request_t *req)
     return HTTP_DONE;
 }
 
-/* The parsed request's images into the job: JPEGs decoded, or the FP32
- * tensor adopted. False after answering. */
-static bool fill_job(http_request_t *req, kserve_state_t *s)
+/* The BYTES element i is decoded (on a decode pool thread, which owns it
+ * until then): its base64 copy is not needed any more. */
+static void element_decoded(void *ctx, int i)
+{
+    kserve_request_t *kr = ctx;
+    free(kr->images[i].owned);
+    kr->images[i].owned = NULL;
+    kr->images[i].data = NULL;
+}
+
+/* The parsed request's images into the job: JPEGs handed to the decode pool
+ * (all or none queued, and none when the tail is bad, which finish() answers
+ * after any image's error, as KServe orders them), or the FP32 tensor
+ * adopted and queued. False after answering. */
+static bool start_job(http_request_t *req, kserve_state_t *s)
 {
     kserve_request_t *kr = &s->kr;
     rd_error_t err = {0};
@@ -87,15 +99,34 @@ static bool fill_job(http_request_t *req, kserve_state_t *s)
         return false;
     }
     http_request_set_images(req, s->job.n);
-    for (int i = 0; kr->images && i < kr->n_images; i++) {
-        int st = infer_job_decode(&s->job, i, kr->images[i].data, kr->images[i].len);
-        free(kr->images[i].owned); /* decoded: its base64 copy is not needed any more */
-        kr->images[i].owned = NULL;
-        kr->images[i].data = NULL;
-        if (st) {
-            http_respond_kserve_error(req, st, s->job.message[i]);
+    rd_status_t st;
+    if (!kr->images) {
+        if ((st = kserve_check_tail(kr, &err)) != RD_OK) {
+            http_respond_kserve_error(req, http_error_status(st, HTTP_CTX_TENSOR), err.msg);
             return false;
         }
+        if ((st = infer_job_submit(&s->job, &err)) != RD_OK) {
+            http_respond_kserve_error(req, http_error_status(st, HTTP_CTX_QUEUE), err.msg);
+            return false;
+        }
+        return true;
+    }
+    image_span_t *spans = malloc((size_t)kr->n_images * sizeof *spans);
+    if (!spans) {
+        http_respond_kserve_error(req, 503, "out of memory");
+        return false;
+    }
+    for (int i = 0; i < kr->n_images; i++)
+        spans[i] = (image_span_t){kr->images[i].data, kr->images[i].len};
+    s->job.all_or_none = true;
+    s->job.hold = kserve_check_tail(kr, &err) != RD_OK;
+    s->job.decoded = element_decoded;
+    s->job.decoded_ctx = kr;
+    int status = infer_job_decode_all(&s->job, spans, &err);
+    free(spans);
+    if (status) {
+        http_respond_kserve_error(req, status, err.msg);
+        return false;
     }
     return true;
 }
@@ -125,28 +156,44 @@ static http_step_t infer_start(http_request_t *req)
         http_respond_kserve_error(req, http_error_status(st, HTTP_CTX_TENSOR), err.msg);
         return HTTP_DONE;
     }
-    if (!fill_job(req, s))
-        return HTTP_DONE;
-    if ((st = kserve_check_tail(&s->kr, &err)) != RD_OK) {
+    return start_job(req, s) ? HTTP_PENDING : HTTP_DONE;
+}
+
+/* The first error in KServe's order: an image that did not decode, the
+ * binary tail, the queue's refusal, then an image that did not run. False
+ * after answering it. */
+static bool answer_error(http_request_t *req, kserve_state_t *s)
+{
+    infer_job_t *job = &s->job;
+    int refused = infer_job_collect(job);
+    for (int i = 0; i < job->n; i++)
+        if (job->status[i] != 0 && job->status[i] != 200 && !job->items[i].done) {
+            http_respond_kserve_error(req, job->status[i], job->message[i]);
+            return false;
+        }
+    rd_error_t err = {0};
+    rd_status_t st = kserve_check_tail(&s->kr, &err);
+    if (st != RD_OK) {
         http_respond_kserve_error(req, http_error_status(st, HTTP_CTX_TENSOR), err.msg);
-        return HTTP_DONE;
+        return false;
     }
-    if ((st = infer_job_submit(&s->job, &err)) != RD_OK) {
-        http_respond_kserve_error(req, http_error_status(st, HTTP_CTX_QUEUE), err.msg);
-        return HTTP_DONE;
+    if (refused) {
+        http_respond_kserve_error(req, refused, job->refused_msg);
+        return false;
     }
-    return HTTP_PENDING;
+    for (int i = 0; i < job->n; i++)
+        if (job->status[i] != 200) {
+            http_respond_kserve_error(req, job->status[i], job->message[i]);
+            return false;
+        }
+    return true;
 }
 
 static void infer_finish(http_request_t *req)
 {
     kserve_state_t *s = http_request_state(req);
-    infer_job_collect(&s->job);
-    for (int i = 0; i < s->job.n; i++)
-        if (s->job.status[i] != 200) {
-            http_respond_kserve_error(req, s->job.status[i], s->job.message[i]);
-            return;
-        }
+    if (!answer_error(req, s))
+        return;
     kserve_response_t out;
     rd_error_t err = {0};
     if (kserve_encode(&s->kr, served_model_name(s->job.model), s->job.logits, s->job.n_classes,

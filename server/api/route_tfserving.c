@@ -152,7 +152,7 @@ static http_step_t tf_predict_start(http_request_t *req)
     if (!parse(req, s))
         return HTTP_DONE;
     rd_error_t err = {0};
-    int status = image_job_start(&s->job, req, model, s->n, s->images, &err);
+    int status = image_job_start(&s->job, req, model, s->n, s->images, NULL, NULL, &err);
     if (status) {
         tf_error(req, status, err.msg);
         return HTTP_DONE;
@@ -178,7 +178,11 @@ static void tf_predict_finish(http_request_t *req)
 {
     tf_state_t *s = http_request_state(req);
     infer_job_t *job = &s->job;
-    infer_job_collect(job);
+    int refused = infer_job_collect(job);
+    if (refused) {
+        tf_error(req, refused, job->refused_msg);
+        return;
+    }
     for (int i = 0; i < job->n; i++)
         if (job->status[i] != 200) {
             tf_error(req, job->status[i], job->message[i]);

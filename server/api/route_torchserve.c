@@ -132,7 +132,7 @@ static http_step_t ts_start(http_request_t *req)
     if (!images)
         return HTTP_DONE;
     rd_error_t err = {0};
-    int status = image_job_start(&s->job, req, model, n, images, &err);
+    int status = image_job_start(&s->job, req, model, n, images, NULL, NULL, &err);
     free(images);
     if (status) {
         ts_error(req, status, err.msg);
@@ -165,7 +165,11 @@ static void ts_finish(http_request_t *req)
 {
     ts_state_t *s = http_request_state(req);
     infer_job_t *job = &s->job;
-    infer_job_collect(job);
+    int refused = infer_job_collect(job);
+    if (refused) {
+        ts_error(req, refused, job->refused_msg);
+        return;
+    }
     for (int i = 0; i < job->n; i++)
         if (job->status[i] != 200) {
             ts_error(req, job->status[i], job->message[i]);

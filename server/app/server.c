@@ -1,11 +1,13 @@
 /* server.c - assembling resnetd serve (see server.h). Creation order is
- * logger, metrics, HTTP, engine, then the served model (with its batcher) in
+ * logger, metrics, the decode pool, HTTP, engine, then the served model (with its batcher) in
  * the registry: the daemon listens before the model loads, so probes get
  * /healthz 200 and /readyz 503 during a long load instead of connection
  * refused, and the routes that need the model answer 503 until
- * http_set_registry publishes it. Destruction stops the batchers' work first,
- * the HTTP daemon only after they have answered every item (a suspended
- * connection must not outlive the daemon's stop). */
+ * http_set_registry publishes it. Destruction stops the decodes first (their
+ * requests' images are queued or refused), then the batchers' work, the HTTP
+ * daemon only after they have answered every item (a suspended connection
+ * must not outlive the daemon's stop), and frees the pool last, once no HTTP
+ * thread can submit to it. */
 #include "server.h"
 
 #include <stdio.h>
@@ -15,6 +17,7 @@
 
 #include "auth.h"
 #include "batcher.h"
+#include "decode_pool.h"
 #include "http.h"
 #include "registry.h"
 #include "log.h"
@@ -32,6 +35,7 @@ struct server {
     model_preproc_t preproc;
     char model_name[128];
     registry_t *registry; /* the served models (one); published to the routes when ready */
+    decode_pool_t *decode_pool; /* the routes' image decoding, apart from the HTTP threads */
     http_t *http;
     bool drained;
 };
@@ -107,8 +111,17 @@ static void listen_address(const server_t *srv, char *out, size_t size)
 static rd_status_t start_http(server_t *srv, rd_error_t *err)
 {
     srv->limits = http_limits_of(&srv->cfg);
+    int threads = srv->cfg.decode_threads > 0 ? srv->cfg.decode_threads
+                                              : decode_pool_default_threads();
+    int per_request = srv->cfg.max_decodes_per_request > 0 ? srv->cfg.max_decodes_per_request
+                                                           : decode_pool_default_per_group();
+    rd_status_t st = decode_pool_create(threads, per_request < threads ? per_request : threads,
+                                        &srv->decode_pool, err);
+    if (st != RD_OK)
+        return st;
     http_params_t hp = {
-        .deps = {.limits = &srv->limits, .metrics = srv->metrics, .log = srv->log},
+        .deps = {.limits = &srv->limits, .metrics = srv->metrics, .log = srv->log,
+                 .decode_pool = srv->decode_pool},
         .cfg = &srv->cfg,
         .find_route = routes_find,
         .bind = srv->cfg.bind,
@@ -119,9 +132,11 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
         .header_timeout_s = srv->cfg.header_timeout_s,
         .body_timeout_s = srv->cfg.body_timeout_s,
     };
-    rd_status_t st = http_create(&hp, &srv->http, err);
+    st = http_create(&hp, &srv->http, err);
     if (st != RD_OK)
         return st;
+    log_msg(srv->log, LOG_LEVEL_INFO, "decode pool: %d threads, at most %d per request", threads,
+            per_request < threads ? per_request : threads);
     char conflict[256];
     if (auth_env_conflict(conflict, sizeof conflict))
         log_msg(srv->log, LOG_LEVEL_WARN, "auth: %s", conflict);
@@ -243,6 +258,7 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     bool idle = wait_idle(srv, deadline);
     if (!idle) /* a decode still running stops at its next check */
         http_stop_work(srv->http);
+    decode_pool_stop(srv->decode_pool); /* what is queued ends (and queues its images) first */
     rd_error_t berr = {0};
     rd_status_t st = RD_OK;
     for (int i = 0; i < registry_count(srv->registry); i++)
@@ -265,13 +281,15 @@ void server_destroy(server_t *srv)
 {
     if (!srv)
         return;
+    if (srv->http)
+        http_stop_work(srv->http);
+    decode_pool_stop(srv->decode_pool); /* the decodes end quickly, their images queued or not */
     for (int i = 0; i < registry_count(srv->registry); i++) {
         rd_error_t err;
         served_model_drain(registry_at(srv->registry, i), 0, &err);
     }
-    if (srv->http)
-        http_stop_work(srv->http);
     http_destroy(srv->http); /* no connection is suspended now: every item is done */
+    decode_pool_destroy(srv->decode_pool); /* after the HTTP threads, which submit to it */
     registry_destroy(srv->registry);
     engine_free(srv->engine); /* loaded but not yet served (a failed start) */
     metrics_destroy(srv->metrics);

@@ -14,6 +14,8 @@
  * is never touched after its done() call, because the submitter may free it. */
 #include "batcher.h"
 
+#include "cpu_time.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -146,9 +148,10 @@ static void run_batch(batcher_t *b, int n)
         return;
 
     rd_error_t err = {RD_OK, ""};
-    int64_t t0 = clock_now_ns();
+    int64_t t0 = clock_now_ns(), cpu0 = cpu_team_ns();
     rd_status_t s = p->run_fn(p->run_ctx, b->batch_in, n_run, b->batch_out, &err);
     int64_t elapsed = clock_now_ns() - t0;
+    int64_t cpu_share = (cpu_team_ns() - cpu0) / n_run; /* each image's share of the team's CPU */
     metrics_observe(b->metrics, METRICS_H_INFERENCE, (double)elapsed * 1e-9);
     metrics_observe(b->metrics, METRICS_H_BATCH_SIZE, n_run);
     if (s == RD_OK)
@@ -161,6 +164,7 @@ static void run_batch(batcher_t *b, int n)
     for (int i = 0; i < n_run; i++) {
         batcher_item_t *it = b->run[i];
         it->inference_ns = elapsed;
+        it->cpu_ns = cpu_share;
         it->batch_size = n_run;
         if (s == RD_OK) {
             memcpy(it->logits, b->batch_out + (size_t)i * p->n_classes,

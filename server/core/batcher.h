@@ -99,6 +99,8 @@ struct batcher_item {
     int64_t queue_ns;     /* enqueue to the start of its batch (or to the drop) */
     int64_t inference_ns; /* the run time of its batch; 0 when not run */
     int batch_size;       /* images in its batch; 0 when not run */
+    int64_t cpu_ns;       /* its share of its batch's CPU time (the worker's OpenMP team,
+                             cpu_team_ns): the batch's divided by its images; 0 when not run */
 
     /* private to the batcher */
     batcher_item_t *next;

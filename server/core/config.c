@@ -303,9 +303,9 @@ static rd_status_t apply_parsed(json_t *root, const json_error_t *jerr, const ch
     return s;
 }
 
-/* The defaults: each key's own from its row of the key table, and the queue
- * and image limits from the components that own them, so no value is typed
- * twice. */
+/* The defaults: each key's own from its row of the key table, and the engine,
+ * queue and image settings from the components that own them, so no value is
+ * typed twice. */
 config_t config_default_params(void)
 {
     config_t c;
@@ -315,6 +315,12 @@ config_t config_default_params(void)
         if (config_keys[i].def)
             (void)config_set_text(&config_keys[i], config_keys[i].def, &c, &err);
     }
+    engine_params_t ep = engine_default_params();
+    c.inference_threads = ep.n_threads;
+    c.input_h = ep.input_h;
+    c.input_w = ep.input_w;
+    c.precision = ep.precision;
+    c.int8_recheck = ep.int8_recheck;
     batcher_params_t bp = batcher_default_params();
     c.max_batch_size = bp.max_batch_size;
     c.max_queue_delay_us = bp.max_queue_delay_us;
@@ -324,9 +330,6 @@ config_t config_default_params(void)
     c.max_jpeg_scans = il.max_scans;
     c.max_jpeg_scan_work = il.max_scan_work;
     c.decode_budget_ms = il.budget_ms;
-    /* engine_default_params() says "0 = default" for this one; its value is
-     * ENGINE_RECHECK_DEFAULT, private to the engine */
-    c.int8_recheck = 2;
     return c;
 }
 
@@ -510,8 +513,21 @@ engine_params_t config_engine_params(const config_t *cfg)
     p.input_w = cfg->input_w;
     p.labels_path = cfg->labels[0] ? cfg->labels : NULL;
     p.precision = cfg->precision;
-    p.int8_recheck = cfg->int8_recheck > 0 ? cfg->int8_recheck : -1;
+    p.int8_recheck = cfg->int8_recheck; /* 0 = never, as in the engine */
     return p;
+}
+
+image_limits_t config_image_limits(const config_t *cfg)
+{
+    image_limits_t lim = image_default_limits();
+    lim.max_pixels = cfg->max_pixels > 0 ? (uint64_t)cfg->max_pixels : 0;
+    lim.max_scans = cfg->max_jpeg_scans;
+    lim.max_scan_work = cfg->max_jpeg_scan_work;
+    lim.budget_ms = cfg->decode_budget_ms;
+    lim.formats = IMAGE_FORMAT_BIT(IMAGE_FORMAT_JPEG) |
+                  (cfg->accept_png ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_PNG) : 0) |
+                  (cfg->accept_webp ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_WEBP) : 0);
+    return lim;
 }
 
 void config_apply_preproc(const config_t *cfg, model_preproc_t *pp)

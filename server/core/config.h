@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "image.h"
 #include "log.h"
 #include "resnetd/engine.h"
 #include "resnetd/error.h"
@@ -34,14 +35,18 @@ typedef struct {
     /* Network */
     int port;                      /* TCP port, 0..65535; 0 = any free port (the server logs it); default 8080 */
     char bind[64];                 /* IPv4/IPv6 address to listen on; default "127.0.0.1" */
-    int http_threads;              /* libmicrohttpd worker threads, which also decode JPEGs, >= 1; default 2 */
-    int inference_threads;         /* oneDNN/OpenMP threads of the one inference worker; 0 = all cores */
+    int http_threads;              /* libmicrohttpd worker threads, >= 1; default 2 */
+    int decode_threads;            /* decode pool threads; 0 = CPUs (sched_getaffinity) + 1 */
+    int max_decodes_per_request;   /* one request's images decoding at once; 0 = the CPU count */
+    int inference_threads;         /* oneDNN/OpenMP threads of the one inference worker; 0 = all cores
+                                      (default: engine_default_params, as for the next three) */
     /* Model */
     char model[CONFIG_STR_MAX];    /* safetensors model path; default "models/resnet50.safetensors" */
     char model_name[128];          /* name in responses and KServe URLs; "" = the model's own name */
     char labels[CONFIG_STR_MAX];   /* labels file (JSON array or one per line); "" = from the model */
-    rd_precision_t precision;      /* "fp32" (default) or "int8" (needs a calibrated model) */
-    float int8_recheck;            /* int8: FP32 rerun margin, in calibrated INT8 logit errors; 0 = never; default 3 */
+    rd_precision_t precision;      /* fp32 (default), int8 (needs a calibrated model), bf16 or auto */
+    float int8_recheck;            /* int8/bf16: FP32 rerun margin, in logit error bounds; 0 = never;
+                                      default ENGINE_RECHECK_DEFAULT (2) */
     /* Preprocessing overrides; 0 / empty = what the model's metadata says */
     int input_h, input_w;          /* key input_size: "224" or "HxW" (pixels); 0 = from the model */
     int resize;                    /* shorter side before the center crop, pixels; 0 = from the model */
@@ -159,10 +164,16 @@ void config_print_keys_markdown(FILE *out);
  * Returns a string the caller frees, or NULL when out of memory. */
 char *config_to_json(const config_t *cfg);
 
-/* engine_load parameters from the config: inference_threads, input_size and
- * labels. labels_path points into cfg (NULL when empty), so cfg must outlive
+/* engine_load parameters from the config: inference_threads, input_size,
+ * labels, precision and int8_recheck. labels_path points into cfg (NULL when empty), so cfg must outlive
  * the engine_load call. */
 engine_params_t config_engine_params(const config_t *cfg);
+
+/* The decoder's limits from the config: max_pixels, max_jpeg_scans,
+ * max_jpeg_scan_work, decode_budget_ms and the formats (accept_png,
+ * accept_webp); no stop hook. What the server and `resnetd classify` both
+ * decode with. */
+image_limits_t config_image_limits(const config_t *cfg);
 
 /* Applies the preprocessing overrides (resize, channel_order, scale, mean,
  * std; the input size is the engine's business) onto the model's values. */

@@ -15,26 +15,33 @@
 #define INT(k, d, lo, hi, mv, h) {#k, K_INT, F(k), 0, 0, lo, hi, mv, h, d}
 #define I64(k, d, lo, hi, mv, h) {#k, K_I64, F(k), 0, 0, lo, hi, mv, h, d}
 #define STR(k, d, mv, h) {#k, K_STR, F(k), 0, FS(k), 0, 0, mv, h, d}
+#define ENGINE NULL  /* engine_default_params() */
 #define BATCHER NULL /* batcher_default_params() */
 #define IMAGE NULL   /* image_default_limits() */
 
 const key_def_t config_keys[] = {
     INT(port, "8080", 0, 65535, "N", "TCP port to listen on; 0 = any free port (logged at start)"),
     STR(bind, "127.0.0.1", "ADDR", "address to listen on (IPv4 or IPv6); 0.0.0.0 = every interface"),
-    INT(http_threads, "2", 1, 1024, "N", "libmicrohttpd worker threads; they also decode and preprocess JPEGs"),
-    INT(inference_threads, NULL, 0, 1024, "N",
+    INT(http_threads, "2", 1, 1024, "N", "libmicrohttpd worker threads: they parse requests and build answers"),
+    INT(decode_threads, "0", 0, 1024, "N",
+        "threads that decode and preprocess images, apart from the HTTP threads; "
+        "0 = the CPUs the process may use (sched_getaffinity) + 1"),
+    INT(max_decodes_per_request, "0", 0, 1024, "N",
+        "most images of one request decoding at once, so that other requests' images find a free "
+        "decoder; 0 = the CPU count (at most decode_threads)"),
+    INT(inference_threads, ENGINE, 0, 1024, "N",
         "oneDNN/OpenMP threads of the one inference worker; 0 = one per core"),
     STR(model, "models/resnet50.safetensors", "PATH", "safetensors model file"),
     STR(model_name, NULL, "NAME", "model name in responses and KServe URLs; empty = the model's own name"),
     STR(labels, NULL, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
     {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8|bf16|auto",
      "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate); bf16 is fast "
-     "with AMX only; auto: bf16 where AMX BF16 exists, else fp32", NULL},
+     "with AMX only; auto: bf16 where AMX BF16 exists, else fp32", ENGINE},
     {"int8_recheck", K_FLOAT, F(int8_recheck), 0, 0, 0, 999, "X",
      "int8/bf16: rerun in fp32 the images whose top two logits are within X times the "
-     "precision's logit error bound, so top-1 matches fp32; 0 = never", NULL},
+     "precision's logit error bound, so top-1 matches fp32; 0 = never", ENGINE},
     {"input_size", K_SIZE2, F(input_h), F(input_w), 0, 1, 8192, "N|HxW",
-     "network input size, e.g. 224 or 128x128; 0 = from the model", NULL},
+     "network input size, e.g. 224 or 128x128; 0 = from the model", ENGINE},
     INT(resize, NULL, 0, 16384, "N", "shorter side before the center crop, pixels; 0 = from the model"),
     {"channel_order", K_ORDER, F(channel_order), 0, FS(channel_order), 0, 0, "RGB|BGR",
      "input channel order; empty = from the model", NULL},

@@ -31,8 +31,8 @@ typedef struct {
     const char *metavar; /* for --help: --port N */
     const char *help;
     const char *def;     /* the default, as a flag would give it; NULL = zero/empty, or the
-                            default of the component that owns the setting (the batcher's,
-                            the image decoder's: see config_default_params) */
+                            default of the component that owns the setting (the engine's,
+                            the batcher's, the image decoder's: see config_default_params) */
 } key_def_t;
 
 extern const key_def_t config_keys[];

@@ -225,6 +225,8 @@ void log_access(const log_t *log, const log_access_t *rec)
     put_ms(&l, "queue_ms", rec->queue_ms);
     put_ms(&l, "inference_ms", rec->inference_ms);
     put_ms(&l, "total_ms", rec->total_ms);
+    if (rec->cpu_ms > 0)
+        put_ms(&l, "cpu_ms", rec->cpu_ms);
     l.cap = sizeof buf;
     emit(log, &l);
 }

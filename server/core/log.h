@@ -6,7 +6,7 @@
  *     query strings or headers, so no image data or token reaches the log:
  *     {"ts":"...","type":"access","method":"POST","path":"/classify","status":200,
  *      "model":"resnet50","version":"1","bytes_in":123456,"bytes_out":789,"images":1,"decode_ms":3.1,"queue_ms":0.4,
- *      "inference_ms":21.7,"total_ms":25.9}
+ *      "inference_ms":21.7,"total_ms":25.9,"cpu_ms":14.2}
  * There is no global logger: main creates a log_t and passes it around, as it
  * does the metrics. A NULL log_t * is valid everywhere and means "stderr, level
  * info, access log on", so that library code and tests need no setup.
@@ -51,6 +51,8 @@ typedef struct {
     double queue_ms;     /* time in the batching queue (the longest of the images) */
     double inference_ms; /* engine time of the batch(es) that ran the images (the longest) */
     double total_ms;     /* from the first byte of the request to the response */
+    double cpu_ms;       /* server CPU time spent for it (HTTP thread, decodes, its images'
+                            shares of their batches); 0 or less = left out */
     const char *model;   /* the served model the route found; NULL = left out */
     const char *version; /* its version; NULL = left out */
 } log_access_t;

@@ -51,6 +51,16 @@ static const hist_def_t hist_defs[METRICS_N_HISTOGRAMS] = {
                         "Time from a connection's accept until an HTTP thread read its first "
                         "request's head (0 for later requests on the connection).",
                         duration_bounds, N_OF(duration_bounds)},
+    [METRICS_H_REQUEST_CPU] = {"resnetd_request_cpu_seconds",
+                               "Server CPU time spent for one request: its HTTP thread, its "
+                               "decodes and its images' shares of their batches.",
+                               duration_bounds, N_OF(duration_bounds)},
+};
+
+static const char *const cpu_part_names[METRICS_N_CPU_PARTS] = {
+    [METRICS_CPU_HTTP] = "http",
+    [METRICS_CPU_DECODE] = "decode",
+    [METRICS_CPU_INFERENCE] = "inference",
 };
 
 static const struct {
@@ -107,6 +117,7 @@ struct metrics {
     atomic_uint_least64_t dropped[METRICS_N_DROP_REASONS];
     atomic_uint_least64_t connections_refused;
     atomic_uint_least64_t rechecked, rechecked_bf16; /* by the model's precision */
+    atomic_uint_least64_t cpu[METRICS_N_CPU_PARTS]; /* doubles, seconds */
     hist_t hist[METRICS_N_HISTOGRAMS];
     atomic_uint_least64_t gauges[METRICS_N_GAUGES]; /* doubles */
 };
@@ -179,6 +190,12 @@ void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n)
 {
     if (m && (unsigned)reason < METRICS_N_DROP_REASONS)
         atomic_fetch_add_explicit(&m->dropped[reason], n, memory_order_relaxed);
+}
+
+void metrics_add_cpu(metrics_t *m, metrics_cpu_part_t part, double seconds)
+{
+    if (m && part >= 0 && part < METRICS_N_CPU_PARTS && seconds > 0)
+        add_double(&m->cpu[part], seconds);
 }
 
 void metrics_count_rechecked(metrics_t *m, uint64_t n)
@@ -315,6 +332,14 @@ static void render_counters(const metrics_t *m, FILE *f)
                "Images that BF16 inference recomputed in FP32 (int8_recheck).", "counter");
     fprintf(f, "resnetd_bf16_rechecked_total %llu\n",
             (unsigned long long)load_u64(&m->rechecked_bf16));
+    put_header(f, "resnetd_cpu_seconds_total",
+               "Server CPU time spent for requests, by part: HTTP threads, decoding, inference "
+               "(each image's share of its batch).", "counter");
+    for (int c = 0; c < METRICS_N_CPU_PARTS; c++) {
+        fprintf(f, "resnetd_cpu_seconds_total{part=\"%s\"} ", cpu_part_names[c]);
+        put_value(f, load_double(&m->cpu[c]));
+        fputc('\n', f);
+    }
 }
 
 static void render_histogram(const metrics_t *m, FILE *f, int h)

@@ -3,10 +3,11 @@
  * recording a value never allocates or locks:
  *   counters   resnetd_http_requests_total{endpoint,code}, resnetd_images_classified_total,
  *              resnetd_queue_dropped_total{reason}, resnetd_connections_refused_total,
- *              resnetd_int8_rechecked_total, resnetd_bf16_rechecked_total
+ *              resnetd_int8_rechecked_total, resnetd_bf16_rechecked_total,
+ *              resnetd_cpu_seconds_total{part}
  *   histograms resnetd_request_duration_seconds, resnetd_decode_duration_seconds,
  *              resnetd_queue_duration_seconds, resnetd_inference_duration_seconds,
- *              resnetd_batch_size
+ *              resnetd_batch_size, resnetd_request_wait_seconds, resnetd_request_cpu_seconds
  *   gauges     resnetd_queue_depth, resnetd_inflight_requests, resnetd_model_load_seconds,
  *              resnetd_model_warmup_seconds,
  *              resnetd_ready, resnetd_build_info{version},
@@ -56,13 +57,14 @@ typedef enum {
 
 typedef enum {
     METRICS_H_REQUEST = 0, /* resnetd_request_duration_seconds: accept (a connection's first
-                              request; later ones: head received) to response queued */
+                              request; later ones: request line read) to response queued */
     METRICS_H_DECODE,      /* resnetd_decode_duration_seconds: per image, decode + preprocess */
     METRICS_H_QUEUE,       /* resnetd_queue_duration_seconds: per image, enqueue to batch start
                               (or to its drop, for expired/cancelled images) */
     METRICS_H_INFERENCE,   /* resnetd_inference_duration_seconds: per batch, engine_run */
     METRICS_H_BATCH_SIZE,  /* resnetd_batch_size: images per engine_run */
     METRICS_H_WAIT,        /* resnetd_request_wait_seconds: accept to an HTTP thread's first look */
+    METRICS_H_REQUEST_CPU, /* resnetd_request_cpu_seconds: server CPU time spent for a request */
     METRICS_N_HISTOGRAMS
 } metrics_histogram_t;
 
@@ -82,6 +84,14 @@ typedef enum {
     METRICS_DROP_SHUTDOWN,     /* reason="shutdown": still queued when the drain timed out */
     METRICS_N_DROP_REASONS
 } metrics_drop_t;
+
+/* Where a request's server CPU time went (resnetd_cpu_seconds_total{part}). */
+typedef enum {
+    METRICS_CPU_HTTP = 0,  /* part="http": its HTTP thread's callbacks (parse, route, answer) */
+    METRICS_CPU_DECODE,    /* part="decode": its images' decode + preprocess (decode pool) */
+    METRICS_CPU_INFERENCE, /* part="inference": its images' shares of their batches' CPU */
+    METRICS_N_CPU_PARTS
+} metrics_cpu_part_t;
 
 /* Creates a registry with every value 0. version becomes the label of
  * resnetd_build_info (copied; NULL = RESNETD_VERSION if defined, else "unknown").
@@ -114,6 +124,9 @@ void metrics_count_dropped(metrics_t *m, metrics_drop_t reason, uint64_t n);
 /* Adds n to resnetd_bf16_rechecked_total when the model set runs in bf16,
  * else to resnetd_int8_rechecked_total. The batcher calls this. */
 void metrics_count_rechecked(metrics_t *m, uint64_t n);
+
+/* Adds seconds to resnetd_cpu_seconds_total{part}. Thread-safe, lock-free. */
+void metrics_add_cpu(metrics_t *m, metrics_cpu_part_t part, double seconds);
 
 /* Adds 1 to resnetd_connections_refused_total: a connection accepted over
  * max_connections, to be answered 503 and closed. The HTTP daemon calls this. */

@@ -32,6 +32,19 @@
 
 /* --- the daemon --- */
 
+/* libmicrohttpd's URI log callback: a request line has been read, before its
+ * headers. A kept-alive connection's later requests count their time from it
+ * (http_request.c), the nearest libmicrohttpd gets to their first byte.
+ * Returns NULL, so the request's context stays unset for http_on_request. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls, (void)uri;
+    http_conn_t *c = http_conn_of(conn);
+    if (c)
+        c->line_ns = clock_now_ns();
+    return NULL;
+}
+
 /* Counts open connections. libmicrohttpd's own limit stops accepting (new
  * connections then wait, silent, in the kernel's backlog), so the daemon's
  * limit is set above max_connections and a connection accepted over
@@ -146,7 +159,8 @@ rd_status_t http_create(const http_params_t *params, http_t **out, rd_error_t *e
         (unsigned)(h->max_connections + reserve), MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(params->connection_timeout_s > 0 ? params->connection_timeout_s : 0),
-        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, h, MHD_OPTION_ARRAY,
+        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, h, MHD_OPTION_URI_LOG_CALLBACK,
+        on_request_line, h, MHD_OPTION_ARRAY,
         tls.key ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     bool tls_on = tls.key != NULL;
     tls_pem_free(&tls); /* GnuTLS copied them at the start; wipe our copy of the key */
@@ -214,13 +228,7 @@ http_limits_t http_limits_of(const config_t *cfg)
         .max_body_bytes = cfg->max_body_bytes,
         .max_buffered_body_bytes = cfg->max_buffered_body_bytes,
         .max_images_per_request = cfg->max_images_per_request,
-        .max_pixels = cfg->max_pixels,
-        .max_jpeg_scans = cfg->max_jpeg_scans,
-        .max_jpeg_scan_work = cfg->max_jpeg_scan_work,
-        .decode_budget_ms = cfg->decode_budget_ms,
-        .image_formats = IMAGE_FORMAT_BIT(IMAGE_FORMAT_JPEG) |
-                         (cfg->accept_png ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_PNG) : 0) |
-                         (cfg->accept_webp ? IMAGE_FORMAT_BIT(IMAGE_FORMAT_WEBP) : 0),
+        .image = config_image_limits(cfg),
         .request_timeout_ms = cfg->request_timeout_ms,
         .topk_default = cfg->topk_default,
         .retry_after_s = cfg->retry_after_s,

@@ -26,6 +26,8 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "decode_pool.h"
+#include "image.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
@@ -42,11 +44,8 @@ typedef struct {
     int64_t max_body_bytes;      /* request body bytes (413 beyond) */
     int64_t max_buffered_body_bytes; /* body bytes of all requests together (503 beyond) */
     int max_images_per_request;  /* images in one request (413 beyond) */
-    int64_t max_pixels;          /* width*height per image (413 beyond); 0 = no limit */
-    int max_jpeg_scans;          /* scans per JPEG (413 beyond) */
-    int max_jpeg_scan_work;      /* blocks all scans code, in passes over the image (413 beyond) */
-    int64_t decode_budget_ms;    /* wall time of one image's decode (413 beyond) */
-    unsigned image_formats;      /* IMAGE_FORMAT_BIT()s of the formats decoded (accept_png, ...) */
+    image_limits_t image;        /* pixels, scans, scan work, decode time, formats
+                                    (config_image_limits); each request adds its stop hook */
     int64_t request_timeout_ms;  /* deadline from the request's start; 0 = none */
     int topk_default;            /* top-k when the request gives none */
     int retry_after_s;           /* Retry-After on 503/429 */
@@ -62,6 +61,7 @@ typedef struct {
     const registry_t *registry;  /* the models served; NULL until loaded */
     metrics_t *metrics;          /* may be NULL */
     const log_t *log;            /* may be NULL */
+    decode_pool_t *decode_pool;  /* where routes decode images; NULL = on the HTTP thread */
 } http_deps_t;
 
 typedef enum { HTTP_DONE = 0, HTTP_PENDING = 1 } http_step_t;
@@ -243,11 +243,29 @@ void http_respond_kserve_error(http_request_t *req, int status, const char *mess
  * retryable (503, 429). */
 void http_set_retry_after(http_request_t *req, int status);
 
-/* Declares that n items are about to be submitted: each takes a reference on
- * the request, so it stays allocated until the last done(). Call before the
- * submit; call again with 0 if the submit fails (no done() will come; the
- * references are dropped). */
+/* Declares that n more items are about to be submitted (batcher items, or
+ * one for a batch of decodes on the decode pool): each takes a reference on
+ * the request, so it stays allocated until its done(). Call before the
+ * submit; call again with -n if the submit fails (no done() will come; the
+ * references are dropped). Thread-safe, but a negative n only from a thread
+ * that still holds a reference of its own (the HTTP thread, or a pending
+ * item's done path before its http_request_item_done). */
 void http_request_expect(http_request_t *req, int n);
+
+/* In start(): the body (http_request_body and what points into it) stays
+ * until http_request_drop_body, because the route's images decode after
+ * start() returns. Without it the body is freed when start() returns. */
+void http_request_keep_body(http_request_t *req);
+
+/* Frees the body kept by http_request_keep_body and gives back its share of
+ * max_buffered_body_bytes: every image has been decoded. Call once, from any
+ * thread, while a pending item holds the request. */
+void http_request_drop_body(http_request_t *req);
+
+/* Adds CPU time spent for req (for the access log's cpu_ms and
+ * resnetd_cpu_seconds_total{part}). Thread-safe. The request's own HTTP
+ * thread callbacks are counted by http_request.c. */
+void http_request_add_cpu(http_request_t *req, metrics_cpu_part_t part, int64_t ns);
 
 /* An item of req is done; call from the item's done() callback (the batcher's
  * worker thread). When it was the last, the request is resumed and its route's

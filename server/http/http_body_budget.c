@@ -4,7 +4,9 @@
  * they arrive, and gives its share back when its body is dropped (after the
  * route's start()) or it is freed. http->buffered is atomic; the request's
  * fields are its HTTP thread's (see http_request.c), but http_body_budget_release
- * also runs from request_free, on whichever thread drops the last reference. */
+ * also runs from request_free, on whichever thread drops the last reference,
+ * and http_request_drop_body from the decode pool's thread that finishes a
+ * kept body's last image. */
 #include <stdlib.h>
 
 #include "http_internal.h"
@@ -43,3 +45,15 @@ void http_body_drop(http_request_t *req)
     http_body_budget_release(req);
 }
 
+
+void http_request_keep_body(http_request_t *req)
+{
+    req->body_kept = true;
+}
+
+/* The decodes that read the kept body are done: the pool's last thread frees
+ * it (the HTTP thread does not touch it after start(); see http_request.c). */
+void http_request_drop_body(http_request_t *req)
+{
+    http_body_drop(req);
+}

@@ -25,6 +25,8 @@ typedef struct http_conn {
     bool over_limit;               /* accepted over max_connections (set once, at accept) */
     int64_t accept_ns;             /* CLOCK_MONOTONIC at accept (set once) */
     int requests;                  /* requests begun (its HTTP thread only) */
+    int64_t line_ns;               /* when its latest request line was read, 0 = none
+                                      (libmicrohttpd's URI log callback; its HTTP thread only) */
     /* under http_conns_t.lock */
     http_conn_phase_t phase;
     int64_t phase_ns;

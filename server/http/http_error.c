@@ -35,6 +35,20 @@ int http_error_status(rd_status_t status, http_ctx_t ctx)
     return 500;
 }
 
+int http_error_drop_status(metrics_drop_t reason)
+{
+    switch (reason) {
+    case METRICS_DROP_DEADLINE:
+        return 504;
+    case METRICS_DROP_CANCELLED:
+        return 499;
+    case METRICS_DROP_SHUTDOWN:
+    case METRICS_N_DROP_REASONS:
+        break;
+    }
+    return 503;
+}
+
 const char *http_error_code(int http_status)
 {
     switch (http_status) {

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "metrics.h"
 #include "resnetd/error.h"
 
 /* Where the failure happened: the same rd_status_t means different things
@@ -26,6 +27,12 @@ typedef enum {
 /* The HTTP status for status in ctx. NOMEM -> 503, IO/DNNL/INTERNAL -> 500,
  * TIMEOUT -> 504 everywhere, RD_OK -> 200. Pure; thread-safe. */
 int http_error_status(rd_status_t status, http_ctx_t ctx);
+
+/* The HTTP status of an image that will not run, for why it stopped (the
+ * batcher's drop reasons; a decode stopped for the same reasons answers the
+ * same): DEADLINE -> 504, CANCELLED -> 499 (nginx's "client closed request":
+ * only the access log sees it), SHUTDOWN -> 503. Pure; thread-safe. */
+int http_error_drop_status(metrics_drop_t reason);
 
 /* A stable machine-readable code for an HTTP error status ("bad_request",
  * "unauthorized" (401: missing or wrong bearer token), "payload_too_large",

@@ -53,8 +53,8 @@ struct http_request {
     const char *method;          /* "GET", "POST", ... (libmicrohttpd's string) */
     char path[256];              /* URL path, truncated (logs) */
     int64_t start_ns;            /* CLOCK_MONOTONIC at accept (a connection's first request)
-                                    or at the first callback (later ones) */
-    int64_t wait_ns;             /* from start_ns to the first callback */
+                                    or when its request line was read (later ones) */
+    int64_t wait_ns;             /* from accept to the first callback (first request), else 0 */
 
     /* the request's HTTP thread only (one at a time: libmicrohttpd calls a
      * connection's callbacks on its own thread) */
@@ -69,6 +69,7 @@ struct http_request {
     bool body_too_large;
     bool close;            /* answer with Connection: close (a framing refusal) */
     bool body_over_budget;       /* max_buffered_body_bytes was reached: 503 at the end */
+    bool body_kept;              /* http_request_keep_body: decodes read the body after start() */
     int64_t reserved;            /* this request's share of http->buffered */
     served_model_t *producing;   /* the model between served_model_producer_enter and _leave
                                     (feeds_batcher routes), else NULL */
@@ -97,9 +98,15 @@ struct http_request {
                                     waits on it instead of suspending) */
 
     atomic_int refs;             /* libmicrohttpd's one + one per pending item */
+    _Atomic int64_t cpu_ns[METRICS_N_CPU_PARTS]; /* CPU spent for it, by part (any thread) */
 };
 
-/* libmicrohttpd's callbacks for a request (http_request.c). */
+/* libmicrohttpd's callbacks for a request: http_on_request (http_cpu.c)
+ * times each call of http_request_handle (http_request.c). */
+enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls);
 enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version,
                                 const char *upload_data, size_t *upload_data_size,
@@ -113,6 +120,11 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 bool http_body_budget_take(http_request_t *req, int64_t total);
 void http_body_budget_release(http_request_t *req);
 void http_body_drop(http_request_t *req);
+
+/* req's CPU time so far, ms; each part is added to resnetd_cpu_seconds_total
+ * and the sum observed in resnetd_request_cpu_seconds (http_cpu.c). Call
+ * once, when the request completes. */
+double http_request_cpu_report(http_request_t *req, metrics_t *metrics);
 
 /* True for a connection accepted over max_connections (its http_conn_t). */
 bool http_over_limit(struct MHD_Connection *conn);

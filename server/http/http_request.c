@@ -6,9 +6,10 @@
  * The request's state says which stage it is in, so every call does one thing:
  *
  *   (first call) -- headers --> RQ_RECEIVING   routed, body chunks appended
- *                           \-> RQ_REFUSED     answered at the header stage
+ *                           \-> RQ_REFUSED     refused at the header stage
  *                                              (bad route, 401, 411, 413, 503);
- *                                              the body, if any, is discarded
+ *                                              a small body is read and discarded
+ *                                              first (early_answer)
  *                           \-> RQ_SENT        the same, answer queued at once
  *   RQ_RECEIVING -- body complete: route->start() --> RQ_WAITING  (items queued)
  *                                                \-> RQ_SENT      (answered)
@@ -19,7 +20,8 @@
  * OWNERSHIP: a request is reference counted. libmicrohttpd holds one
  * reference from the first callback until its completion callback
  * (on_completed); each image queued on the batcher holds one, from
- * http_request_expect until its http_request_item_done. request_release drops
+ * http_request_expect until its http_request_item_done, and so does a
+ * request's batch of decodes on the decode pool, as one pending item. request_release drops
  * one, and the last one frees the request and its route state there, in
  * request_free, and nowhere else. So a request whose client went away while
  * its images are still queued (possible only when a drain times out) lives
@@ -28,19 +30,25 @@
  * THREADS: libmicrohttpd calls a connection's callbacks on the one HTTP
  * thread that owns it, one at a time, so the fields under "the request's HTTP
  * thread only" in http_internal.h need no lock, even though a suspended
- * request may resume on a later call. The batcher's worker calls
- * http_request_item_done and http_client_gone; they touch only `pending`,
- * `suspended`, `closed` and `none_pending` (under req->lock), the socket, and the reference
- * count (atomic). req->lock orders "suspend" before "resume": the handler
+ * request may resume on a later call. The batcher's worker and the decode
+ * pool's threads call http_request_item_done, http_request_expect and
+ * http_client_gone; they touch only `pending`, `suspended`, `closed` and
+ * `none_pending` (under req->lock), the socket, the reference count and the
+ * CPU counts (atomic). A route that decodes on the pool keeps its body
+ * (http_request_keep_body): then the pool's last thread frees it
+ * (http_request_drop_body) and the HTTP thread does not touch it after
+ * start(). req->lock orders "suspend" before "resume": the handler
  * suspends only while items are pending, under the lock, and the worker
  * resumes only a suspended request, after dropping the lock
  * (MHD_resume_connection is thread-safe; the connection stays valid because a
  * suspended connection is not completed before the daemon stops, which the
  * server does only after the batcher has drained).
  * A request on a feeds_batcher route is a batcher "producer" from its headers
- * until its route's start() has submitted, or until it completes without
- * getting that far, so the worker waits for company only while some request
- * may still bring it. */
+ * until its route's start() has submitted or handed its images to the decode
+ * pool (which then holds a producer span of its own until it submits), or
+ * until it completes without getting that far, so the worker waits for
+ * company only while some request may still bring it.
+ * CPU time: see http_cpu.c. */
 #include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
@@ -78,13 +86,16 @@ static void request_release(http_request_t *req)
 }
 
 /* When req began: its connection's accept for the connection's first request
- * (so the time it waited for an HTTP thread counts), else now. */
-static int64_t request_began_ns(struct MHD_Connection *conn, int64_t now)
+ * (so the time it waited for an HTTP thread counts), else when its request
+ * line was read (so a slowly sent head counts), else now. */
+static int64_t request_began_ns(struct MHD_Connection *conn, int64_t now, bool *first)
 {
     http_conn_t *c = http_conn_of(conn);
-    if (!c || c->requests++ > 0)
+    *first = c && c->requests == 0;
+    if (!c)
         return now;
-    return c->accept_ns < now ? c->accept_ns : now;
+    int64_t began = c->requests++ > 0 ? c->line_ns : c->accept_ns;
+    return began > 0 && began < now ? began : now;
 }
 
 /* The connection waits for req's body, or for nothing (the deadlines of http_conn.c). */
@@ -121,8 +132,9 @@ static http_request_t *request_new(http_t *h, struct MHD_Connection *conn, const
     snprintf(req->path, sizeof req->path, "%s", url);
     req->endpoint = METRICS_EP_OTHER;
     int64_t now = clock_now_ns();
-    req->start_ns = request_began_ns(conn, now);
-    req->wait_ns = now - req->start_ns;
+    bool first;
+    req->start_ns = request_began_ns(conn, now, &first);
+    req->wait_ns = first ? now - req->start_ns : 0; /* resnetd_request_wait_seconds */
     req->state = RQ_RECEIVING;
     return req;
 }
@@ -295,15 +307,28 @@ static bool framing_stage(http_request_t *req, const char *version)
  * stage, as it cannot know that no body follows. A request that declares no
  * body loses nothing by waiting for the next call (made at once), so a 401,
  * 404 or 405 to it keeps the connection open for the client's next, perhaps
- * pipelined, request. The rest still close: 411 and 413 may have unread bytes
- * behind them, and a 503 refusal is there to shed connections. */
+ * pipelined, request. So does one with a small body (Content-Length up to
+ * HTTP_REFUSED_DRAIN_BYTES, no Expect: 100-continue): its body is read and
+ * discarded, never buffered, before the answer. Answering it at the headers
+ * would close the socket while the body is still arriving, and a close with
+ * unread bytes sends a TCP reset that can destroy the answer before the
+ * client reads it (curl then fails with "connection reset" instead of
+ * showing the 401; seen under TSan's slowdown). The rest still close: 411
+ * and 413 may have unread bytes behind them, a 503 refusal is there to shed
+ * connections, a large or chunked body is not worth reading, and a client
+ * that asked for 100-continue waits for the answer instead of sending. */
+#define HTTP_REFUSED_DRAIN_BYTES (1 << 20)
+
 static enum MHD_Result early_answer(http_request_t *req)
 {
     const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    bool body = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (len && strcmp(len, "0"));
+    bool chunked = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+    bool body = chunked || (len && strcmp(len, "0"));
+    bool small = !chunked && (!body || strtoll(len, NULL, 10) <= HTTP_REFUSED_DRAIN_BYTES) &&
+                 !http_header(req, MHD_HTTP_HEADER_EXPECT);
     req->state = RQ_REFUSED;
-    if (!body && (req->status == 401 || req->status == 404 || req->status == 405))
-        return MHD_YES; /* the next call queues it */
+    if (small && (req->status == 401 || req->status == 404 || req->status == 405))
+        return MHD_YES; /* the call after the body (or the next one) queues it */
     return queue_answer(req);
 }
 
@@ -432,7 +457,8 @@ static bool run_route(http_request_t *req)
         return false;
     }
     http_step_t step = req->route->start(req);
-    http_body_drop(req);
+    if (step == HTTP_DONE || !req->body_kept) /* else the decodes drop it when done */
+        http_body_drop(req);
     if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
@@ -474,10 +500,10 @@ static enum MHD_Result on_resumed(http_request_t *req)
     return queue_answer(req);
 }
 
-enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                const char *method, const char *version,
-                                const char *upload_data, size_t *upload_data_size,
-                                void **con_cls)
+enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
 {
     http_request_t *req = *con_cls;
     if (!req)
@@ -523,6 +549,7 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .queue_ms = req->images ? req->queue_ms : -1,
         .inference_ms = req->images ? req->inference_ms : -1,
         .total_ms = http_request_elapsed_ms(req),
+        .cpu_ms = http_request_cpu_report(req, h->deps.metrics),
         .model = req->logged_model ? served_model_name(req->logged_model) : NULL,
         .version = req->logged_model ? HTTP_MODEL_VERSION : NULL,
     };
@@ -563,13 +590,13 @@ bool http_client_gone(http_request_t *req)
 void http_request_expect(http_request_t *req, int n)
 {
     pthread_mutex_lock(&req->lock);
-    int before = req->pending;
-    req->pending = n;
+    req->pending += n;
     pthread_mutex_unlock(&req->lock);
-    /* called on the HTTP thread under libmicrohttpd's reference, so a drop to
-     * 0 pending items never frees the request here */
-    atomic_fetch_add(&req->refs, n - before);
+    /* a negative n comes from a holder of another reference (see http.h), so
+     * it never frees the request here */
+    atomic_fetch_add(&req->refs, n);
 }
+
 
 void http_request_item_done(http_request_t *req)
 {

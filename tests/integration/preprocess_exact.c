@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "file.h"
 #include "image.h"
 
 #define PRECISION_BITS (32 - 8 - 2)
@@ -227,21 +228,11 @@ static int ref_tensor(const uint8_t *jpeg, size_t len, const model_preproc_t *pp
     return rc;
 }
 
+/* The whole file (common/file.h), or NULL when it cannot be read. */
 static uint8_t *read_all(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    uint8_t *buf = NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
-        fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n > 0 ? (size_t)n : 0;
-    return buf;
+    uint8_t *data = NULL;
+    return file_read_all(path, 0, &data, len, NULL) == RD_OK ? data : NULL;
 }
 
 typedef struct {

@@ -11,16 +11,16 @@ paths, ports and autoscaling metric names against a real `resnetd serve` on
 
     /usr/bin/python3 tests/integration/test_deploy_manifests.py RESNETD_BIN MODEL
 Needs python3-yaml and kubectl."""
-import http.client
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 import unittest
+
+import server_harness
+from server_harness import clean_env
 
 try:
     import yaml
@@ -38,10 +38,6 @@ MODEL = None    # set from argv
 def read(path):
     with open(path, encoding="utf-8") as f:
         return f.read()
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
 
 
 class Server:
@@ -232,53 +228,30 @@ def by_kind(docs):
     return {d["kind"]: d for d in docs}
 
 
-class LiveServer:
+class LiveServer(server_harness.Server):
     """resnetd serve with the ConfigMap's resnetd.json, on a free loopback port."""
 
     def __init__(self, config_file):
-        self.log = tempfile.NamedTemporaryFile(prefix="resnetd_deploy_", suffix=".log", delete=False)
-        cmd = [RESNETD, "serve", "--config", config_file, "--port", "0", "--bind", "127.0.0.1",
-               "--model", MODEL]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log, env=clean_env())
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            m = re.search(r"ready: listening on \S*:(\d+)", read(self.log.name))
-            if m:
-                self.port = int(m.group(1))
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError("resnetd did not get ready:\n" + read(self.log.name)[-2000:])
+        try:
+            super().__init__(RESNETD, MODEL, "--config", config_file, name="deploy",
+                             ready=r"ready: listening on \S*:(\d+)")
+        except server_harness.StartError as e:
+            raise AssertionError(f"resnetd did not get ready: {e}")
 
     def get(self, path):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request("GET", path)
-            r = conn.getresponse()
-            return r.status, r.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
+        status, _, body = self.request("GET", path)
+        return status, body.decode("utf-8", "replace")
 
     def post_image(self, path):
         with open(path, "rb") as f:
             data = f.read()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        try:
-            conn.request("POST", "/classify", body=data, headers={"Content-Type": "image/jpeg"})
-            return conn.getresponse().status
-        finally:
-            conn.close()
+        return self.request("POST", "/classify", data, {"Content-Type": "image/jpeg"},
+                            timeout=120)[0]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        os.unlink(self.log.name)
+        rc = super().stop()
+        self.remove_log()
+        return rc
 
 
 def metric_families(text):

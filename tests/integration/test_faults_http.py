@@ -23,63 +23,31 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+import server_harness
+from server_harness import check, failures
+
 PHOTO = "/usr/share/darknet/data/dog.jpg"
-failures = []
 
 
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"  FAIL: {msg}", flush=True)
-    return cond
-
-
-class Server:
+class Server(server_harness.Server):
     """resnetd serve on a free loopback port with the shim preloaded."""
 
     def __init__(self, binary, shim, model, fault_dir, *flags):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
-        env.update(LD_PRELOAD=shim, RESNETD_FAULT_DIR=fault_dir, GOMP_SPINCOUNT="10000",
-                   # the shim comes before ASan's runtime in a sanitized build
-                   ASAN_OPTIONS=env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
-        self.log = tempfile.NamedTemporaryFile(prefix="resnetd-faults.", suffix=".log")
-        self.proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
-                                      "--model", model, *flags], env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log)
-        self.port = None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            m = re.search(r'ready: listening on \S*:(\d+)"', self.text())
-            if m:
-                self.port = int(m.group(1))
-                return
-            time.sleep(0.1)
-        self.proc.kill()
-        self.proc.wait()
-        sys.exit(f"test_faults_http.py: FAIL: resnetd did not start; log:\n{self.text()}")
-
-    def text(self):
-        with open(self.log.name, errors="replace") as f:
-            return f.read()
-
-    def connect(self):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        env = server_harness.clean_env(LD_PRELOAD=shim, RESNETD_FAULT_DIR=fault_dir)
+        # the shim comes before ASan's runtime in a sanitized build
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
         try:
-            return self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+            super().__init__(binary, model, *flags, env=env, name="faults", wait_s=120)
+        except server_harness.StartError as e:
+            sys.exit(f"test_faults_http.py: FAIL: {e}")
+
+    def http_connection(self):
+        return http.client.HTTPConnection(server_harness.HOST, self.port, timeout=120)
 
 
 def call(conn, method, path, body=None, headers=None):
@@ -89,7 +57,7 @@ def call(conn, method, path, body=None, headers=None):
 
 
 def classify(srv, body, ctype="image/jpeg"):
-    c = srv.connect()
+    c = srv.http_connection()
     try:
         return call(c, "POST", "/classify?topk=2", body, {"Content-Type": ctype})
     finally:
@@ -116,7 +84,7 @@ def check_500(binary, shim, model, faults):
         check(st == 500 and err.get("code") == "internal_error"
               and "dnnl_primitive_execute" in err.get("message", ""),
               f"oneDNN failure answered {st} {data[:300]!r}")
-        c = srv.connect()
+        c = srv.http_connection()
         text = call(c, "GET", "/metrics")[1].decode()
         c.close()
         n = metric(text, "resnetd_http_requests_total", 'endpoint="/classify",code="500"')
@@ -146,7 +114,7 @@ def check_drain_drops(binary, shim, model, faults):
     answers = []
     try:
         body, ctype = multipart(open(PHOTO, "rb").read(), 32)
-        kept = srv.connect()
+        kept = srv.http_connection()
         check(call(kept, "GET", "/metrics")[0] == 200, "/metrics before the drain")
         open(os.path.join(faults, "slow"), "w").close()
         senders = [threading.Thread(target=lambda: answers.append(classify(srv, body, ctype)))

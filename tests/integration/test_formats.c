@@ -15,6 +15,7 @@
 
 #include "image.h"
 #include "test_files.h"
+#include "test_preproc.h"
 
 #define N_VALUES (3 * 224 * 224)
 /* float rounding of the normalisation, in levels. PIL decodes WebP with the
@@ -37,15 +38,6 @@ static const char *const images[] = {
 
 static char work_dir[256];
 
-static model_preproc_t preproc(bool bgr)
-{
-    if (bgr)
-        return (model_preproc_t){256, 224, 224, MODEL_BGR, 1.0f,
-                                 {103.939f, 116.779f, 123.68f}, {1, 1, 1}};
-    return (model_preproc_t){256, 224, 224, MODEL_RGB, 1.0f / 255.0f,
-                             {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
-}
-
 static uint8_t *fixture(const char *name, size_t *len)
 {
     char *path = test_path(work_dir, name, "");
@@ -64,7 +56,7 @@ static double max_diff(const char *name, bool bgr)
     uint8_t *data = fixture(name, &len);
     float *ref = test_read_f32_in(work_dir, base, bgr ? ".bgr.f32" : ".rgb.f32", N_VALUES);
     float *out = malloc(N_VALUES * sizeof(float));
-    model_preproc_t pp = preproc(bgr);
+    model_preproc_t pp = test_preproc(bgr);
     image_limits_t lim = image_default_limits();
     rd_error_t err = {0};
     ck_assert_msg(image_to_tensor(data, len, &pp, &lim, out, &err) == RD_OK, "%s: %s", name,
@@ -98,7 +90,7 @@ static rd_status_t status_of(const char *name, const image_limits_t *lim, rd_err
     size_t len;
     uint8_t *data = fixture(name, &len);
     float *out = malloc(N_VALUES * sizeof(float));
-    model_preproc_t pp = preproc(false);
+    model_preproc_t pp = test_preproc(false);
     rd_status_t st = image_to_tensor(data, len, &pp, lim, out, err);
     printf("%-24s -> %s: %s\n", name, rd_status_str(st), err->msg);
     free(out);

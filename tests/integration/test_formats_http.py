@@ -18,19 +18,16 @@ into FIXTURE_DIR. Checks that:
 SIGTERM must end each server with status 0 and no sanitizer report. Every
 socket has a timeout and the server is killed on any failure."""
 import base64
-import http.client
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
-HOST = "127.0.0.1"
+import server_harness
+
 TIMEOUT = 120.0
-START_TIMEOUT = 300.0
 BOUNDARY = "resnetdformats"
 
 
@@ -38,65 +35,32 @@ class Fail(Exception):
     pass
 
 
-class Server:
+class Server(server_harness.Server):
+    """The seeded model as "fmt", with env_extra added to the environment."""
+
     def __init__(self, binary, model, env_extra):
-        self.log = tempfile.NamedTemporaryFile(prefix="resnetd_formats_", suffix=".log",
-                                               delete=False)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
-        env.update(env_extra)
-        cmd = [binary, "serve", "--port", "0", "--bind", HOST, "--model", model,
-               "--model-name", "fmt", "--max-pixels", "40000000"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log, env=env)
-        self.port = self._wait(r"ready: listening on \S*:(\d+)")
-
-    def _wait(self, pattern):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Fail("resnetd exited with %d:\n%s" % (self.proc.returncode, self.tail()))
-            with open(self.log.name, errors="replace") as f:
-                m = re.search(pattern, f.read())
-            if m:
-                return int(m.group(1))
-            time.sleep(0.1)
-        raise Fail("resnetd never logged %r" % pattern)
-
-    def tail(self):
-        with open(self.log.name, errors="replace") as f:
-            return f.read()[-3000:]
+        try:
+            super().__init__(binary, model, "--model-name", "fmt", "--max-pixels", "40000000",
+                             env=server_harness.clean_env(**env_extra), name="formats")
+        except server_harness.StartError as e:
+            raise Fail(str(e))
 
     def request(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=TIMEOUT)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            return r.status, r.read()
-        finally:
-            conn.close()
+        status, _, data = super().request(method, path, body, headers, timeout=TIMEOUT)
+        return status, data
 
     def classify(self, data, content_type):
         status, body = self.request("POST", "/classify?topk=5", data,
                                     {"Content-Type": content_type})
         return status, json.loads(body)
 
-    def stop(self):
-        """SIGTERM; returns (exit status, whether the log has a sanitizer report)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        with open(self.log.name, errors="replace") as f:
-            log = f.read()
-        os.unlink(self.log.name)
-        return self.proc.returncode, "Sanitizer" in log or "runtime error" in log
-
     def stop_clean(self):
-        rc, report = self.stop()
-        check(rc == 0 and not report, "SIGTERM: exit 0, no sanitizer report (rc %d)" % rc)
+        """SIGTERM: exit 0 and no sanitizer report in the log."""
+        rc = self.stop()
+        log = self.text()
+        self.remove_log()
+        report = "Sanitizer" in log or "runtime error" in log
+        check(rc == 0 and not report, "SIGTERM: exit 0, no sanitizer report (rc %s)" % rc)
 
 
 def predictions(doc):
@@ -105,11 +69,9 @@ def predictions(doc):
 
 
 def multipart(files):
-    out = b""
-    for i, (name, data, ctype) in enumerate(files):
-        out += (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image{i}\"; "
-                f"filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n").encode() + data + b"\r\n"
-    return out + f"--{BOUNDARY}--\r\n".encode()
+    """A multipart body of (file name, bytes, content type) files."""
+    return server_harness.multipart([(f"image{i}", name, ctype, data)
+                                     for i, (name, data, ctype) in enumerate(files)], BOUNDARY)
 
 
 def check(cond, what):
@@ -221,8 +183,8 @@ def main():
     except Fail as e:
         print("FAIL:", e)
         if srv:
-            print(srv.tail())
             srv.stop()
+            print(srv.tail())
         return 1
     print("all format and metrics checks passed")
     return 0

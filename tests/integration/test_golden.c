@@ -11,79 +11,15 @@
  * kernels there), 6.3e-7 with ONEDNN_MAX_CPU_ISA=AVX2; PyTorch's own float32
  * lands 0.7-1.9e-6 from its float64. A real bug is far above it: leaving out the BN
  * epsilon moves the logits by 2.8e-5 (eps 1e-5) to 5.5e-3 (eps 1e-3). */
-#include <check.h>
-#include <dirent.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden_cases.h"
 #include "resnetd/engine.h"
-#include "test_files.h"
 
-#define MAX_CASES 64
 #define TOLERANCE 3e-6
-
-static char *golden_dir;
-static char *case_names[MAX_CASES];
-static int n_cases;
-
-typedef struct {
-    int n, c, h, w, classes, n_photos;
-    float *input;  /* [n][c][h][w] */
-    float *logits; /* [n][classes], PyTorch */
-    float *photos, *photo_logits; /* [n_photos][c][h][w] and [n_photos][classes], or NULL */
-    json_t *labels; /* optional JSON array, or NULL */
-    json_t *expect; /* the whole NAME.json: optional "arch", "stage_blocks", ... */
-} golden_t;
-
-static char *case_path(const char *name, const char *suffix)
-{
-    return test_path(golden_dir, name, suffix);
-}
-
-static int json_int(json_t *root, const char *key)
-{
-    json_t *v = json_object_get(root, key);
-    ck_assert_msg(json_is_integer(v), "golden json: \"%s\" missing", key);
-    return (int)json_integer_value(v);
-}
-
-static void golden_read(const char *name, golden_t *g)
-{
-    char *path = case_path(name, ".json");
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
-    g->n = json_int(root, "n");
-    g->c = json_int(root, "c");
-    g->h = json_int(root, "h");
-    g->w = json_int(root, "w");
-    g->classes = json_int(root, "classes");
-    g->labels = json_object_get(root, "labels");
-    g->expect = root;
-    free(path);
-    g->input = test_read_f32_in(golden_dir, name, ".input.f32", (size_t)g->n * g->c * g->h * g->w);
-    g->logits = test_read_f32_in(golden_dir, name, ".logits.f32", (size_t)g->n * g->classes);
-    json_t *np = json_object_get(root, "n_photos");
-    g->n_photos = json_is_integer(np) ? (int)json_integer_value(np) : 0;
-    if (g->n_photos) {
-        g->photos = test_read_f32_in(golden_dir, name, ".photos.f32",
-                                     (size_t)g->n_photos * g->c * g->h * g->w);
-        g->photo_logits = test_read_f32_in(golden_dir, name, ".photos_logits.f32",
-                                           (size_t)g->n_photos * g->classes);
-    }
-}
-
-static void golden_free(golden_t *g)
-{
-    free(g->input);
-    free(g->logits);
-    free(g->photos);
-    free(g->photo_logits);
-    json_decref(g->expect);
-}
 
 /* max |got - want| over n rows, after checking it against the tolerance. */
 static double compare(const char *what, const float *got, const float *want, size_t count,
@@ -134,19 +70,17 @@ static void check_info(const char *name, const model_info_t *mi, const golden_t 
 
 START_TEST(matches_pytorch)
 {
-    const char *name = case_names[_i];
+    const char *name = golden_case(_i);
     golden_t g = {0};
     golden_read(name, &g);
-    char *model = case_path(name, ".safetensors");
+    char *model = golden_path(name, ".safetensors");
     engine_t *eng = NULL;
     rd_error_t err;
     rd_status_t s = engine_load(model, NULL, &eng, &err);
     ck_assert_msg(s == RD_OK, "%s: engine_load: %s", name, err.msg);
     check_info(name, engine_info(eng), &g);
 
-    double max_logit = 0;
-    for (size_t i = 0; i < (size_t)g.n * g.classes; i++)
-        max_logit = fmax(max_logit, fabs(g.logits[i]));
+    double max_logit = golden_max_abs(g.logits, (size_t)g.n * g.classes);
     float *got = malloc((size_t)g.n * g.classes * sizeof *got);
     ck_assert_ptr_nonnull(got);
     char what[128];
@@ -160,9 +94,7 @@ START_TEST(matches_pytorch)
         compare(what, got, g.logits, (size_t)n * g.classes, max_logit);
     }
     if (g.n_photos) {
-        double photo_max = 0;
-        for (size_t i = 0; i < (size_t)g.n_photos * g.classes; i++)
-            photo_max = fmax(photo_max, fabs(g.photo_logits[i]));
+        double photo_max = golden_max_abs(g.photo_logits, (size_t)g.n_photos * g.classes);
         float *pgot = malloc((size_t)g.n_photos * g.classes * sizeof *pgot);
         ck_assert_ptr_nonnull(pgot);
         memset(pgot, 0xff, (size_t)g.n_photos * g.classes * sizeof *pgot);
@@ -179,46 +111,7 @@ START_TEST(matches_pytorch)
 }
 END_TEST
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Collects NAME for every NAME.json in golden_dir, sorted. */
-static int find_cases(void)
-{
-    DIR *dir = opendir(golden_dir);
-    if (!dir)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL && n_cases < MAX_CASES) {
-        size_t len = strlen(e->d_name);
-        if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0)
-            case_names[n_cases++] = strndup(e->d_name, len - 5);
-    }
-    closedir(dir);
-    qsort(case_names, (size_t)n_cases, sizeof *case_names, by_name);
-    return n_cases;
-}
-
 int main(void)
 {
-    golden_dir = getenv("GOLDEN_DIR");
-    if (!golden_dir || find_cases() <= 0) {
-        fprintf(stderr, "test_golden: no NAME.json cases in GOLDEN_DIR=%s\n",
-                golden_dir ? golden_dir : "(unset)");
-        return 1;
-    }
-    Suite *s = suite_create("golden");
-    TCase *tc = tcase_create("pytorch");
-    tcase_set_timeout(tc, 600);
-    tcase_add_loop_test(tc, matches_pytorch, 0, n_cases);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_VERBOSE);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    for (int i = 0; i < n_cases; i++)
-        free(case_names[i]);
-    return failed == 0 ? 0 : 1;
+    return golden_main("golden", "pytorch", 600, matches_pytorch);
 }

@@ -12,31 +12,15 @@
  * says (engine_isa_fast_bf16). Without AMX BF16 (e.g. ONEDNN_MAX_CPU_ISA=
  * AVX512_CORE_VNNI, where oneDNN's BF16 convolutions are its reference code,
  * ~20x slower than FP32) only the first image of each case runs. */
-#include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden_cases.h"
 #include "resnetd/engine.h"
-#include "test_files.h"
 
-#define MAX_CASES 64
 #define TOLERANCE 0.01
-
-static char *golden_dir;
-static char *case_names[MAX_CASES];
-static int n_cases;
-
-static int json_int_of(const char *text, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(text, pat);
-    ck_assert_msg(p != NULL, "golden json: \"%s\" missing", key);
-    return atoi(p + strlen(pat));
-}
 
 static int argmax(const float *v, int n, float *gap)
 {
@@ -66,15 +50,12 @@ static engine_t *load(const char *model, rd_precision_t prec)
 
 START_TEST(bf16_matches_pytorch_float64)
 {
-    const char *name = case_names[_i];
-    char *json_path = test_path(golden_dir, name, ".json"), *model =
-        test_path(golden_dir, name, ".safetensors");
-    size_t len;
-    char *text = (char *)test_read_file(json_path, &len);
-    int n = json_int_of(text, "n"), c = json_int_of(text, "c"), h = json_int_of(text, "h"),
-        w = json_int_of(text, "w"), classes = json_int_of(text, "classes");
-    float *input = test_read_f32_in(golden_dir, name, ".input.f32", (size_t)n * c * h * w);
-    float *want = test_read_f32_in(golden_dir, name, ".logits.f32", (size_t)n * classes);
+    const char *name = golden_case(_i);
+    char *model = golden_path(name, ".safetensors");
+    golden_t g = {0};
+    golden_read(name, &g);
+    int n = g.n, classes = g.classes;
+    const float *input = g.input, *want = g.logits;
     float *got = malloc((size_t)n * classes * sizeof *got);
     ck_assert_ptr_nonnull(got);
     engine_t *eng = load(model, RD_BF16);
@@ -85,9 +66,8 @@ START_TEST(bf16_matches_pytorch_float64)
     memset(got, 0xff, (size_t)n * classes * sizeof *got); /* NaN: catch no-writes */
     ck_assert_msg(engine_run(eng, input, n, got, &err) == RD_OK, "%s: engine_run: %s", name,
                   err.msg);
-    double max_logit = 0, max_err = 0;
+    double max_logit = golden_max_abs(want, (size_t)n * classes), max_err = 0;
     for (size_t i = 0; i < (size_t)n * classes; i++) {
-        max_logit = fmax(max_logit, fabs(want[i]));
         double d = fabs((double)got[i] - want[i]);
         max_err = isnan(got[i]) ? INFINITY : fmax(max_err, d);
     }
@@ -109,53 +89,12 @@ START_TEST(bf16_matches_pytorch_float64)
                   "auto's note '%s' names no ISA", engine_precision_note(eng));
     engine_free(eng);
     free(got);
-    free(want);
-    free(input);
-    free(text);
+    golden_free(&g);
     free(model);
-    free(json_path);
 }
 END_TEST
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int find_cases(void)
-{
-    DIR *dir = opendir(golden_dir);
-    if (!dir)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL && n_cases < MAX_CASES) {
-        size_t len = strlen(e->d_name);
-        if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0)
-            case_names[n_cases++] = strndup(e->d_name, len - 5);
-    }
-    closedir(dir);
-    qsort(case_names, (size_t)n_cases, sizeof *case_names, by_name);
-    return n_cases;
-}
-
 int main(void)
 {
-    golden_dir = getenv("GOLDEN_DIR");
-    if (!golden_dir || find_cases() <= 0) {
-        fprintf(stderr, "test_golden_bf16: no NAME.json cases in GOLDEN_DIR=%s\n",
-                golden_dir ? golden_dir : "(unset)");
-        return 1;
-    }
-    Suite *s = suite_create("golden_bf16");
-    TCase *tc = tcase_create("pytorch_float64");
-    tcase_set_timeout(tc, 900);
-    tcase_add_loop_test(tc, bf16_matches_pytorch_float64, 0, n_cases);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_VERBOSE);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    for (int i = 0; i < n_cases; i++)
-        free(case_names[i]);
-    return failed ? 1 : 0;
+    return golden_main("golden_bf16", "pytorch_float64", 900, bf16_matches_pytorch_float64);
 }

@@ -41,34 +41,39 @@ figures before and after).
 7. max_connections 8 held by idle sockets: /healthz and /readyz 200, /metrics 503.
 8. header_timeout_s / body_timeout_s 2: a trickled head and a trickled body are
    dropped within TRICKLE_BOUND_S; a request sent 1 s after its connect logs
-   total_ms >= 900 (counted from accept); resnetd_request_wait_seconds counts.
+   total_ms >= 900 (counted from accept), and so does a kept-alive
+   connection's second request whose head takes 1 s (counted from its request
+   line); resnetd_request_wait_seconds counts.
 
    HOSTILE_ONLY=decode|memory|probes runs one group (1-4 | 5-6 | 7-8).
 
    test_hostile_load.py RESNETD_BIN [MODEL]   (MODEL: models/resnet50.safetensors)
    test_hostile_load.py --make DIR            (only write the crafted JPEGs)
+The crafted JPEGs are made in hostile_fixtures.py, attacks 6-8 are in
+hostile_connections.py, and the server and requests they share in
+hostile_common.py and server_harness.py.
 Needs /usr/bin/python3 with PIL and jpegtran (libjpeg-turbo-progs). Loopback only;
 every loop and wait is bounded.
 """
 import base64
-import http.client
 import json
 import os
-import re
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from hostile_common import request, start
+from hostile_connections import buffered_budget, probes_over_limit, trickled
+from hostile_fixtures import make_all, make_slow, multipart
+from server_harness import check, failures
+
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PHOTO = "/usr/share/darknet/data/dog.jpg"
 RSS_BUDGET_MB = 100   # peak RSS growth over attack 1 (one baseline decode: +210..290 MB)
 TREE_BUDGET_MB = 100  # peak RSS growth over a token-dense KServe JSON body (was +319..945 MB)
-TRICKLE_BOUND_S = 6   # header/body_timeout_s 2 + the sweep and slack; never, unbounded
 IDLE_BUDGET_MB = 64   # RSS held after a large request is freed
 P50_FACTOR = 4        # normal client's p50 under attack vs idle
 SETTLE_S = 2.0        # /healthz 200 again after the half-sent connections close
@@ -79,162 +84,6 @@ N_NORMAL = 15         # normal requests measured under attack
 MAX_ROUNDS = 2000
 N_SLOW = 32           # images of the slow request (max_images_per_request)
 STOP_BOUND_S = 8      # 1 s + drain/decode_budget_ms headroom; unstopped it takes ~16 s or more
-failures = []
-CRLF = b"\r\n"
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"  FAIL: {msg}", flush=True)
-    return cond
-
-
-# ---- crafted JPEGs ---------------------------------------------------------
-
-def jpeg_segments(data):
-    """(start, end) of each marker segment after SOI; an SOS segment runs to
-    the end of its entropy-coded data (the next marker that is neither a
-    stuffed 0xFF00 nor a restart)."""
-    i, out = 2, []
-    while i + 1 < len(data):
-        if data[i] != 0xFF:
-            raise ValueError(f"no marker at {i}")
-        m = data[i + 1]
-        if m == 0xD9:
-            out.append((i, i + 2))
-            break
-        j = i + 2 + (data[i + 2] << 8 | data[i + 3])
-        if m == 0xDA:
-            while not (data[j] == 0xFF and data[j + 1] != 0 and not 0xD0 <= data[j + 1] <= 0xD7):
-                j += 1
-        out.append((i, j))
-        i = j
-    return out
-
-
-def make_scan_heavy(path, mode, arithmetic, repeats, size=6000):
-    """A flat size x size 4:4:4 JPEG (mode RGB or CMYK) with one DC scan and
-    `repeats` copies of its per-component AC scans. Repeating a first AC scan
-    (Ah = Al = 0) is a progression libjpeg accepts without a warning. Returns
-    the scan count."""
-    from PIL import Image
-    colour = (120, 130, 140) if mode == "RGB" else (10, 20, 30, 40)
-    base, script, coded = path + ".base.jpg", path + ".scans", path + ".coded.jpg"
-    Image.new(mode, (size, size), colour).save(base, quality=90, subsampling=0)
-    ncomp = len(colour)
-    with open(script, "w") as f:
-        f.write("%s: 0-0, 0, 0;\n" % ",".join(map(str, range(ncomp))))
-        for c in range(ncomp):
-            f.write(f"{c}: 1-63, 0, 0;\n")
-    subprocess.run(["jpegtran"] + (["-arithmetic"] if arithmetic else []) +
-                   ["-scans", script, "-outfile", coded, base], check=True)
-    data = open(coded, "rb").read()
-    segs = jpeg_segments(data)
-    sos = [k for k, (a, _) in enumerate(segs) if data[a + 1] == 0xDA]
-    head = data[:segs[sos[0]][1]]               # headers and the DC scan
-    tail = data[segs[sos[0]][1]:segs[-1][0]]    # the AC scans with their tables
-    with open(path, "wb") as f:
-        f.write(head + tail * repeats + b"\xff\xd9")
-    for p in (base, script, coded):
-        os.unlink(p)
-    return 1 + ncomp * repeats
-
-
-ATTACKS = [  # name, mode, arithmetic, repeats, the limit its refusal must name
-    ("arith-ycc-481", "RGB", True, 160, "max_jpeg_scans"),
-    ("huff-ycc-481", "RGB", False, 160, "max_jpeg_scans"),
-    ("arith-cmyk-481", "CMYK", True, 120, "max_jpeg_scans"),
-    ("huff-ycc-61", "RGB", False, 20, "max_jpeg_scan_work"),
-]
-
-
-def make_slow(folder):
-    """A standard progressive (10 scans), arithmetic-coded flat 6000x6000: accepted."""
-    from PIL import Image
-    flat, path = os.path.join(folder, "flat.jpg"), os.path.join(folder, "slow.jpg")
-    Image.new("RGB", (6000, 6000), (120, 130, 140)).save(flat, quality=90, subsampling=0)
-    subprocess.run(["jpegtran", "-progressive", "-arithmetic", "-outfile", path, flat], check=True)
-    os.unlink(flat)
-    return open(path, "rb").read()
-
-
-def multipart(parts):
-    boundary = "resnetdhostile7c1e"
-    body = b"".join(b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"img%d\"; "
-                    b"filename=\"%d.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n" % (i, i) + p + b"\r\n"
-                    for i, p in enumerate(parts))
-    return body + b"--" + boundary.encode() + b"--\r\n", "multipart/form-data; boundary=" + boundary
-
-
-def make_all(folder):
-    out = []
-    for name, mode, arith, repeats, limit in ATTACKS:
-        path = os.path.join(folder, name + ".jpg")
-        scans = make_scan_heavy(path, mode, arith, repeats)
-        print(f"  {name}.jpg: {os.path.getsize(path)} bytes, {scans} scans", flush=True)
-        out.append((name, path, limit))
-    return out
-
-
-# ---- the server ------------------------------------------------------------
-
-class Server:
-    def __init__(self, binary, model, *flags, access_log=False):
-        self.log_path = tempfile.mktemp(prefix="resnetd-hostile.", suffix=".log")
-        self.log = open(self.log_path, "wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
-        env.setdefault("GOMP_SPINCOUNT", "10000")
-        self.proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
-                                      "--model", model, "--http-threads", "2",
-                                      "--access-log", "true" if access_log else "false", *flags],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log, env=env)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            m = re.search(r'ready: listening on \S*:(\d+)"', self.text())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.proc.kill()
-        sys.exit(f"test_hostile_load.py: FAIL: resnetd did not start; log:\n{self.text()}")
-
-    def text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def peak_rss_mb(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            m = re.search(r"VmHWM:\s+(\d+) kB", f.read())
-        return int(m.group(1)) / 1024
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            rc = None
-        self.log.close()
-        return rc
-
-
-def request(port, method, path, body=None, ctype=None, timeout=60):
-    """(status, body bytes, seconds); status 0 when the exchange failed."""
-    t0 = time.monotonic()
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        c.request(method, path, body=body, headers={"Content-Type": ctype} if ctype else {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, data, time.monotonic() - t0
-    except (OSError, http.client.HTTPException):
-        return 0, b"", time.monotonic() - t0
 
 
 class Prober(threading.Thread):
@@ -395,7 +244,7 @@ def send_and_leave(port, body, ctype, after_s):
 def stopped_decodes(binary, model, slow):
     print(f"a request of {N_SLOW} slow images: its client leaves; SIGTERM", flush=True)
     body, ctype = multipart([slow] * N_SLOW)
-    srv = Server(binary, model, access_log=True)
+    srv = start(binary, model, access_log=True)
     try:
         send_and_leave(srv.port, body, ctype, 1.0)
         line, deadline = None, time.monotonic() + 120
@@ -409,7 +258,7 @@ def stopped_decodes(binary, model, slow):
               f"a request whose client left after 1 s ran {total} s (bound {STOP_BOUND_S} s)")
     finally:
         srv.stop()
-    srv = Server(binary, model, "--drain-timeout-s", "2")
+    srv = start(binary, model, "--drain-timeout-s", "2")
     client = threading.Thread(target=request, args=(srv.port, "POST", "/classify", body, ctype, 120),
                               daemon=True)
     client.start()
@@ -426,16 +275,6 @@ def stopped_decodes(binary, model, slow):
 
 # ---- memory one request or many uploads can take -------------------------
 
-def rss_mb(srv):
-    with open(f"/proc/{srv.proc.pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)) / 1024
-
-
-def sanitized(srv):
-    with open(f"/proc/{srv.proc.pid}/maps") as f:
-        return "libasan" in f.read()
-
-
 def token_dense(srv, photo):
     """KServe JSON bodies of 15.9 MB that are all `{},`, `[],` or `0,`: each
     must be refused (4xx) with the peak RSS growing by less than
@@ -447,7 +286,7 @@ def token_dense(srv, photo):
     status, data, _ = request(srv.port, "POST", "/classify", photo, "image/jpeg")
     model = json.loads(data)["model"]
     path = f"/v2/models/{model}/infer"
-    idle = rss_mb(srv)
+    idle = srv.rss_mb()
     head = b'{"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,224,224],"data":['
     for pattern in (b"{},", b"[],", b"0,"):
         body = head + pattern * ((15_900_000 - len(head)) // len(pattern)) + b"0]}]}"
@@ -464,167 +303,15 @@ def token_dense(srv, photo):
             b"0," * (n - 1) + b"0]}]}")
     status, data, dt = request(srv.port, "POST", path, body, "application/json")
     time.sleep(0.5)  # the request is freed after its answer is sent
-    after = rss_mb(srv)
+    after = srv.rss_mb()
     print(f"  {n} values for a shape of {n + 1}: {status} in {dt:.2f} s; RSS {idle:.0f} MB "
           f"before, {after:.0f} MB after", flush=True)
     check(status == 422, f"{n} values for shape of {n + 1} answered {status}")
-    if sanitized(srv):  # ASan's allocator keeps a quarantine and ignores malloc_trim
+    if srv.sanitized():  # ASan's allocator keeps a quarantine and ignores malloc_trim
         print("  (sanitized build: the idle RSS is printed, not asserted)", flush=True)
     else:
         check(after - idle < IDLE_BUDGET_MB,
               f"RSS held {after - idle:.0f} MB after a large request (budget {IDLE_BUDGET_MB})")
-
-
-def held_upload(port, length, sent=100, chunked=False):
-    """A socket that sent the head of a POST /classify of `length` bytes and
-    `sent` of them, and then waits."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    te = b"Transfer-Encoding: chunked\r\n" if chunked else b"Content-Length: %d\r\n" % length
-    s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n" + te + b"\r\n")
-    if chunked:
-        s.sendall(b"%x\r\n" % sent + b"\0" * sent + b"\r\n")
-    else:
-        s.sendall(b"\0" * sent)
-    return s
-
-
-def read_answer(s, timeout=10):
-    """The bytes the server sent on s until it closed or went quiet (bounded)."""
-    s.settimeout(timeout)
-    out = b""
-    try:
-        while len(out) < 65536:
-            d = s.recv(4096)
-            if not d:
-                break
-            out += d
-            if b"\r\n\r\n" in out and b"}" in out.split(b"\r\n\r\n", 1)[1]:
-                break
-    except OSError:
-        pass
-    return out
-
-
-def buffered_budget(binary, model):
-    """max_buffered_body_bytes 8 MiB: two uploads of 3.5 MB held open reserve
-    7 MB; a third (Content-Length 3.5 MB) is answered 503 + Retry-After at
-    its headers; a chunked upload that passes the rest of the budget gets 503
-    once its chunks do; after the held ones close, an upload is accepted
-    again (it gets a 4xx for its zero bytes, not 503). Before the budget, all
-    were buffered: 60 such uploads took RSS from 107 to 1,025 MB."""
-    print("attack: held uploads against max_buffered_body_bytes", flush=True)
-    srv = Server(binary, model, "--max-buffered-body-bytes", str(8 << 20))
-    try:
-        held = [held_upload(srv.port, 3_500_000) for _ in range(2)]
-        time.sleep(0.3)
-        third = held_upload(srv.port, 3_500_000)
-        ans = read_answer(third)
-        print(f"  third upload: {ans.split(CRLF)[0]!r}", flush=True)
-        check(ans.startswith(b"HTTP/1.1 503"), f"an upload over the budget got {ans[:60]!r}")
-        check(b"\r\nRetry-After: " in ans, "the 503 over the budget has no Retry-After")
-        check(b"max_buffered_body_bytes" in ans, "the 503 does not name max_buffered_body_bytes")
-        third.close()
-        ch = held_upload(srv.port, 0, sent=2_000_000, chunked=True)
-        ch.sendall(b"0\r\n\r\n")  # the end of the body: the answer comes then
-        ans = read_answer(ch)
-        print(f"  chunked upload past the budget: {ans.split(CRLF)[0]!r}", flush=True)
-        check(ans.startswith(b"HTTP/1.1 503"), f"a chunked upload past the budget got {ans[:60]!r}")
-        ch.close()
-        for s in held:
-            s.close()
-        time.sleep(0.5)
-        status, data, _ = request(srv.port, "POST", "/classify", b"\0" * 3_500_000, "image/jpeg")
-        print(f"  after they closed: {status}", flush=True)
-        check(400 <= status < 500 and status != 503 or status == 200,
-              f"an upload after the held ones closed got {status} {data[:100]!r}")
-    finally:
-        rc = srv.stop()
-    check(rc == 0, f"resnetd exited {rc} after SIGTERM (budget)")
-
-
-def probes_over_limit(binary, model):
-    """max_connections 8, all 8 held by idle sockets: /healthz and /readyz
-    must still answer 200 (from the slots above the limit), while /metrics
-    gets the over-limit 503. Before, the probes got 503 too."""
-    print("attack: max_connections idle sockets, then probes", flush=True)
-    srv = Server(binary, model, "--max-connections", "8")
-    try:
-        held = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(8)]
-        time.sleep(0.3)
-        for path, want in (("/healthz", 200), ("/readyz", 200), ("/metrics", 503)):
-            status, _, dt = request(srv.port, "GET", path, timeout=10)
-            print(f"  GET {path} with 8 of 8 slots held: {status} in {dt * 1000:.1f} ms", flush=True)
-            check(status == want, f"GET {path} over max_connections answered {status}, not {want}")
-        for s in held:
-            s.close()
-    finally:
-        rc = srv.stop()
-    check(rc == 0, f"resnetd exited {rc} after SIGTERM (probes)")
-
-
-def trickled(binary, model):
-    """header_timeout_s 2, body_timeout_s 2: a client that sends a header line
-    every 0.5 s (each byte restarts connection_timeout_s, 30 s) is dropped
-    within TRICKLE_BOUND_S of its connect, as is one that sends a body byte
-    every 0.5 s after its head; a normal request meanwhile is answered, and
-    resnetd_request_wait_seconds counts the requests. Before, neither was ever
-    dropped (258 such connections kept every endpoint at 503)."""
-    print("attack: trickling head and body", flush=True)
-    srv = Server(binary, model, "--header-timeout-s", "2", "--body-timeout-s", "2",
-                 access_log=True)
-    try:
-        for what in ("head", "body"):
-            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-            t0 = time.monotonic()
-            if what == "body":
-                s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-                          b"Content-Length: 1000\r\n\r\n")
-            else:
-                s.sendall(b"GET /healthz HTTP/1.1\r\n")
-            dropped = None
-            for i in range(int(TRICKLE_BOUND_S * 4)):
-                try:
-                    s.sendall(b"X-Pad-%d: 1\r\n" % i if what == "head" else b"\0")
-                    s.settimeout(0.25)
-                    if s.recv(4096) == b"":
-                        dropped = time.monotonic() - t0
-                        break
-                except socket.timeout:
-                    continue
-                except OSError:
-                    dropped = time.monotonic() - t0
-                    break
-                time.sleep(0.25)
-            s.close()
-            print(f"  trickled {what}: dropped after "
-                  f"{'never' if dropped is None else '%.1f s' % dropped}", flush=True)
-            check(dropped is not None, f"a client trickling its {what} was not dropped within "
-                                       f"{TRICKLE_BOUND_S} s")
-        status, _, _ = request(srv.port, "GET", "/healthz")
-        check(status == 200, f"/healthz after the trickling clients: {status}")
-        # time counts from accept: a request sent 1 s after its connect logs >= 1 s
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-        time.sleep(1.0)
-        s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        read_answer(s)
-        s.close()
-        total = None
-        for _ in range(50):
-            lines = [ln for ln in srv.text().splitlines() if '"path":"/readyz"' in ln]
-            if lines:
-                total = json.loads(lines[-1])["total_ms"]
-                break
-            time.sleep(0.1)
-        print(f"  /readyz sent 1 s after connect: total_ms {total}", flush=True)
-        check(total is not None and total >= 900, f"total_ms {total} does not count from accept")
-        _, text, _ = request(srv.port, "GET", "/metrics")
-        m = re.search(rb"^resnetd_request_wait_seconds_count (\d+)", text, re.M)
-        print(f"  resnetd_request_wait_seconds_count {m and m.group(1)}", flush=True)
-        check(m is not None and int(m.group(1)) >= 2, "resnetd_request_wait_seconds not counted")
-    finally:
-        rc = srv.stop()
-    check(rc == 0, f"resnetd exited {rc} after SIGTERM (trickle)")
-
 
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--make":
@@ -644,7 +331,7 @@ def main():
             print("crafting JPEGs", flush=True)
             crafted = make_all(folder)
             slow = make_slow(folder)
-        srv = Server(binary, model)
+        srv = start(binary, model)
         try:
             if only in ("", "decode"):
                 scan_heavy(srv, crafted, photo)

@@ -26,46 +26,17 @@ import http.client
 import json
 import math
 import os
-import re
 import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-failures = []
+from server_harness import check, failures, start_or_exit
+
 PHOTO = "/usr/share/darknet/data/dog.jpg"
 # the photos tools/reference.py --photos was given (tests/integration/meson.build)
 GOLDEN_PHOTOS = ["/usr/share/darknet/data/" + p + ".jpg" for p in ("dog", "eagle", "scream")]
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"  FAIL: {msg}", flush=True)
-    return cond
-
-
-def start(binary, model, *flags):
-    log_path = tempfile.mktemp(prefix="resnetd-contract.", suffix=".log")
-    log = open(log_path, "wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
-    proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
-                             "--model", model, *flags], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=log, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with open(log_path, errors="replace") as f:
-            m = re.search(r'ready: listening on \S*:(\d+)"', f.read())
-        if m:
-            return proc, int(m.group(1)), log_path
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    proc.kill()
-    with open(log_path, errors="replace") as f:
-        sys.exit(f"test_http_contract.py: FAIL: resnetd did not start:\n{f.read()}")
 
 
 def get(conn, method, path, body=None, headers=None):
@@ -247,7 +218,9 @@ def main():
     version = subprocess.run([binary, "--version"], capture_output=True, text=True,
                              check=True).stdout.split()[-1]
     ref = read_reference(models_dir)
-    proc, port, log_path = start(binary, model, "--drain-timeout-s", "20")
+    srv = start_or_exit("test_http_contract.py", binary, model, "--drain-timeout-s", "20",
+                        name="contract", wait_s=60)
+    proc, port = srv.proc, srv.port
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         name = ref["info"].get("name", "resnet18_c2_128")
@@ -258,13 +231,10 @@ def main():
         conn.close()
         check_draining(proc, port)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        srv.kill()
         if failures:
-            with open(log_path, errors="replace") as f:
-                print("server log (end):\n" + f.read()[-3000:])
-        os.unlink(log_path)
+            print("server log (end):\n" + srv.text()[-3000:])
+        srv.remove_log()
     if failures:
         sys.exit(f"test_http_contract.py: {len(failures)} failure(s)")
     print("test_http_contract.py: all checks passed")

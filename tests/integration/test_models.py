@@ -13,60 +13,36 @@ printed. Standard library only; every request has a timeout and the server is
 killed on any failure.
 """
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
-HOST = "127.0.0.1"
+from server_harness import Server, request
+
 PHOTO = "/usr/share/darknet/data/dog.jpg"
 TIMEOUT = 120.0
 START_TIMEOUT = 300.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+# Logged once the port is open, before the model is loaded and warmed up.
+LISTENING = r"(?:listening|accepting connections) on \S*:(\d+)"
 
 
 def get(port, path):
-    try:
-        with urllib.request.urlopen("http://%s:%d%s" % (HOST, port, path), timeout=TIMEOUT) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    status, _, body = request(port, "GET", path, timeout=TIMEOUT)
+    return status, body
 
 
 def post(port, path, body, ctype):
-    req = urllib.request.Request("http://%s:%d%s" % (HOST, port, path), data=body,
-                                 headers={"Content-Type": ctype}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    status, _, data = request(port, "POST", path, body, {"Content-Type": ctype}, timeout=TIMEOUT)
+    return status, data
 
 
-def start(binary, model, extra=()):
-    port = free_port()
-    proc = subprocess.Popen([binary, "serve", "--model", model, "--port", str(port),
-                             "--http-threads", "2"] + list(extra),
-                            stdout=subprocess.DEVNULL, stderr=sys.stderr)
-    return proc, port
-
-
-def wait_ready(proc, port):
+def wait_ready(srv):
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError("resnetd exited with %d before ready" % proc.returncode)
+        if not srv.alive():
+            raise AssertionError("resnetd exited with %d before ready" % srv.proc.returncode)
         try:
-            status, _ = get(port, "/readyz")
+            status, _ = get(srv.port, "/readyz")
             if status == 200:
                 return
         except OSError:
@@ -85,9 +61,10 @@ def classify_ms(port, jpeg):
 
 def test_warmup(binary, model):
     jpeg = open(PHOTO, "rb").read()
-    proc, port = start(binary, model)
+    srv = Server(binary, model, "--http-threads", "2", name="models", ready=LISTENING)
+    port = srv.port
     try:
-        wait_ready(proc, port)
+        wait_ready(srv)
         first = classify_ms(port, jpeg)
         rest = [classify_ms(port, jpeg) for _ in range(20)]
         med = statistics.median(rest)
@@ -103,13 +80,9 @@ def test_warmup(binary, model):
         assert warm > 0, "warm-up gauge is 0"
         assert first <= 3 * med + 5, "first request %.2f ms > 3 x %.2f + 5 ms" % (first, med)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, "exit status %d" % proc.returncode
+        rc = srv.stop()
+        srv.remove_log()
+    assert rc == 0, "exit status %s" % rc
 
 
 def main():

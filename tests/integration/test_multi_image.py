@@ -15,12 +15,10 @@ every wait is bounded and the server is killed on any failure.
 """
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import tempfile
-import time
+
+from server_harness import HOST, Server, StartError
 
 N_IMAGES = 32
 TOPK = 5
@@ -46,21 +44,13 @@ def photos(dirs):
     return files[:N_IMAGES]
 
 
-def start(binary, model, log):
-    proc = subprocess.Popen([binary, "serve", "--model", model, "--port", "0",
-                             "--access-log", "false", "--max-images-per-request", str(N_IMAGES)],
-                            stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            fail(f"server exited with {proc.returncode}")
-        with open(log.name) as f:
-            m = re.search(r'listening on [^"]*:(\d+)"', f.read())
-        if m:
-            return proc, f"http://127.0.0.1:{m.group(1)}"
-        time.sleep(0.2)
-    proc.kill()
-    fail("server did not start")
+def start(binary, model):
+    try:
+        return Server(binary, model, "--access-log", "false",
+                      "--max-images-per-request", str(N_IMAGES), name="multi",
+                      wait_s=START_TIMEOUT)
+    except StartError as e:
+        fail(f"server did not start: {e}")
 
 
 def curl(args):
@@ -100,31 +90,29 @@ def main():
     if not os.path.exists(model):
         fail(f"model {model} missing (tools/fetch_model.sh)")
     files = photos(dirs)
-    with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
-        proc, url = start(binary, model, log)
-        try:
-            form = []
-            for k, f in enumerate(files):
-                form += ["-F", f"image{k}=@{f};type=image/jpeg"]
-            many = curl(form + [f"{url}/classify?topk={TOPK}"])["results"]
-            if len(many) != N_IMAGES:
-                fail(f"{len(many)} results for {N_IMAGES} images")
-            worst = 0.0
-            for i, f in enumerate(files):
-                one = curl(["-H", "Content-Type: image/jpeg", "--data-binary", f"@{f}",
-                            f"{url}/classify?topk={TOPK}"])["results"]
-                if len(one) != 1:
-                    fail(f"{f}: {len(one)} results for one image")
-                worst = max(worst, same(i, f, many[i], one[0]))
-            print(f"{N_IMAGES} images: the multipart answer equals the single answers "
-                  f"(largest probability difference {worst:.3g})")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                fail("server did not stop on SIGTERM")
+    srv = start(binary, model)
+    url = f"http://{HOST}:{srv.port}"
+    try:
+        form = []
+        for k, f in enumerate(files):
+            form += ["-F", f"image{k}=@{f};type=image/jpeg"]
+        many = curl(form + [f"{url}/classify?topk={TOPK}"])["results"]
+        if len(many) != N_IMAGES:
+            fail(f"{len(many)} results for {N_IMAGES} images")
+        worst = 0.0
+        for i, f in enumerate(files):
+            one = curl(["-H", "Content-Type: image/jpeg", "--data-binary", f"@{f}",
+                        f"{url}/classify?topk={TOPK}"])["results"]
+            if len(one) != 1:
+                fail(f"{f}: {len(one)} results for one image")
+            worst = max(worst, same(i, f, many[i], one[0]))
+        print(f"{N_IMAGES} images: the multipart answer equals the single answers "
+              f"(largest probability difference {worst:.3g})")
+    finally:
+        rc = srv.stop()
+        srv.remove_log()
+        if rc is None:
+            fail("server did not stop on SIGTERM")
     if rc != 0:
         fail(f"server exited with {rc}")
     return 0

@@ -18,6 +18,7 @@
 
 #include "image.h"
 #include "test_files.h"
+#include "test_preproc.h"
 
 #define DARKNET "/usr/share/darknet/data/"
 
@@ -40,15 +41,6 @@ typedef struct {
     size_t unequal; /* values whose float bits differ from the reference */
     int denom; /* DCT scale used */
 } diff_t;
-
-static model_preproc_t preproc(bool bgr)
-{
-    if (bgr)
-        return (model_preproc_t){256, 224, 224, MODEL_BGR, 1.0f,
-                                 {103.939f, 116.779f, 123.68f}, {1, 1, 1}};
-    return (model_preproc_t){256, 224, 224, MODEL_RGB, 1.0f / 255.0f,
-                             {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
-}
 
 static void image_path(const char *name, char *out, size_t cap)
 {
@@ -77,7 +69,7 @@ static diff_t compare(const char *name, bool bgr, bool dct, float headroom)
     uint8_t *jpeg = test_read_file(path, &jpeg_len);
     float *ref = test_read_f32(ref_path, N_VALUES);
     float *out = malloc(N_VALUES * sizeof(float));
-    model_preproc_t pp = preproc(bgr);
+    model_preproc_t pp = test_preproc(bgr);
     image_limits_t lim = image_default_limits();
     lim.dct_scaling = dct;
     lim.dct_headroom = headroom;
@@ -157,7 +149,7 @@ END_TEST
 /* The darknet photos are large enough that DCT scaling is really exercised. */
 START_TEST(test_dct_scaling_is_used)
 {
-    model_preproc_t pp = preproc(false);
+    model_preproc_t pp = test_preproc(false);
     image_probe_t probe;
     size_t len;
     uint8_t *jpeg = test_read_file(DARKNET "kite.jpg", &len);

@@ -13,60 +13,22 @@ import base64
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from server_harness import check, failures, recv_until_closed, start_or_exit
+from server_harness import multipart as harness_multipart
+
 PHOTOS = "/usr/share/darknet/data"
 TOL = 1e-6
-failures = []
 
 
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"FAIL: {msg}", flush=True)
-    return cond
-
-
-class Server:
-    def __init__(self, binary, model, *flags):
-        self.log_path = tempfile.mktemp(prefix="resnetd-protocols.", suffix=".log")
-        self.log = open(self.log_path, "wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
-        self.proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
-                                      "--model", model, "--http-threads", "2",
-                                      "--access-log", "true", *flags],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log, env=env)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            m = re.search(r'ready: listening on \S*:(\d+)"', self.text())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.proc.kill()
-        sys.exit(f"test_protocols.py: FAIL: resnetd did not start; log:\n{self.text()}")
-
-    def text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.log.close()
-        return rc
+def start(binary, model, *flags):
+    return start_or_exit("test_protocols.py", binary, model, "--http-threads", "2",
+                         "--access-log", "true", *flags, name="protocols")
 
 
 def raw(port, head, body=b""):
@@ -153,12 +115,9 @@ def tf_error_shape(what, st, body, code):
 
 
 def multipart(boundary, parts):
-    out = b""
-    for name, filename, data in parts:
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; "
-                f"filename=\"{filename}\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()
-        out += data + b"\r\n"
-    return out + f"--{boundary}--\r\n".encode()
+    """A multipart body of (field, file name, JPEG bytes) parts."""
+    return harness_multipart([(name, filename, "image/jpeg", data) for name, filename, data in parts],
+                             boundary)
 
 
 def test_torchserve(port, model, dog, eagle, dog_preds, eagle_preds):
@@ -408,7 +367,7 @@ def main():
     # with a bearer token: /ping stays open to probes, as /healthz and /readyz
     # do; the inference routes need the token
     token = "protocols-test-token"
-    server = Server(binary, model_path, "--auth-token", token)
+    server = start(binary, model_path, "--auth-token", token)
     try:
         st, _, body = raw(server.port, "GET /ping HTTP/1.1\r\nHost: {host}\r\n"
                           "Connection: close\r\n\r\n")
@@ -416,6 +375,14 @@ def main():
         st, _, body = raw(server.port, "PUT /predictions/x HTTP/1.1\r\nHost: {host}\r\n"
                           "Content-Length: {len}\r\nConnection: close\r\n\r\n", dog)
         check(st == 401, f"/predictions without the token: {st} {body[:100]!r}")
+        # a refused upload's body is read, not left unread behind a close (whose
+        # TCP reset can destroy the 401): the connection goes on to a probe
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as s:
+            s.sendall(f"PUT /predictions/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len(dog)}"
+                      "\r\n\r\n".encode() + dog +
+                      b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answers = re.findall(rb"HTTP/1\.1 (\d{3}) ", recv_until_closed(s))
+        check(answers == [b"401", b"200"], f"401 then /ping on one connection: {answers}")
         st, _, body = raw(server.port, "GET /v1/models/x HTTP/1.1\r\nHost: {host}\r\n"
                           "Authorization: Bearer " + token + "\r\nConnection: close\r\n\r\n")
         tf_error_shape("TF status with the token, unknown model", st, body, 404)
@@ -423,7 +390,7 @@ def main():
         check(server.stop() == 0, "resnetd (auth) did not exit 0")
     if not failures:
         os.unlink(server.log_path)
-    server = Server(binary, model_path)
+    server = start(binary, model_path)
     try:
         model, dog_preds = classify(server.port, dog)
         _, eagle_preds = classify(server.port, eagle)

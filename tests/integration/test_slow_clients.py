@@ -22,82 +22,29 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+from server_harness import check, failures, start_or_exit
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PHOTO = "/usr/share/darknet/data/dog.jpg"
 BOUND_S = 30  # "closed before a generous bound": 15x the timeout, for slow and sanitized builds
-failures = []
 
 
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"  FAIL: {msg}", flush=True)
-    return cond
-
-
-class Server:
-    def __init__(self, binary, model, *flags):
-        self.log_path = tempfile.mktemp(prefix="resnetd-slow.", suffix=".log")
-        self.log = open(self.log_path, "wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
-        env.setdefault("GOMP_SPINCOUNT", "10000")
-        self.proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
-                                      "--model", model, "--http-threads", "2", *flags],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log, env=env)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            m = re.search(r'ready: listening on \S*:(\d+)"', self.text())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.proc.kill()
-        sys.exit(f"test_slow_clients.py: FAIL: resnetd did not start; log:\n{self.text()}")
-
-    def text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        """SIGTERM; the exit status (None if it hung)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            rc = None
-        self.log.close()
-        return rc
-
-    def connect(self):
-        return socket.create_connection(("127.0.0.1", self.port), timeout=BOUND_S)
+def start(binary, model, *flags):
+    return start_or_exit("test_slow_clients.py", binary, model, "--http-threads", "2", *flags,
+                         name="slow")
 
 
 def classify(srv, body):
     """POST dog.jpg on a fresh connection: (status, top-1 label or None)."""
-    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
-    try:
-        c.request("POST", "/classify?topk=1", body=body, headers={"Content-Type": "image/jpeg"})
-        r = c.getresponse()
-        data = r.read()
-        label = None
-        if r.status == 200:
-            label = json.loads(data)["results"][0]["predictions"][0]["label"]
-        return r.status, label
-    finally:
-        c.close()
+    status, _, data = srv.request("POST", "/classify?topk=1", body,
+                                  {"Content-Type": "image/jpeg"}, timeout=120)
+    label = json.loads(data)["results"][0]["predictions"][0]["label"] if status == 200 else None
+    return status, label
 
 
 def wait_closed(sock, t0):
@@ -121,7 +68,7 @@ def wait_closed(sock, t0):
 def slowloris(srv, interval, results, i):
     """Headers one byte at a time, `interval` s apart (> the timeout)."""
     request = b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: 10\r\n\r\n"
-    s = srv.connect()
+    s = srv.connect(BOUND_S)
     t0 = time.monotonic()
     sent = 20  # the start of the request line at once, the rest a byte at a time
     s.sendall(request[:sent])
@@ -151,7 +98,7 @@ def slowloris(srv, interval, results, i):
 
 def no_body(srv, results, i):
     """Complete headers announcing a body that never comes."""
-    s = srv.connect()
+    s = srv.connect(BOUND_S)
     t0 = time.monotonic()
     s.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
               b"Content-Length: 100000\r\n\r\n")
@@ -162,7 +109,7 @@ def no_body(srv, results, i):
 
 def silent(srv, results, i):
     """Connects and sends nothing."""
-    s = srv.connect()
+    s = srv.connect(BOUND_S)
     closed_at, got = wait_closed(s, time.monotonic())
     s.close()
     results[i] = ("silent", closed_at, got)
@@ -173,14 +120,9 @@ def metric(srv, name):
     # free yet (libmicrohttpd closes the socket before its CLOSED callback):
     # asked again, at most 20 times
     for _ in range(20):
-        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-        try:
-            c.request("GET", "/metrics")
-            r = c.getresponse()
-            text = r.read().decode()
-        finally:
-            c.close()
-        if r.status != 503:
+        status, _, data = srv.request("GET", "/metrics", timeout=30)
+        text = data.decode()
+        if status != 503:
             break
         time.sleep(0.1)
     for line in text.splitlines():
@@ -192,7 +134,7 @@ def metric(srv, name):
 def part_timeouts(binary, model, body):
     print("== 1. connection_timeout_s 2: slowloris, no body, silent; other clients meanwhile", flush=True)
     timeout = 2
-    srv = Server(binary, model, "--connection-timeout-s", str(timeout))
+    srv = start(binary, model, "--connection-timeout-s", str(timeout))
     n_slow, n_nobody, n_silent = 3, 3, 2
     results = [None] * (n_slow + n_nobody + n_silent)
     threads = [threading.Thread(target=slowloris, args=(srv, timeout * 1.75, results, i))
@@ -245,7 +187,7 @@ def http_on_socket(s, request):
 def part_limit(binary, model, body):
     print("== 2. max_connections 4: the fifth connection is refused clearly", flush=True)
     limit = 4
-    srv = Server(binary, model, "--max-connections", str(limit), "--connection-timeout-s", "60")
+    srv = start(binary, model, "--max-connections", str(limit), "--connection-timeout-s", "60")
     holders = []
     for _ in range(limit):
         c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
@@ -256,7 +198,7 @@ def part_limit(binary, model, body):
         holders.append(c)  # kept open (keep-alive): it holds a slot
     # /metrics, not a probe: /healthz and /readyz are answered over the limit
     # too (the probe reserve; test_hostile_load.py), every other path is refused
-    s = srv.connect()
+    s = srv.connect(BOUND_S)
     status, headers, resp, closed = http_on_socket(s, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     s.close()
     print(f"   connection {limit + 1}: {status}, Retry-After {headers.get('retry-after')}, "
@@ -272,7 +214,7 @@ def part_limit(binary, model, body):
     except (ValueError, KeyError, TypeError):
         check(False, f"refusal body is not a JSON error: {resp[:200]!r}")
     # a POST over the limit: refused before its body is used, body discarded
-    s = srv.connect()
+    s = srv.connect(BOUND_S)
     status, headers, resp, closed = http_on_socket(
         s, b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
@@ -288,7 +230,7 @@ def part_limit(binary, model, body):
     status = None
     deadline = time.monotonic() + BOUND_S
     while time.monotonic() < deadline and status != 200:
-        s = srv.connect()
+        s = srv.connect(BOUND_S)
         status, _, _, _ = http_on_socket(s, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         s.close()
         if status != 200:

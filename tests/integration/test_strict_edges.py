@@ -22,12 +22,10 @@ section 2), against the real resnetd on 127.0.0.1.
    test_strict_edges.py RESNETD_BIN SMALL_MODEL RESNET50_MODEL
 Standard library only; loopback only. Fails clearly when a model is missing.
 """
-import http.client
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -35,70 +33,24 @@ import sys
 import tempfile
 import time
 
-failures = []
+import server_harness
+from server_harness import check, clean_env, failures
 
 
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"  FAIL: {msg}", flush=True)
-    return cond
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESNETD_")}
-    env.setdefault("GOMP_SPINCOUNT", "10000")
-    env.update(extra)
-    return env
-
-
-class Server:
-    """resnetd serve on a free loopback port; waits for the ready line."""
+class Server(server_harness.Server):
+    """server_harness.Server that, when resnetd does not get ready, says so
+    and leaves port None for the caller's check; stop() removes the log."""
 
     def __init__(self, binary, model, *flags, env=None, wait_s=60):
-        self.log_path = tempfile.mktemp(prefix="resnetd-strict.", suffix=".log")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1", "--port", "0",
-                                      "--model", model, *flags],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log, env=env or clean_env())
-        deadline = time.monotonic() + wait_s  # loading takes seconds, even sanitized
-        self.port = None
-        while time.monotonic() < deadline:
-            m = re.search(r'ready: listening on \S*:(\d+)"', self.text())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.proc.kill()
-        self.proc.wait()
-        print(f"  resnetd {' '.join(flags)} did not print its ready line; log:\n{self.text()}")
-
-    def text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def request(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, dict(r.getheaders()), data
+        try:  # loading takes seconds, even sanitized
+            super().__init__(binary, model, *flags, env=env, name="strict", wait_s=wait_s)
+        except server_harness.StartError as e:
+            print(f"  resnetd {' '.join(flags)} did not print its ready line: {e}")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        os.unlink(self.log_path)
-        return self.proc.returncode
+        rc = super().stop()
+        self.remove_log()
+        return rc
 
 
 def read_safetensors(path):

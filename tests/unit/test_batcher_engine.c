@@ -76,22 +76,6 @@ static void write_tiny_model(const char *path)
 #define N_REAL 6
 #define REAL_IMG (3 * 32 * 32)
 
-typedef struct {
-    batcher_item_t item;
-    atomic_int n_done;
-} real_req_t;
-
-static void on_real_done(batcher_item_t *item, void *ctx)
-{
-    real_req_t *r = ctx;
-    ck_assert_ptr_eq(item, &r->item);
-    atomic_fetch_add(&r->n_done, 1);
-    pthread_mutex_lock(&done_mu);
-    total_done++;
-    pthread_cond_broadcast(&done_cv);
-    pthread_mutex_unlock(&done_mu);
-}
-
 START_TEST(real_engine_batches_match_single_runs)
 {
     char path[96];
@@ -122,11 +106,11 @@ START_TEST(real_engine_batches_match_single_runs)
     batcher_t *b;
     ck_assert_msg(batcher_create(eng, &bp, NULL, &b, &err) == RD_OK, "%s", err.msg);
     ck_assert_int_eq(batcher_params(b)->n_classes, 10);
-    real_req_t r[N_REAL];
+    req_t r[N_REAL]; /* the fixture's request: its own input and logits unused here */
     batcher_item_t *items[N_REAL];
     for (int i = 0; i < N_REAL; i++) {
         atomic_init(&r[i].n_done, 0);
-        batcher_item_init(&r[i].item, in[i], got[i], 0, on_real_done, &r[i]);
+        batcher_item_init(&r[i].item, in[i], got[i], 0, on_done, &r[i]);
         items[i] = &r[i].item;
     }
     ck_assert_int_eq(batcher_submit_many(b, items, N_REAL, &err), RD_OK);

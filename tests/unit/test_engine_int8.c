@@ -102,9 +102,9 @@ static void check_calibrated(const arch_t *a, int h, int w)
     check_batch(eng, s, a, h, w, 6, 4);
     ck_assert_uint_eq(engine_rechecked(eng), 6);
     engine_free(eng);
-    /* The default margin (3 calibrated errors) rechecks some of 20 images
+    /* The default margin (ENGINE_RECHECK_DEFAULT calibrated errors) rechecks some of 20 images
      * of these 10-class random nets, not all. */
-    eng = load_recheck(out, h, w, RD_INT8, 0);
+    eng = load_recheck(out, h, w, RD_INT8, engine_default_params().int8_recheck);
     float *x = random_images(20, h, w, 11), got[20 * 16];
     rd_error_t err;
     ck_assert_int_eq(engine_run(eng, x, 20, got, &err), RD_OK);

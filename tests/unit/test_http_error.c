@@ -23,6 +23,9 @@ START_TEST(status_mapping)
     ck_assert_int_eq(http_error_status(RD_ERR_TIMEOUT, HTTP_CTX_INFERENCE), 504);
     ck_assert_int_eq(http_error_status(RD_ERR_DNNL, HTTP_CTX_INFERENCE), 500);
     ck_assert_int_eq(http_error_status(RD_ERR_NOMEM, HTTP_CTX_BODY), 503);
+    ck_assert_int_eq(http_error_drop_status(METRICS_DROP_DEADLINE), 504);
+    ck_assert_int_eq(http_error_drop_status(METRICS_DROP_CANCELLED), 499);
+    ck_assert_int_eq(http_error_drop_status(METRICS_DROP_SHUTDOWN), 503);
     ck_assert_str_eq(http_error_code(504), "deadline_exceeded");
     ck_assert_str_eq(http_error_code(415), "unsupported_media_type");
     ck_assert_str_eq(http_error_code(401), "unauthorized");
