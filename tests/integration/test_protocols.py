@@ -321,8 +321,8 @@ def test_early_refusals(binary, model_path, dog):
     nested one. dog.jpg (164 KB) is over the 50 KB buffering budget, two of
     them over max_body_bytes."""
     token = "early-refusals-token"
-    server = Server(binary, model_path, "--auth-token", token, "--max-body-bytes", "200000",
-                    "--max-buffered-body-bytes", "50000")
+    server = start(binary, model_path, "--auth-token", token, "--max-body-bytes", "200000",
+                   "--max-buffered-body-bytes", "50000")
     auth = "Authorization: Bearer " + token + "\r\n"
     cases = [  # (what, head without Connection, body, status, TorchServe type)
         ("401 no token", "", dog, 401, "InvalidKeyException"),
