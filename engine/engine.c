@@ -222,6 +222,8 @@ void engine_free(engine_t *eng)
     free(eng->plans);
     free(eng->recheck_in);
     free(eng->recheck_logits);
+    free(eng->feat_pooled);
+    free(eng->feat_map);
     plan_ctx_free(eng->ctx);
     net_free(eng->net);
     model_info_clear(&eng->info);

@@ -48,6 +48,9 @@ struct engine {
     float recheck_margin, recheck_rel;
     char precision_note[200]; /* why auto chose, or a BF16 warning; "" if none */
     float *recheck_in, *recheck_logits; /* sub_batch images' worth, on first use */
+    /* engine_run_outputs: one sub-batch's pooled features [sub_batch][C] and
+     * feature maps [sub_batch][C][h][w], plain, on the first request for either */
+    float *feat_pooled, *feat_map;
     atomic_uint_least64_t rechecked;
 };
 

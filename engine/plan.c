@@ -484,6 +484,8 @@ static rd_status_t build_head(plan_t *p, const net_t *net, int x, rd_error_t *er
                   &pooled, err);
     if (st != RD_OK)
         return st;
+    p->feature_t = x; /* neither is released, so no later tensor reuses their slots */
+    p->pooled_t = pooled;
     dnnl_dims_t w_dims = {net->n_classes, net->fc_in, 1, 1};
     dnnl_memory_desc_t w_md, b_md, d_md;
     dnnl_inner_product_desc_t desc;

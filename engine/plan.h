@@ -80,6 +80,18 @@ typedef void (*plan_observer_t)(void *user, int point, const float *data, size_t
 rd_status_t plan_run_observed(plan_t *plan, const float *input, float *logits,
                               plan_observer_t observe, void *user, rd_error_t *err);
 
+/* After plan_run: copies what the last run left in the arena, reordered to
+ * plain layouts, into pooled [n][C] (the global average pooling's output, the
+ * fc's input) and feature_map [n][C][h][w] (the last stage's output, f32);
+ * either may be NULL. Call before anything else runs on the plan's context.
+ * The reorders are made on the first call, so plans that are never asked
+ * cost nothing more. */
+rd_status_t plan_read_features(plan_t *plan, float *pooled, float *feature_map,
+                               rd_error_t *err);
+
+/* The last stage's output shape: channels, height, width. */
+void plan_feature_shape(const plan_t *plan, int *c, int *h, int *w);
+
 int plan_batch(const plan_t *plan);
 
 /* NULL is a no-op. */

@@ -40,6 +40,13 @@ struct plan {
     size_t slot_bytes[MAX_SLOTS + 1];
     size_t arena_bytes, scratch_bytes;
     int input_t, output_t;
+    /* The last stage's output in f32 (dequantized in INT8/BF16 plans) and the
+     * globally pooled vector, both in oneDNN's layout; they stay in the arena
+     * until the next run (plan_read_features). */
+    int feature_t, pooled_t;
+    /* plan_read_features's reorders to plain NCHW, made on its first call. */
+    dnnl_primitive_t to_plain[2];
+    dnnl_memory_t plain[2];
     int winograd; /* use it where use_winograd() says so */
     int int8;     /* u8/s8 activations (quant.c); the net is quantized */
     int bf16;     /* bf16 activations and convolution weights */

@@ -1,6 +1,7 @@
 /* plan_run.c - running a plan (plan.h): binds the arena and scratchpad when
  * the shared buffers have moved, the caller's input and logits every time,
- * then executes the steps in order on the context's stream. */
+ * then executes the steps in order on the context's stream; and, when asked
+ * after a run, copies the features it left in the arena out in plain NCHW. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -69,6 +70,58 @@ fail:
     return st;
 }
 
+/* The reorder from tensor t (oneDNN's layout) to a plain NCHW memory whose
+ * buffer is bound at each read. */
+static rd_status_t make_to_plain(plan_t *p, int t, int which, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t md;
+    dnnl_engine_t eng = plan_ctx_engine(p->ctx);
+    const dnnl_memory_desc_t *from = &p->tensors[t].md;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&md, 4, from->dims, dnnl_f32, dnnl_nchw));
+    DNNL_TRY(dnnl_memory_create(&p->plain[which], &md, eng, DNNL_MEMORY_NONE));
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, from, eng, &md, eng, NULL));
+    DNNL_TRY(dnnl_primitive_create(&p->to_plain[which], pd));
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (st != RD_OK && p->plain[which]) { /* the next call starts over */
+        dnnl_memory_destroy(p->plain[which]);
+        p->plain[which] = NULL;
+    }
+    return st;
+}
+
+rd_status_t plan_read_features(plan_t *p, float *pooled, float *feature_map, rd_error_t *err)
+{
+    rd_status_t st = RD_OK;
+    int tensor[2] = {p->pooled_t, p->feature_t};
+    float *dst[2] = {pooled, feature_map};
+    dnnl_stream_t stream = plan_ctx_stream(p->ctx);
+    for (int i = 0; i < 2; i++) {
+        if (!dst[i])
+            continue;
+        if (!p->to_plain[i] && (st = make_to_plain(p, tensor[i], i, err)) != RD_OK)
+            return st;
+        DNNL_TRY(dnnl_memory_set_data_handle(p->plain[i], dst[i]));
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, p->tensors[tensor[i]].mem},
+                                  {DNNL_ARG_TO, p->plain[i]}};
+        DNNL_TRY(dnnl_primitive_execute(p->to_plain[i], stream, 2, args));
+    }
+    DNNL_TRY(dnnl_stream_wait(stream));
+fail:
+    return st;
+}
+
+void plan_feature_shape(const plan_t *p, int *c, int *h, int *w)
+{
+    const dnnl_dim_t *d = p->tensors[p->feature_t].md.dims;
+    *c = (int)d[1];
+    *h = (int)d[2];
+    *w = (int)d[3];
+}
+
 int plan_batch(const plan_t *p) { return p->n_images; }
 
 void plan_free(plan_t *p)
@@ -77,6 +130,12 @@ void plan_free(plan_t *p)
         return;
     for (int i = 0; i < p->n_steps; i++)
         dnnl_primitive_destroy(p->steps[i].prim);
+    for (int i = 0; i < 2; i++) {
+        if (p->to_plain[i])
+            dnnl_primitive_destroy(p->to_plain[i]);
+        if (p->plain[i])
+            dnnl_memory_destroy(p->plain[i]);
+    }
     for (int i = 0; i < p->n_tensors; i++)
         if (p->tensors[i].mem)
             dnnl_memory_destroy(p->tensors[i].mem);

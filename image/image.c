@@ -63,6 +63,17 @@ static int crop_offset(int size, int crop)
     return (d % 2 == 0 || half % 2 == 0) ? half : half + 1;
 }
 
+void image_crop_rect(int width, int height, const model_preproc_t *pp, double rect[4])
+{
+    int rw, rh;
+    image_resized_size(width, height, pp->resize, &rw, &rh);
+    double sx = (double)width / rw, sy = (double)height / rh;
+    rect[0] = crop_offset(rw, pp->input_w) * sx;
+    rect[1] = crop_offset(rh, pp->input_h) * sy;
+    rect[2] = pp->input_w * sx;
+    rect[3] = pp->input_h * sy;
+}
+
 /* One lookup table per output plane, filled in the model's channel order:
  * x = (level * scale - mean) / std in float, as the tensor has always been
  * computed. The resize's output pass applies it (image_resize_crop_planes). */

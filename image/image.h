@@ -161,6 +161,21 @@ rd_status_t image_to_tensor(const uint8_t *jpeg, size_t len,
                             const model_preproc_t *pp, const image_limits_t *lim,
                             float *out, rd_error_t *err);
 
+/* The pixel size that image's header declares (JPEG SOF, PNG IHDR, WebP
+ * bitstream header), decoding nothing. RD_ERR_FORMAT when the format is not
+ * one of them or its header is cut off or corrupt. Thread-safe. */
+rd_status_t image_dimensions(const uint8_t *buf, size_t len, int *width, int *height,
+                             rd_error_t *err);
+
+/* The rectangle of a width x height image that the network input covers
+ * after image_to_tensor's resize (shorter side to pp->resize) and centre
+ * crop (pp->input_w x pp->input_h), in the original image's pixel
+ * coordinates: rect = {x, y, width, height}, fractional where the resize
+ * scale is. Output pixel u of the resized image spans [u, u+1) * width / rw
+ * of the original (PIL's resample maps the edges onto the edges), so the
+ * crop at (left, top) covers x = left * width / rw, ... Thread-safe. */
+void image_crop_rect(int width, int height, const model_preproc_t *pp, double rect[4]);
+
 /* Reads the file at path and runs image_to_tensor on it. Also RD_ERR_IO when
  * the file cannot be read; errors from the image name the path. */
 rd_status_t image_file_to_tensor(const char *path, const model_preproc_t *pp,

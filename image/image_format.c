@@ -4,6 +4,7 @@
 #include "image_formats.h"
 
 #include <string.h>
+#include <webp/decode.h>
 
 image_format_t image_format_sniff(const uint8_t *buf, size_t len)
 {
@@ -51,4 +52,32 @@ rd_status_t image_formats_decode(image_format_t format, const uint8_t *buf, size
         return rd_error_set(err, RD_ERR_ARG, "image_formats_decode: %s is not decoded here",
                             image_format_str(format));
     }
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+rd_status_t image_dimensions(const uint8_t *buf, size_t len, int *width, int *height,
+                             rd_error_t *err)
+{
+    image_format_t format = image_format_sniff(buf, len);
+    if (format == IMAGE_FORMAT_JPEG) {
+        image_probe_t probe;
+        rd_status_t st = image_probe(buf, len, &probe, err);
+        *width = probe.width;
+        *height = probe.height;
+        return st;
+    }
+    /* PNG: IHDR is the first chunk (signature, length, "IHDR", width, height) */
+    if (format == IMAGE_FORMAT_PNG && len >= 24 && !memcmp(buf + 12, "IHDR", 4) &&
+        be32(buf + 16) - 1 < INT32_MAX && be32(buf + 20) - 1 < INT32_MAX) {
+        *width = (int)be32(buf + 16);
+        *height = (int)be32(buf + 20);
+        return RD_OK;
+    }
+    if (format == IMAGE_FORMAT_WEBP && WebPGetInfo(buf, len, width, height))
+        return RD_OK;
+    return rd_error_set(err, RD_ERR_FORMAT, "%s header: no image size", image_format_str(format));
 }

@@ -10,12 +10,19 @@
  *     float *x = calloc((size_t)n * 3 * mi->preproc.input_h * mi->preproc.input_w, sizeof *x);
  *     float *logits = malloc((size_t)n * mi->n_classes * sizeof *logits);
  *     engine_run(eng, x, n, logits, &err);    // any n >= 1; plans are cached
+ *     // embeddings and class activation maps, only for the images that ask:
+ *     engine_feature_shape_t fs = engine_feature_shape(eng); // 2048x7x7 here
+ *     float *map = malloc((size_t)fs.channels * fs.height * fs.width * sizeof *map);
+ *     float *maps[1] = {map}, *cam = malloc((size_t)fs.height * fs.width * sizeof *cam);
+ *     engine_run_outputs(eng, x, 1, logits, &(engine_outputs_t){.feature_map = maps}, &err);
+ *     engine_cam(eng, map, 249, cam, &err);   // class 249's map, [height][width]
  *     engine_free(eng);
  *
- * THREADS: an engine runs one batch at a time. engine_run must not be called
- * concurrently on the same engine (its plans share one activation arena, and
+ * THREADS: an engine runs one batch at a time. engine_run (and
+ * engine_run_outputs) must not be called concurrently on the same engine (its plans share one activation arena, and
  * oneDNN primitives are not meant for concurrent execution); the server has one
- * inference worker that owns it. engine_info may be read from any thread. oneDNN
+ * inference worker that owns it. engine_info, engine_feature_shape and
+ * engine_cam (which read only the weights) may be called from any thread. oneDNN
  * parallelises each call with OpenMP over params.n_threads threads. */
 #ifndef RESNETD_ENGINE_H
 #define RESNETD_ENGINE_H
@@ -93,6 +100,41 @@ const model_info_t *engine_info(const engine_t *eng);
  * engine (see THREADS). Fails with RD_ERR_ARG for n_images < 1, RD_ERR_NOMEM or
  * RD_ERR_DNNL when a plan cannot be built. */
 rd_status_t engine_run(engine_t *eng, const float *input, int n_images, float *logits,
+                       rd_error_t *err);
+
+/* The last stage's output, whose global average is the fc's input: 512
+ * (ResNet-18/34) or 2048 (bottleneck nets) channels of input_h/32 x input_w/32
+ * (7x7 at 224). Any thread. */
+typedef struct {
+    int channels, height, width;
+} engine_feature_shape_t;
+engine_feature_shape_t engine_feature_shape(const engine_t *eng);
+
+/* What engine_run_outputs writes besides the logits, per image: either array
+ * may be NULL (nobody wants it), and so may any of its n_images pointers (that
+ * image does not), so one batch can mix images that ask and images that don't.
+ * Values are FP32 in plain layouts whatever the precision (INT8 and BF16
+ * dequantized); an image that the INT8/BF16 recheck ran again in FP32 gets
+ * FP32's features, like its logits. */
+typedef struct {
+    float *const *features;    /* [channels]: the globally pooled vector (embedding) */
+    float *const *feature_map; /* [channels][height][width]: the last stage's output, NCHW */
+} engine_outputs_t;
+
+/* engine_run that also writes the outputs asked for in outs (NULL: none,
+ * which is engine_run). Only sub-batches with an image that asks pay for a
+ * copy out of the arena. Same failures as engine_run. Not thread-safe per
+ * engine (see THREADS). */
+rd_status_t engine_run_outputs(engine_t *eng, const float *input, int n_images, float *logits,
+                               const engine_outputs_t *outs, rd_error_t *err);
+
+/* The class activation map of class_index from one image's feature_map
+ * [channels][height][width] (engine_run_outputs): for a net whose head is
+ * global average pooling then fc, cam[y][x] = sum_k fc.weight[class][k] *
+ * feature_map[k][y][x], exactly (its mean plus fc.bias[class] is the logit).
+ * Writes cam [height][width], raw, unnormalised. RD_ERR_ARG for NULL pointers
+ * or a class_index outside 0..n_classes-1. Reads only the weights: any thread. */
+rd_status_t engine_cam(const engine_t *eng, const float *feature_map, int class_index, float *cam,
                        rd_error_t *err);
 
 /* The most images one sub-batch holds (engine_params_t.sub_batch, or its

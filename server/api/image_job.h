@@ -22,6 +22,11 @@ int image_job_start(infer_job_t *job, http_request_t *req, served_model_t *model
                     const image_span_t *images, void (*decoded)(void *ctx, int i),
                     void *decoded_ctx, rd_error_t *err);
 
+/* image_job_start that also asks the engine for want's outputs (NULL: none). */
+int image_job_start_with(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
+                         const image_span_t *images, void (*decoded)(void *ctx, int i),
+                         void *decoded_ctx, const infer_want_t *want, rd_error_t *err);
+
 /* Image i's softmax probabilities (n_classes floats, malloc'd; the caller
  * frees), or NULL when out of memory. The same scores_softmax as /classify. */
 float *image_job_probs(const infer_job_t *job, int i);

@@ -41,6 +41,31 @@ int infer_job_failure(int i, rd_status_t st, http_ctx_t ctx, const char *why,
     return http_error_status(st, ctx);
 }
 
+rd_status_t infer_job_want(infer_job_t *job, const infer_want_t *want, rd_error_t *err)
+{
+    job->fshape = served_model_feature_shape(job->model);
+    size_t per = (size_t)job->fshape.channels * (size_t)job->n;
+    size_t pixels = (size_t)job->fshape.height * (size_t)job->fshape.width;
+    if (want->features && !job->features)
+        job->features = malloc(per * sizeof *job->features);
+    if (want->feature_map && !job->maps)
+        job->maps = malloc(per * pixels * sizeof *job->maps);
+    if ((want->features && !job->features) || (want->feature_map && !job->maps))
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory for the features of %d images",
+                            job->n);
+    return RD_OK;
+}
+
+rd_status_t infer_job_cam(const infer_job_t *job, int i, int class_index, float *cam,
+                          rd_error_t *err)
+{
+    size_t map_n = (size_t)job->fshape.channels * (size_t)job->fshape.height *
+                   (size_t)job->fshape.width;
+    if (!job->maps)
+        return rd_error_set(err, RD_ERR_ARG, "infer_job_cam: no feature maps were asked for");
+    return served_model_cam(job->model, job->maps + (size_t)i * map_n, class_index, cam, err);
+}
+
 void infer_job_fail(infer_job_t *job, int i, int http_status, const char *message)
 {
     job->status[i] = http_status;
@@ -204,6 +229,10 @@ rd_status_t infer_job_submit(infer_job_t *job, rd_error_t *err)
                           job->logits + (size_t)i * (size_t)job->n_classes, deadline,
                           on_item_done, job);
         job->items[i].gone = client_gone;
+        size_t c = (size_t)job->fshape.channels;
+        size_t map_n = c * (size_t)job->fshape.height * (size_t)job->fshape.width;
+        job->items[i].features = job->features ? job->features + (size_t)i * c : NULL;
+        job->items[i].feature_map = job->maps ? job->maps + (size_t)i * map_n : NULL;
         queue[n++] = &job->items[i];
     }
     rd_status_t st = RD_OK;
@@ -293,5 +322,7 @@ void infer_job_free(infer_job_t *job)
     free(job->message);
     free(job->decode_ms);
     free(job->spans);
+    free(job->features);
+    free(job->maps);
     *job = (infer_job_t){0};
 }

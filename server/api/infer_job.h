@@ -6,6 +6,7 @@
  * Life of a job (on the request's HTTP thread except where said):
  *   infer_job_init(job, req, model, n, NULL)  allocate for n images of model
  *                                    (or adopt a tensor)
+ *   infer_job_want(job, &want, &err) optional: features / feature maps too
  *   infer_job_decode_all(job, spans, &err)    hand the encoded images to the
  *                                    decode pool; on its threads each is decoded
  *                                    (infer_job_decode: the one place where every
@@ -66,7 +67,17 @@ typedef struct {
     int refused;          /* the queue refused the decoded images: the HTTP status, else 0 */
     char refused_msg[INFER_JOB_MSG_MAX];
     atomic_bool submitted; /* the items are initialised and queued */
+    /* infer_job_want: the optional engine outputs, else NULL */
+    engine_feature_shape_t fshape;
+    float *features;      /* [n][channels] pooled features */
+    float *maps;          /* [n][channels][height][width] last feature maps */
 } infer_job_t;
+
+/* What a route wants besides the logits. */
+typedef struct {
+    bool features;    /* the pooled features (embeddings) */
+    bool feature_map; /* the last feature map, for class activation maps */
+} infer_want_t;
 
 /* Allocates for n images (n >= 1) at model's input size; zero-filled.
  * inputs, when not NULL, is an already preprocessed [n][3][H][W] tensor
@@ -75,6 +86,17 @@ typedef struct {
  * infer_job_free is safe). */
 rd_status_t infer_job_init(infer_job_t *job, http_request_t *req, served_model_t *model, int n,
                            float *inputs, rd_error_t *err);
+
+/* Allocates the buffers for what want asks of every image, after init and
+ * before the images are queued (infer_job_decode_all or infer_job_submit).
+ * RD_ERR_NOMEM (answer 503). */
+rd_status_t infer_job_want(infer_job_t *job, const infer_want_t *want, rd_error_t *err);
+
+/* Image i's class activation map of class_index into cam [height][width]
+ * (job->fshape), from its feature map (infer_job_want's feature_map, image
+ * done). RD_ERR_ARG for a class out of range. */
+rd_status_t infer_job_cam(const infer_job_t *job, int i, int class_index, float *cam,
+                          rd_error_t *err);
 
 /* Decodes and preprocesses JPEG i into inputs[i], with the configured pixel
  * limit, timing it (decode_ms[i]; the access log gets it in collect). Any

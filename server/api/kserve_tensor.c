@@ -26,6 +26,27 @@ typedef struct {
 #define KSERVE_SLACK_NODES 1024 /* the request's other fields: id, parameters, outputs */
 #define FAIL(p, status, ...) rd_error_set((p)->err, (status), __VA_ARGS__)
 
+static const char *const output_names[KSERVE_N_OUTPUTS] = {
+    [KSERVE_OUT_PROBABILITIES] = "probabilities",
+    [KSERVE_OUT_LOGITS] = "logits",
+    [KSERVE_OUT_FEATURES] = "features",
+    [KSERVE_OUT_CAM] = "cam",
+};
+
+/* The cam output's optional parameters.class: an integer in 0..n_classes-1. */
+static rd_status_t parse_cam_class(parse_t *p, size_t i, json_t *params, kserve_request_t *kr)
+{
+    json_t *c = json_object_get(params, "class");
+    if (!c)
+        return RD_OK;
+    json_int_t v = json_integer_value(c);
+    if (!json_is_integer(c) || v < 0 || (p->lim->n_classes > 0 && v >= p->lim->n_classes))
+        return FAIL(p, BAD, "outputs[%zu]: parameters.class must be an integer in 0..%d", i,
+                    p->lim->n_classes - 1);
+    kr->cam_class = (int)v;
+    return RD_OK;
+}
+
 static rd_status_t parse_outputs(parse_t *p, json_t *root, kserve_request_t *kr)
 {
     json_t *params = json_object_get(root, "parameters");
@@ -33,34 +54,53 @@ static rd_status_t parse_outputs(parse_t *p, json_t *root, kserve_request_t *kr)
     json_t *outs = json_object_get(root, "outputs");
     kr->n_outputs = 1;
     kr->outputs[0] = KSERVE_OUT_PROBABILITIES;
-    kr->binary[0] = kr->binary[1] = all_binary;
+    kr->cam_class = -1;
+    for (int k = 0; k < KSERVE_N_OUTPUTS; k++)
+        kr->binary[k] = all_binary;
     if (!outs)
         return RD_OK;
-    if (!json_is_array(outs) || json_array_size(outs) < 1 || json_array_size(outs) > 2)
-        return FAIL(p, BAD, "'outputs' must be an array of 1 or 2 output requests");
+    if (!json_is_array(outs) || json_array_size(outs) < 1 ||
+        json_array_size(outs) > KSERVE_N_OUTPUTS)
+        return FAIL(p, BAD, "'outputs' must be an array of 1 to %d output requests",
+                    KSERVE_N_OUTPUTS);
+    bool seen[KSERVE_N_OUTPUTS] = {false};
     for (size_t i = 0; i < json_array_size(outs); i++) {
         json_t *o = json_array_get(outs, i);
         const char *name = json_string_value(json_object_get(o, "name"));
         if (!name)
             return FAIL(p, BAD, "outputs[%zu]: 'name' missing", i);
-        if (!strcmp(name, "probabilities"))
-            kr->outputs[i] = KSERVE_OUT_PROBABILITIES;
-        else if (!strcmp(name, "logits"))
-            kr->outputs[i] = KSERVE_OUT_LOGITS;
-        else
-            return FAIL(p, BAD, "unknown output '%.64s' (have 'probabilities', 'logits')", name);
-        json_t *bd = json_object_get(json_object_get(o, "parameters"), "binary_data");
+        int k = 0;
+        while (k < KSERVE_N_OUTPUTS && strcmp(name, output_names[k]))
+            k++;
+        if (k == KSERVE_N_OUTPUTS)
+            return FAIL(p, BAD, "unknown output '%.64s' (have 'probabilities', 'logits', "
+                        "'features', 'cam')", name);
+        if (seen[k])
+            return FAIL(p, BAD, "output '%s' requested twice", output_names[k]);
+        seen[k] = true;
+        kr->outputs[i] = (kserve_output_t)k;
+        json_t *oparams = json_object_get(o, "parameters");
+        json_t *bd = json_object_get(oparams, "binary_data");
         if (bd)
             kr->binary[i] = json_is_true(bd);
+        if (json_object_get(oparams, "class") && k != KSERVE_OUT_CAM)
+            return FAIL(p, BAD, "outputs[%zu]: parameters.class applies to the 'cam' output only", i);
+        rd_status_t st = k == KSERVE_OUT_CAM ? parse_cam_class(p, i, oparams, kr) : RD_OK;
+        if (st != RD_OK)
+            return st;
     }
     kr->n_outputs = (int)json_array_size(outs);
-    if (kr->n_outputs == 2 && kr->outputs[0] == kr->outputs[1])
-        return FAIL(p, BAD, "output '%s' requested twice",
-                    kr->outputs[0] ? "logits" : "probabilities");
     return RD_OK;
 }
 
-/* Takes n bytes of the binary tail. */
+bool kserve_wants(const kserve_request_t *kr, kserve_output_t which)
+{
+    for (int k = 0; k < kr->n_outputs; k++)
+        if (kr->outputs[k] == which)
+            return true;
+    return false;
+}
+
 static const uint8_t *take_binary(parse_t *p, size_t n)
 {
     if (n > p->bin_len)
@@ -336,31 +376,50 @@ rd_status_t kserve_check_tail(const kserve_request_t *kr, rd_error_t *err)
     return kr->tail_status;
 }
 
-/* Output k's values, [n][n_classes] floats (malloc'd). */
-static float *output_values(const float *logits, int n, int n_classes, kserve_output_t which)
+/* An output's shape after N: [n_classes], [C] or [h, w]. */
+static int output_dims(const kserve_values_t *v, kserve_output_t which, int dims[2])
 {
-    size_t count = (size_t)n * (size_t)n_classes;
-    float *v = malloc(count * sizeof *v);
-    if (!v)
-        return NULL;
-    for (int i = 0; i < n; i++) {
-        const float *row = logits + (size_t)i * (size_t)n_classes;
-        float *dst = v + (size_t)i * (size_t)n_classes;
-        if (which == KSERVE_OUT_LOGITS)
-            memcpy(dst, row, (size_t)n_classes * sizeof *dst);
-        else
-            scores_softmax(row, n_classes, dst);
+    switch (which) {
+    case KSERVE_OUT_FEATURES:
+        dims[0] = v->channels;
+        return 1;
+    case KSERVE_OUT_CAM:
+        dims[0] = v->cam_h;
+        dims[1] = v->cam_w;
+        return 2;
+    default:
+        dims[0] = v->n_classes;
+        return 1;
     }
-    return v;
 }
 
-static json_t *output_json(int n, int n_classes, kserve_output_t which, bool binary,
+/* Output which's values for n images (malloc'd), per image `per` floats. */
+static float *output_values(const kserve_values_t *v, int n, size_t per, kserve_output_t which)
+{
+    size_t count = (size_t)n * per;
+    float *out = malloc(count * sizeof *out);
+    if (!out)
+        return NULL;
+    const float *src = which == KSERVE_OUT_FEATURES ? v->features
+                       : which == KSERVE_OUT_CAM    ? v->cams
+                                                    : v->logits;
+    if (which != KSERVE_OUT_PROBABILITIES) {
+        memcpy(out, src, count * sizeof *out);
+        return out;
+    }
+    for (int i = 0; i < n; i++)
+        scores_softmax(src + (size_t)i * per, (int)per, out + (size_t)i * per);
+    return out;
+}
+
+static json_t *output_json(int n, const int *dims, int n_dims, kserve_output_t which, bool binary,
                            const float *values)
 {
-    size_t count = (size_t)n * (size_t)n_classes;
-    json_t *o = json_pack("{s:s, s:s, s:[i,i]}", "name",
-                          which == KSERVE_OUT_LOGITS ? "logits" : "probabilities", "datatype",
-                          "FP32", "shape", n, n_classes);
+    size_t count = (size_t)n * (size_t)dims[0] * (size_t)(n_dims > 1 ? dims[1] : 1);
+    json_t *shape = n_dims > 1 ? json_pack("[i,i,i]", n, dims[0], dims[1])
+                               : json_pack("[i,i]", n, dims[0]);
+    json_t *o = json_pack("{s:s, s:s, s:o}", "name", output_names[which], "datatype", "FP32",
+                          "shape", shape);
     if (!o)
         return NULL;
     if (binary) {
@@ -382,9 +441,18 @@ rd_status_t kserve_encode(const kserve_request_t *kr, const char *model_name,
                           const float *logits, int n_classes, kserve_response_t *out,
                           rd_error_t *err)
 {
+    kserve_values_t v = {.logits = logits, .n_classes = n_classes};
+    return kserve_encode_values(kr, model_name, &v, out, err);
+}
+
+rd_status_t kserve_encode_values(const kserve_request_t *kr, const char *model_name,
+                                 const kserve_values_t *v, kserve_response_t *out,
+                                 rd_error_t *err)
+{
     *out = (kserve_response_t){0};
     int n = kr->n_images;
-    float *values[2] = {NULL, NULL};
+    float *values[KSERVE_N_OUTPUTS] = {NULL};
+    size_t bytes[KSERVE_N_OUTPUTS] = {0};
     json_t *outs = json_array();
     json_t *doc = json_pack("{s:s, s:s, s:o}", "model_name", model_name, "model_version", "1",
                             "outputs", outs);
@@ -392,8 +460,12 @@ rd_status_t kserve_encode(const kserve_request_t *kr, const char *model_name,
     if (doc && kr->id)
         json_object_set(doc, "id", kr->id);
     for (int k = 0; ok && k < kr->n_outputs; k++) {
-        values[k] = output_values(logits, n, n_classes, kr->outputs[k]);
-        json_t *o = values[k] ? output_json(n, n_classes, kr->outputs[k], kr->binary[k], values[k])
+        int dims[2], n_dims = output_dims(v, kr->outputs[k], dims);
+        size_t per = (size_t)dims[0] * (size_t)(n_dims > 1 ? dims[1] : 1);
+        bytes[k] = (size_t)n * per * sizeof(float);
+        values[k] = output_values(v, n, per, kr->outputs[k]);
+        json_t *o = values[k] ? output_json(n, dims, n_dims, kr->outputs[k], kr->binary[k],
+                                            values[k])
                               : NULL;
         ok = o && json_array_append_new(outs, o) == 0;
         any_binary |= kr->binary[k];
@@ -401,24 +473,21 @@ rd_status_t kserve_encode(const kserve_request_t *kr, const char *model_name,
     char *text = ok ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(doc);
     size_t json_len = text ? strlen(text) : 0, total = json_len;
-    size_t out_bytes = (size_t)n * (size_t)n_classes * sizeof(float);
     for (int k = 0; k < kr->n_outputs; k++)
-        total += kr->binary[k] ? out_bytes : 0;
+        total += kr->binary[k] ? bytes[k] : 0;
     char *body = text && any_binary ? realloc(text, total) : text;
+    size_t at = json_len;
+    for (int k = 0; body && k < kr->n_outputs; k++)
+        if (kr->binary[k]) {
+            memcpy(body + at, values[k], bytes[k]);
+            at += bytes[k];
+        }
+    for (int k = 0; k < KSERVE_N_OUTPUTS; k++)
+        free(values[k]);
     if (!body) {
         free(text);
-        free(values[0]);
-        free(values[1]);
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory");
     }
-    size_t at = json_len;
-    for (int k = 0; k < kr->n_outputs; k++)
-        if (kr->binary[k]) {
-            memcpy(body + at, values[k], out_bytes);
-            at += out_bytes;
-        }
-    free(values[0]);
-    free(values[1]);
     *out = (kserve_response_t){.body = body, .len = total, .json_len = json_len,
                                .binary = any_binary};
     return RD_OK;

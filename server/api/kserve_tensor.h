@@ -2,8 +2,8 @@
  * binary-data extension), on bytes alone: it knows nothing of HTTP, the
  * batcher or decoding. The model declares two alternative inputs - "input"
  * FP32 [N,3,H,W], already preprocessed, or "image" BYTES [N] of JPEG files -
- * and two outputs - "probabilities" (default) and "logits", both FP32
- * [N,n_classes].
+ * and four outputs - "probabilities" (default) and "logits", both FP32
+ * [N,n_classes], "features" FP32 [N,C] and "cam" FP32 [N,h,w].
  *
  *     kserve_limits_t lim = {.max_images = 4, .input_h = 224, .input_w = 224};
  *     kserve_request_t kr;
@@ -28,11 +28,19 @@
 
 #include "resnetd/error.h"
 
-typedef enum { KSERVE_OUT_PROBABILITIES = 0, KSERVE_OUT_LOGITS = 1 } kserve_output_t;
+typedef enum {
+    KSERVE_OUT_PROBABILITIES = 0, /* FP32 [N, n_classes] */
+    KSERVE_OUT_LOGITS = 1,        /* FP32 [N, n_classes] */
+    KSERVE_OUT_FEATURES = 2,      /* FP32 [N, C]: the pooled features (embedding) */
+    KSERVE_OUT_CAM = 3,           /* FP32 [N, h, w]: the class activation map of each image's
+                                     top-1 class, or of parameters.class */
+} kserve_output_t;
+#define KSERVE_N_OUTPUTS 4
 
 typedef struct {
     int max_images;      /* max_images_per_request */
     int input_h, input_w; /* the model's input size, for FP32 tensors */
+    int n_classes;        /* the range of a cam output's parameters.class */
 } kserve_limits_t;
 
 /* One JPEG of a BYTES input: a span of the body, or of `owned` (base64). */
@@ -43,9 +51,10 @@ typedef struct {
 } kserve_image_t;
 
 typedef struct {
-    int n_outputs;                /* 1 or 2 */
-    kserve_output_t outputs[2];   /* in request order */
-    bool binary[2];               /* per output: binary_data */
+    int n_outputs;                /* 1..KSERVE_N_OUTPUTS, each at most once */
+    kserve_output_t outputs[KSERVE_N_OUTPUTS]; /* in request order */
+    bool binary[KSERVE_N_OUTPUTS]; /* per output: binary_data */
+    int cam_class;                /* the cam output's parameters.class; -1 = each top-1 */
     json_t *id;                   /* the request's "id" (a reference) or NULL */
     int n_images;                 /* N */
     kserve_image_t *images;       /* BYTES input: N JPEGs (they may point into the body,
@@ -82,6 +91,26 @@ rd_status_t kserve_check_tail(const kserve_request_t *kr, rd_error_t *err);
 rd_status_t kserve_encode(const kserve_request_t *kr, const char *model_name,
                           const float *logits, int n_classes, kserve_response_t *out,
                           rd_error_t *err);
+
+/* Whether kr asks for output which. */
+bool kserve_wants(const kserve_request_t *kr, kserve_output_t which);
+
+/* Everything an answer may hold, per image: logits [n][n_classes], and when
+ * asked for, features [n][channels] and CAMs [n][cam_h][cam_w]. */
+typedef struct {
+    const float *logits;
+    int n_classes;
+    const float *features;
+    int channels;
+    const float *cams;
+    int cam_h, cam_w;
+} kserve_values_t;
+
+/* kserve_encode with every output kind; the features and cam outputs take
+ * their values from v (which must hold them when kr asks for them). */
+rd_status_t kserve_encode_values(const kserve_request_t *kr, const char *model_name,
+                                 const kserve_values_t *v, kserve_response_t *out,
+                                 rd_error_t *err);
 
 /* Frees what kserve_parse allocated and empties kr. NULL-safe. */
 void kserve_request_free(kserve_request_t *kr);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "classify_explain.h"
 #include "classify_result.h"
 #include "resnetd/engine.h"
 #include "http_error.h"
@@ -26,6 +27,7 @@ typedef struct {
     multipart_t mp;
     int topk;
     char topk_field[24]; /* the "topk" form field's value; "" when absent */
+    classify_explain_t explain; /* ?explain=cam, ?features=1 */
 } classify_state_t;
 
 static bool is_multipart(const char *ct)
@@ -211,7 +213,8 @@ static http_step_t classify_start(http_request_t *req)
         return HTTP_DONE;
     }
     int n = 0;
-    if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk))
+    if (!split_images(req, s, &n) || !parse_topk(req, s->topk_field, &s->topk) ||
+        !classify_explain_parse(req, &s->explain))
         return HTTP_DONE;
     image_span_t *images = calloc((size_t)n, sizeof *images);
     if (!images) {
@@ -224,8 +227,13 @@ static http_step_t classify_start(http_request_t *req)
         images[i] = s->mp.n_parts ? (image_span_t){s->mp.parts[i].data, s->mp.parts[i].len}
                                   : (image_span_t){body, body_len};
     rd_error_t err = {0};
-    int status = image_job_start(&s->job, req, http_request_model(req), n, images,
-                                 s->mp.n_parts ? part_decoded : NULL, s, &err);
+    infer_want_t want = classify_explain_want(&s->explain);
+    /* the crops from the headers, before the decode pool frees the parts */
+    int status = classify_explain_crops(&s->explain, http_request_model(req), images, n, &err)
+                     ? 503
+                     : image_job_start_with(&s->job, req, http_request_model(req), n, images,
+                                            s->mp.n_parts ? part_decoded : NULL, s, &want,
+                                            &err);
     free(images);
     if (status) {
         http_respond_error(req, status, err.msg);
@@ -253,6 +261,10 @@ static void classify_finish(http_request_t *req)
                                         job->message[i],
                                         job->logits + (size_t)i * (size_t)job->n_classes, s->topk,
                                         &t);
+        if (e && job->status[i] == 200 && !classify_explain_add(&s->explain, job, i, e)) {
+            json_decref(e);
+            e = NULL;
+        }
         if (!e || json_array_append_new(results, e) != 0) {
             json_decref(results);
             results = NULL;
@@ -287,6 +299,7 @@ static void classify_cleanup(http_request_t *req)
     if (!s)
         return;
     infer_job_free(&s->job);
+    classify_explain_free(&s->explain);
     multipart_reader_free(s->reader);
     multipart_free(&s->mp);
     free(s);

@@ -13,6 +13,7 @@
 #include "kserve_tensor.h"
 #include "resnetd/engine.h"
 #include "routes.h"
+#include "scores.h"
 
 typedef struct {
     infer_job_t job;
@@ -48,15 +49,19 @@ static http_step_t model_meta_start(http_request_t *req)
     const model_preproc_t *pp = served_model_preproc(m);
     const model_info_t *mi = served_model_info(m);
     int c = mi->n_classes;
+    engine_feature_shape_t fs = served_model_feature_shape(m);
     http_respond_json(
         req, 200,
         json_pack("{s:s, s:[s], s:s, s:[{s:s, s:s, s:[i,i,i,i]}, {s:s, s:s, s:[i]}],"
-                  " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}], s:{s:s, s:s, s:s}}",
+                  " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]},"
+                  " {s:s, s:s, s:[i,i,i]}], s:{s:s, s:s, s:s}}",
                   "name", served_model_name(m), "versions", "1", "platform", "resnetd",
                   "inputs", "name", "input", "datatype", "FP32", "shape", -1, 3, pp->input_h,
                   pp->input_w, "name", "image", "datatype", "BYTES", "shape", -1, "outputs",
                   "name", "probabilities", "datatype", "FP32", "shape", -1, c, "name", "logits",
-                  "datatype", "FP32", "shape", -1, c, "parameters", "arch",
+                  "datatype", "FP32", "shape", -1, c, "name", "features", "datatype", "FP32",
+                  "shape", -1, fs.channels, "name", "cam", "datatype", "FP32", "shape", -1,
+                  fs.height, fs.width, "parameters", "arch",
                   mi->arch, "precision", engine_precision_name(mi->precision), "isa",
                   engine_isa_name()));
     return HTTP_DONE;
@@ -93,8 +98,11 @@ static bool start_job(http_request_t *req, kserve_state_t *s)
     rd_error_t err = {0};
     float *tensor = kr->tensor;
     kr->tensor = NULL; /* the job owns it now, even if init fails */
+    infer_want_t want = {.features = kserve_wants(kr, KSERVE_OUT_FEATURES),
+                         .feature_map = kserve_wants(kr, KSERVE_OUT_CAM)};
     if (infer_job_init(&s->job, req, http_request_model(req), kr->n_images, tensor, &err) !=
-        RD_OK) {
+            RD_OK ||
+        infer_job_want(&s->job, &want, &err) != RD_OK) {
         http_respond_kserve_error(req, 503, err.msg);
         return false;
     }
@@ -146,6 +154,7 @@ static http_step_t infer_start(http_request_t *req)
         .max_images = http_request_deps(req)->limits->max_images_per_request,
         .input_h = served_model_preproc(m)->input_h,
         .input_w = served_model_preproc(m)->input_w,
+        .n_classes = served_model_info(m)->n_classes,
     };
     size_t len;
     const uint8_t *body = http_request_body(req, &len);
@@ -189,6 +198,26 @@ static bool answer_error(http_request_t *req, kserve_state_t *s)
     return true;
 }
 
+/* The cam output: each image's map of its top-1 class or of the requested
+ * one, [n][h][w] (malloc'd), or NULL when out of memory. */
+static float *job_cams(const kserve_state_t *s)
+{
+    const infer_job_t *job = &s->job;
+    size_t px = (size_t)job->fshape.height * (size_t)job->fshape.width;
+    float *cams = malloc((size_t)job->n * px * sizeof *cams);
+    for (int i = 0; cams && i < job->n; i++) {
+        int cls = s->kr.cam_class;
+        if (cls < 0) /* the logits rank as the probabilities */
+            scores_topk(job->logits + (size_t)i * (size_t)job->n_classes, job->n_classes, 1, &cls);
+        rd_error_t err;
+        if (infer_job_cam(job, i, cls, cams + (size_t)i * px, &err) != RD_OK) {
+            free(cams);
+            return NULL;
+        }
+    }
+    return cams;
+}
+
 static void infer_finish(http_request_t *req)
 {
     kserve_state_t *s = http_request_state(req);
@@ -196,8 +225,18 @@ static void infer_finish(http_request_t *req)
         return;
     kserve_response_t out;
     rd_error_t err = {0};
-    if (kserve_encode(&s->kr, served_model_name(s->job.model), s->job.logits, s->job.n_classes,
-                      &out, &err) != RD_OK) {
+    const infer_job_t *job = &s->job;
+    kserve_values_t v = {.logits = job->logits, .n_classes = job->n_classes,
+                         .features = job->features, .channels = job->fshape.channels,
+                         .cam_h = job->fshape.height, .cam_w = job->fshape.width};
+    float *cams = job->maps ? job_cams(s) : NULL;
+    v.cams = cams;
+    rd_status_t st = job->maps && !cams
+                         ? rd_error_set(&err, RD_ERR_NOMEM, "out of memory")
+                         : kserve_encode_values(&s->kr, served_model_name(job->model), &v, &out,
+                                                &err);
+    free(cams);
+    if (st != RD_OK) {
         http_respond(req, 503, "application/json", strdup("{\"error\":\"out of memory\"}"), 25);
         return;
     }

@@ -37,6 +37,7 @@ struct batcher {
     float *batch_out;         /* [max_batch_size][n_classes] */
     batcher_item_t **taken;   /* the items of the batch being formed */
     batcher_item_t **run;     /* the ones that survived the deadline/cancel check */
+    float **features, **maps; /* run[i]'s optional outputs, for engine_run_outputs */
 
     /* guarded by mu */
     pthread_mutex_t mu;
@@ -124,6 +125,25 @@ static int take_locked(batcher_t *b, int max)
     return n;
 }
 
+/* Runs b->run[0..n_run) on run_fn or, when some item wants features or a
+ * feature map, on engine_run_outputs with each item's own buffers. */
+static rd_status_t run_engine_batch(batcher_t *b, int n_run, rd_error_t *err)
+{
+    const batcher_params_t *p = &b->params;
+    bool extras = false;
+    for (int i = 0; i < n_run; i++) {
+        b->features[i] = b->run[i]->features;
+        b->maps[i] = b->run[i]->feature_map;
+        extras |= b->features[i] || b->maps[i];
+    }
+    if (!extras)
+        return p->run_fn(p->run_ctx, b->batch_in, n_run, b->batch_out, err);
+    if (!b->engine || p->run_fn != run_engine)
+        return rd_error_set(err, RD_ERR_UNSUPPORTED, "features asked of a batcher without an engine");
+    engine_outputs_t outs = {.features = b->features, .feature_map = b->maps};
+    return engine_run_outputs(b->engine, b->batch_in, n_run, b->batch_out, &outs, err);
+}
+
 /* Runs the surviving items of b->taken[0..n) as one batch and completes all of them. */
 static void run_batch(batcher_t *b, int n)
 {
@@ -149,7 +169,7 @@ static void run_batch(batcher_t *b, int n)
 
     rd_error_t err = {RD_OK, ""};
     int64_t t0 = clock_now_ns(), cpu0 = cpu_team_ns();
-    rd_status_t s = p->run_fn(p->run_ctx, b->batch_in, n_run, b->batch_out, &err);
+    rd_status_t s = run_engine_batch(b, n_run, &err);
     int64_t elapsed = clock_now_ns() - t0;
     int64_t cpu_share = (cpu_team_ns() - cpu0) / n_run; /* each image's share of the team's CPU */
     metrics_observe(b->metrics, METRICS_H_INFERENCE, (double)elapsed * 1e-9);
@@ -309,7 +329,9 @@ rd_status_t batcher_create(engine_t *engine, const batcher_params_t *params, met
     b->batch_out = malloc(nb * (size_t)p.n_classes * sizeof(float));
     b->taken = malloc(nb * sizeof *b->taken);
     b->run = malloc(nb * sizeof *b->run);
-    if (!b->batch_in || !b->batch_out || !b->taken || !b->run) {
+    b->features = malloc(nb * sizeof *b->features);
+    b->maps = malloc(nb * sizeof *b->maps);
+    if (!b->batch_in || !b->batch_out || !b->taken || !b->run || !b->features || !b->maps) {
         s = rd_error_set(err, RD_ERR_NOMEM, "batcher: out of memory for a batch of %d images of %dx%d",
                          p.max_batch_size, p.input_h, p.input_w);
         goto fail;
@@ -453,6 +475,8 @@ void batcher_destroy(batcher_t *b)
         pthread_mutex_destroy(&b->mu);
     }
     free(b->run);
+    free(b->features);
+    free(b->maps);
     free(b->taken);
     free(b->batch_out);
     free(b->batch_in);

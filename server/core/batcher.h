@@ -14,6 +14,7 @@
  *     batcher_t *b; batcher_create(engine, &bp, metrics, &b, &err);
  *     batcher_producer_enter(b);              when a request's body/decoding begins
  *     batcher_item_init(&item, pixels, logits, clock_now_ns() + timeout_ns, on_done, req);
+ *     item.features = embedding;              optional: also the pooled features
  *     if (batcher_submit(b, &item, &err) == RD_ERR_LIMIT) -> 503 + Retry-After (done not called)
  *     batcher_producer_leave(b);              after the submit, or when giving up
  *     ... on_done(item, req) runs on the worker thread: check item->outcome ...
@@ -91,6 +92,13 @@ struct batcher_item {
                                 (the client went away); asked on the worker right
                                 before compute, and the item is then dropped as
                                 BATCHER_CANCELLED. NULL = never */
+    /* optional outputs, written with the logits when outcome is BATCHER_OK; NULL =
+     * not wanted (the default), so a batch can mix items that want them and items
+     * that don't, and a batch where none does costs nothing more. Sizes:
+     * engine_feature_shape. Only the engine runs them (no run_fn): with a
+     * run_fn, an item that asks fails with RD_ERR_UNSUPPORTED. */
+    float *features;      /* [channels]: the globally pooled vector (embedding) */
+    float *feature_map;   /* [channels][height][width]: the last stage's output */
 
     /* out: set by the batcher before done() */
     batcher_outcome_t outcome;

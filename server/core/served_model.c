@@ -84,3 +84,14 @@ void served_model_destroy(served_model_t *m)
     engine_free(m->engine);
     free(m);
 }
+
+engine_feature_shape_t served_model_feature_shape(const served_model_t *m)
+{
+    return engine_feature_shape(m->engine);
+}
+
+rd_status_t served_model_cam(const served_model_t *m, const float *feature_map, int class_index,
+                             float *cam, rd_error_t *err)
+{
+    return engine_cam(m->engine, feature_map, class_index, cam, err);
+}

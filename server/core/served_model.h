@@ -32,6 +32,13 @@ rd_status_t served_model_create(engine_t *engine, const char *name,
                                 const model_preproc_t *preproc, const batcher_params_t *bp,
                                 metrics_t *metrics, served_model_t **out, rd_error_t *err);
 
+/* The engine's last feature map shape (engine_feature_shape). Any thread. */
+engine_feature_shape_t served_model_feature_shape(const served_model_t *m);
+
+/* engine_cam on the model's engine: reads only the weights. Any thread. */
+rd_status_t served_model_cam(const served_model_t *m, const float *feature_map, int class_index,
+                             float *cam, rd_error_t *err);
+
 /* The name in responses and KServe URLs. */
 const char *served_model_name(const served_model_t *m);
 

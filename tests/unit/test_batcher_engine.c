@@ -1,4 +1,5 @@
-/* test_batcher_engine.c - test_batcher's batches of a real seeded engine against single runs.
+/* test_batcher_engine.c - test_batcher's batches of a real seeded engine against single runs,
+ * logits and (mixed within a batch) the optional features.
  * Fixtures: batcher_fixture.c. */
 #include "batcher_fixture.h"
 
@@ -133,7 +134,81 @@ START_TEST(real_engine_batches_match_single_runs)
 }
 END_TEST
 
+/* Batches of 3 that mix items asking for features, for the feature map, for
+ * both and for neither: each gets what a single engine_run_outputs gives,
+ * and nothing is written where nothing was asked. */
+START_TEST(real_engine_batches_mix_features)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/test_batcher_f_%d.safetensors", (int)getpid());
+    write_tiny_model(path);
+    engine_params_t ep = engine_default_params();
+    ep.n_threads = 1;
+    engine_t *eng;
+    rd_error_t err;
+    ck_assert_msg(engine_load(path, &ep, &eng, &err) == RD_OK, "%s", err.msg);
+    unlink(path);
+    engine_feature_shape_t fs = engine_feature_shape(eng);
+    ck_assert_int_eq(fs.channels, 64);
+    enum { C = 64, MAP = 64 * 1 * 1 };
+    ck_assert_int_eq(fs.channels * fs.height * fs.width, MAP);
+    static float in[N_REAL][REAL_IMG], logits[N_REAL][10], got_logits[N_REAL][10];
+    static float want_f[N_REAL][C], want_m[N_REAL][MAP], got_f[N_REAL][C], got_m[N_REAL][MAP];
+    for (int i = 0; i < N_REAL; i++) {
+        for (int j = 0; j < REAL_IMG; j++)
+            in[i][j] = uniform(-1.5f, 1.5f);
+        float *f[1] = {want_f[i]}, *m[1] = {want_m[i]};
+        engine_outputs_t outs = {.features = f, .feature_map = m};
+        ck_assert_int_eq(engine_run_outputs(eng, in[i], 1, logits[i], &outs, &err), RD_OK);
+    }
+    memset(got_f, 0xff, sizeof got_f); /* NaN: not written */
+    memset(got_m, 0xff, sizeof got_m);
+    pthread_mutex_lock(&done_mu);
+    total_done = 0;
+    pthread_mutex_unlock(&done_mu);
+    batcher_params_t bp = batcher_default_params();
+    bp.max_batch_size = 3;
+    bp.max_queue_delay_us = 10000000;
+    batcher_t *b;
+    ck_assert_msg(batcher_create(eng, &bp, NULL, &b, &err) == RD_OK, "%s", err.msg);
+    req_t r[N_REAL]; /* the fixture's request: its own input and logits unused here */
+    batcher_item_t *items[N_REAL];
+    for (int i = 0; i < N_REAL; i++) {
+        atomic_init(&r[i].n_done, 0);
+        batcher_item_init(&r[i].item, in[i], got_logits[i], 0, on_done, &r[i]);
+        r[i].item.features = i % 2 ? got_f[i] : NULL; /* 1, 3, 5 */
+        r[i].item.feature_map = i % 3 ? got_m[i] : NULL; /* 1, 2, 4, 5 */
+        items[i] = &r[i].item;
+    }
+    ck_assert_int_eq(batcher_submit_many(b, items, N_REAL, &err), RD_OK);
+    wait_done(N_REAL);
+    ck_assert_int_eq(batcher_drain(b, 10000, &err), RD_OK);
+    batcher_destroy(b);
+    for (int i = 0; i < N_REAL; i++) {
+        ck_assert_int_eq(r[i].item.outcome, BATCHER_OK);
+        for (int k = 0; k < C; k++) {
+            if (i % 2)
+                ck_assert_msg(fabsf(got_f[i][k] - want_f[i][k]) <= 1e-4f * (1 + fabsf(want_f[i][k])),
+                              "image %d feature %d: %g, alone %g", i, k, (double)got_f[i][k],
+                              (double)want_f[i][k]);
+            else
+                ck_assert_msg(isnan(got_f[i][k]), "image %d: features written unasked", i);
+        }
+        for (int k = 0; k < MAP; k++) {
+            if (i % 3)
+                ck_assert_msg(fabsf(got_m[i][k] - want_m[i][k]) <= 1e-4f * (1 + fabsf(want_m[i][k])),
+                              "image %d map %d: %g, alone %g", i, k, (double)got_m[i][k],
+                              (double)want_m[i][k]);
+            else
+                ck_assert_msg(isnan(got_m[i][k]), "image %d: map written unasked", i);
+        }
+    }
+    engine_free(eng);
+}
+END_TEST
+
 void batcher_engine_tests(TCase *tc)
 {
     tcase_add_test(tc, real_engine_batches_match_single_runs);
+    tcase_add_test(tc, real_engine_batches_mix_features);
 }

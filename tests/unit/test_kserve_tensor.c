@@ -173,6 +173,86 @@ START_TEST(bad_requests_have_their_status)
 }
 END_TEST
 
+#define ONE_IMAGE "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1]," \
+                  "\"data\":[\"aGk=\"]}],\"outputs\":"
+
+/* features and cam: the class parameter, its range and its place. */
+START_TEST(feature_outputs_parse)
+{
+    static const kserve_limits_t lim10 = {.max_images = 2, .input_h = 2, .input_w = 2,
+                                          .n_classes = 10};
+    static const struct {
+        const char *outputs;
+        rd_status_t want;
+        const char *needle;
+        int cam_class;
+    } cases[] = {
+        {"[{\"name\":\"features\"},{\"name\":\"cam\"}]", RD_OK, "", -1},
+        {"[{\"name\":\"cam\",\"parameters\":{\"class\":9}}]", RD_OK, "", 9},
+        {"[{\"name\":\"cam\",\"parameters\":{\"class\":10}}]", RD_ERR_FORMAT, "0..9", 0},
+        {"[{\"name\":\"cam\",\"parameters\":{\"class\":-1}}]", RD_ERR_FORMAT, "0..9", 0},
+        {"[{\"name\":\"cam\",\"parameters\":{\"class\":\"3\"}}]", RD_ERR_FORMAT, "0..9", 0},
+        {"[{\"name\":\"features\",\"parameters\":{\"class\":3}}]", RD_ERR_FORMAT,
+         "'cam' output only", 0},
+        {"[{\"name\":\"cam\"},{\"name\":\"cam\"}]", RD_ERR_FORMAT, "requested twice", 0},
+        {"[{\"name\":\"logits\"},{\"name\":\"probabilities\"},{\"name\":\"features\"},"
+         "{\"name\":\"cam\"},{\"name\":\"logits\"}]", RD_ERR_FORMAT, "1 to 4", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json, ONE_IMAGE "%s}", cases[i].outputs);
+        kserve_request_t kr;
+        rd_error_t err = {0};
+        rd_status_t st = kserve_parse((const uint8_t *)json, strlen(json), NULL, &lim10, &kr, &err);
+        ck_assert_msg(st == cases[i].want, "case %zu: %s (%s)", i, rd_status_str(st), err.msg);
+        ck_assert_msg(strstr(err.msg, cases[i].needle), "case %zu: '%s'", i, err.msg);
+        if (st == RD_OK) {
+            ck_assert_int_eq(kr.cam_class, cases[i].cam_class);
+            ck_assert(kserve_wants(&kr, KSERVE_OUT_CAM));
+            ck_assert(!kserve_wants(&kr, KSERVE_OUT_LOGITS));
+        }
+        kserve_request_free(&kr);
+    }
+}
+END_TEST
+
+/* Each output with its own shape; binary ones in request order after the JSON. */
+START_TEST(encode_features_and_cam)
+{
+    kserve_request_t kr;
+    rd_error_t err = {0};
+    ck_assert_int_eq(parse(ONE_IMAGE "[{\"name\":\"cam\",\"parameters\":{\"binary_data\":true}},"
+                           "{\"name\":\"features\"},{\"name\":\"logits\",\"parameters\":"
+                           "{\"binary_data\":true}}]}", &kr, &err),
+                     RD_OK);
+    const float logits[3] = {1, 2, 3}, features[2] = {0.25f, 4}, cams[6] = {1, 2, 3, 4, 5, 6};
+    kserve_values_t v = {.logits = logits, .n_classes = 3, .features = features, .channels = 2,
+                         .cams = cams, .cam_h = 2, .cam_w = 3};
+    kserve_response_t out;
+    ck_assert_int_eq(kserve_encode_values(&kr, "m", &v, &out, &err), RD_OK);
+    ck_assert_uint_eq(out.len, out.json_len + sizeof cams + sizeof logits);
+    ck_assert_mem_eq(out.body + out.json_len, cams, sizeof cams);
+    ck_assert_mem_eq(out.body + out.json_len + sizeof cams, logits, sizeof logits);
+    json_error_t jerr;
+    json_t *doc = json_loadb(out.body, out.json_len, 0, &jerr);
+    ck_assert_ptr_nonnull(doc);
+    json_t *outs = json_object_get(doc, "outputs");
+    json_t *cam = json_array_get(outs, 0), *feat = json_array_get(outs, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(cam, "name")), "cam");
+    json_t *shape = json_object_get(cam, "shape");
+    ck_assert_int_eq(json_array_size(shape), 3);
+    ck_assert_int_eq(json_integer_value(json_array_get(shape, 2)), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(cam, "parameters"),
+                                                        "binary_data_size")), 24);
+    ck_assert_str_eq(json_string_value(json_object_get(feat, "name")), "features");
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(feat, "shape"), 1)), 2);
+    ck_assert_double_eq(json_real_value(json_array_get(json_object_get(feat, "data"), 1)), 4.0);
+    json_decref(doc);
+    kserve_response_free(&out);
+    kserve_request_free(&kr);
+}
+END_TEST
+
 START_TEST(encode_json_and_binary)
 {
     kserve_request_t kr;
@@ -216,9 +296,11 @@ int main(void)
     tcase_add_test(tp, bytes_base64);
     tcase_add_test(tp, bad_requests_have_their_status);
     tcase_add_test(tp, token_dense_bodies_are_refused_before_the_tree);
+    tcase_add_test(tp, feature_outputs_parse);
     suite_add_tcase(s, tp);
     TCase *te = tcase_create("encode");
     tcase_add_test(te, encode_json_and_binary);
+    tcase_add_test(te, encode_features_and_cam);
     suite_add_tcase(s, te);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
