@@ -201,15 +201,15 @@ static void part_decoded(void *ctx, int i)
 
 static http_step_t classify_start(http_request_t *req)
 {
+    if (!http_request_model(req)) { /* ?model=, /models/NAME/classify or the default */
+        char msg[600];
+        int status = http_request_model_miss(req, msg, sizeof msg);
+        http_respond_error(req, status, msg);
+        return HTTP_DONE;
+    }
     classify_state_t *s = state_of(req);
     if (!s) {
         http_respond_error(req, 503, "out of memory");
-        return HTTP_DONE;
-    }
-    if (!http_request_model(req)) {
-        char msg[192];
-        snprintf(msg, sizeof msg, "no model named '%.128s' is served", http_query(req, "model"));
-        http_respond_error(req, 404, msg);
         return HTTP_DONE;
     }
     int n = 0;
@@ -278,7 +278,9 @@ static void classify_finish(http_request_t *req)
     json_t *doc = classify_document(served_model_name(model), results, status,
                                     http_request_elapsed_ms(req));
     if (doc) { /* which model answered: the page shows it */
-        json_object_set_new(doc, "model_version", json_string(HTTP_MODEL_VERSION));
+        char version[16];
+        snprintf(version, sizeof version, "%d", served_model_version(model));
+        json_object_set_new(doc, "model_version", json_string(version));
         json_object_set_new(doc, "precision",
                             json_string(engine_precision_name(served_model_info(model)->precision)));
     }

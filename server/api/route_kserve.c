@@ -26,18 +26,17 @@ static served_model_t *model_matches(http_request_t *req)
     served_model_t *m = http_request_model(req);
     if (m)
         return m;
-    char msg[256];
-    snprintf(msg, sizeof msg, "model '%.100s' is not served here (this server serves '%.100s')",
-             http_request_param(req),
-             served_model_name(registry_default(http_request_deps(req)->registry)));
-    http_respond_kserve_error(req, 404, msg);
+    char msg[600];
+    int status = http_request_model_miss(req, msg, sizeof msg);
+    http_respond_kserve_error(req, status, msg);
     return NULL;
 }
 
 static http_step_t server_meta_start(http_request_t *req)
 {
-    http_respond_json(req, 200, json_pack("{s:s, s:s, s:[s]}", "name", "resnetd", "version",
-                                          RESNETD_VERSION, "extensions", "binary_tensor_data"));
+    http_respond_json(req, 200, json_pack("{s:s, s:s, s:[s,s,s]}", "name", "resnetd", "version",
+                                          RESNETD_VERSION, "extensions", "binary_tensor_data",
+                                          "model_repository", "statistics"));
     return HTTP_DONE;
 }
 
@@ -46,16 +45,23 @@ static http_step_t model_meta_start(http_request_t *req)
     const served_model_t *m = model_matches(req);
     if (!m)
         return HTTP_DONE;
+    int vs[16], n = registry_versions(http_request_deps(req)->registry, served_model_name(m), vs, 16);
+    json_t *versions = json_array();
+    for (int i = 0; i < n; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", vs[i]);
+        json_array_append_new(versions, json_string(v));
+    }
     const model_preproc_t *pp = served_model_preproc(m);
     const model_info_t *mi = served_model_info(m);
     int c = mi->n_classes;
     engine_feature_shape_t fs = served_model_feature_shape(m);
     http_respond_json(
         req, 200,
-        json_pack("{s:s, s:[s], s:s, s:[{s:s, s:s, s:[i,i,i,i]}, {s:s, s:s, s:[i]}],"
+        json_pack("{s:s, s:o, s:s, s:[{s:s, s:s, s:[i,i,i,i]}, {s:s, s:s, s:[i]}],"
                   " s:[{s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]}, {s:s, s:s, s:[i,i]},"
                   " {s:s, s:s, s:[i,i,i]}], s:{s:s, s:s, s:s}}",
-                  "name", served_model_name(m), "versions", "1", "platform", "resnetd",
+                  "name", served_model_name(m), "versions", versions, "platform", "resnetd",
                   "inputs", "name", "input", "datatype", "FP32", "shape", -1, 3, pp->input_h,
                   pp->input_w, "name", "image", "datatype", "BYTES", "shape", -1, "outputs",
                   "name", "probabilities", "datatype", "FP32", "shape", -1, c, "name", "logits",
@@ -72,7 +78,7 @@ static http_step_t model_ready_start(http_request_t *req)
     const served_model_t *m = model_matches(req);
     if (!m)
         return HTTP_DONE;
-    bool ready = http_ready(http_request_server(req));
+    bool ready = !http_draining(http_request_server(req)); /* found: a version is ready */
     http_respond_json(req, ready ? 200 : 503,
                       json_pack("{s:s, s:b}", "name", served_model_name(m), "ready", ready));
     return HTTP_DONE;

@@ -38,12 +38,19 @@ static void tf_error(http_request_t *req, int status, const char *message)
     http_respond_kserve_error(req, status, message); /* the same flat {"error": "..."} */
 }
 
+/* 404 for an unknown model or version, 503 for one not ready. */
 static void tf_not_found(http_request_t *req)
 {
-    char msg[192];
-    snprintf(msg, sizeof msg, "Servable not found for request: Latest(%.128s)",
-             http_request_param(req));
-    tf_error(req, 404, msg);
+    char why[400], msg[600];
+    int status = http_request_model_miss(req, why, sizeof why);
+    const char *v = http_request_version(req);
+    if (v[0])
+        snprintf(msg, sizeof msg, "Servable not found for request: Specific(%.128s, %s): %s",
+                 http_request_param(req), v, why);
+    else
+        snprintf(msg, sizeof msg, "Servable not found for request: Latest(%.128s): %s",
+                 http_request_param(req), why);
+    tf_error(req, status, msg);
 }
 
 /* The {"b64": "..."} of one instance: the object itself, or the value of an
@@ -237,19 +244,29 @@ static http_step_t tf_status_start(http_request_t *req)
 {
     served_model_t *model = http_request_model(req);
     if (!model) {
-        char msg[192];
-        snprintf(msg, sizeof msg, "Could not find any versions of model %.128s",
-                 http_request_param(req));
-        tf_error(req, 404, msg);
+        char why[400], msg[600];
+        int status = http_request_model_miss(req, why, sizeof why);
+        snprintf(msg, sizeof msg, "Could not find any versions of model %.128s: %s",
+                 http_request_param(req), why);
+        tf_error(req, status, msg);
         return HTTP_DONE;
     }
     http_request_set_model(req, model);
-    bool ready = http_ready(http_request_server(req));
-    http_respond_json(req, 200,
-                      json_pack("{s:[{s:s, s:s, s:{s:s, s:s}}]}", "model_version_status",
-                                "version", HTTP_MODEL_VERSION, "state",
-                                ready ? "AVAILABLE" : "UNLOADING", "status", "error_code", "OK",
-                                "error_message", ""));
+    bool ready = !http_draining(http_request_server(req));
+    int versions[16], n = 1;
+    versions[0] = served_model_version(model);
+    if (!http_request_version(req)[0]) /* every version the model has */
+        n = registry_versions(http_request_deps(req)->registry, served_model_name(model),
+                              versions, 16);
+    json_t *rows = json_array();
+    for (int i = n - 1; i >= 0; i--) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", versions[i]);
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:{s:s, s:s}}", "version", v, "state",
+                                              ready ? "AVAILABLE" : "UNLOADING", "status",
+                                              "error_code", "OK", "error_message", ""));
+    }
+    http_respond_json(req, 200, json_pack("{s:o}", "model_version_status", rows));
     return HTTP_DONE;
 }
 
@@ -257,33 +274,4 @@ const http_route_t route_tf_status = {
     .name = "tfserving_status",
     .needs_model = true,
     .start = tf_status_start,
-};
-
-/* A version other than "1", for status and predict alike. */
-static http_step_t tf_no_version_start(http_request_t *req)
-{
-    served_model_t *model = http_request_model(req);
-    if (!model) {
-        tf_not_found(req);
-        return HTTP_DONE;
-    }
-    char msg[256];
-    snprintf(msg, sizeof msg,
-             "Servable not found for request: Specific(%.128s, ...): it has version "
-             HTTP_MODEL_VERSION " only", served_model_name(model));
-    tf_error(req, 404, msg);
-    return HTTP_DONE;
-}
-
-const http_route_t route_tf_no_version = {
-    .name = "tfserving_no_version",
-    .takes_body = true,
-    .needs_model = true,
-    .start = tf_no_version_start,
-};
-
-const http_route_t route_tf_no_version_status = {
-    .name = "tfserving_no_version",
-    .needs_model = true,
-    .start = tf_no_version_start,
 };

@@ -40,11 +40,22 @@ static void ts_error(http_request_t *req, int status, const char *message)
     http_set_retry_after(req, status);
 }
 
+/* 404 for an unknown model or version (TorchServe's exception types), 503
+ * for one not ready. */
 static void ts_model_not_found(http_request_t *req)
 {
-    char msg[192];
-    snprintf(msg, sizeof msg, "Model not found: %.128s", http_request_param(req));
-    ts_error(req, 404, msg);
+    char why[400], msg[600];
+    int status = http_request_model_miss(req, why, sizeof why);
+    bool version = status == 404 && http_request_version(req)[0] &&
+                   !strstr(why, "is not served here");
+    snprintf(msg, sizeof msg, "%s: %.128s (%s)",
+             version ? "Model version does not exist for model" : "Model not found",
+             http_request_param(req), why);
+    if (version)
+        http_respond_json(req, 404, json_pack("{s:i, s:s, s:s}", "code", 404, "type",
+                                              "ModelVersionNotFoundException", "message", msg));
+    else
+        ts_error(req, status, msg);
 }
 
 static bool is_multipart(const char *ct)
@@ -214,29 +225,6 @@ const http_route_t route_ts_predict = {
     .finish = ts_finish,
     .cleanup = ts_cleanup,
     .cancel = ts_cancel,
-};
-
-/* /predictions/{model}/{version} for a version other than "1". */
-static http_step_t ts_no_version_start(http_request_t *req)
-{
-    served_model_t *model = http_request_model(req);
-    if (!model) {
-        ts_model_not_found(req);
-        return HTTP_DONE;
-    }
-    char msg[192];
-    snprintf(msg, sizeof msg, "Model version does not exist for model: %.128s (it has version "
-             HTTP_MODEL_VERSION ")", served_model_name(model));
-    http_respond_json(req, 404, json_pack("{s:i, s:s, s:s}", "code", 404, "type",
-                                          "ModelVersionNotFoundException", "message", msg));
-    return HTTP_DONE;
-}
-
-const http_route_t route_ts_no_version = {
-    .name = "torchserve_no_version",
-    .takes_body = true,
-    .needs_model = true,
-    .start = ts_no_version_start,
 };
 
 static http_step_t ts_ping_start(http_request_t *req)

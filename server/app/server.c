@@ -1,6 +1,7 @@
 /* server.c - assembling resnetd serve (see server.h). Creation order is
- * logger, metrics, the decode pool, HTTP, engine, then the served model (with its batcher) in
- * the registry: the daemon listens before the model loads, so probes get
+ * logger, metrics, the decode pool, HTTP, then the model loader, which loads
+ * every model of the repository (or the one file) into the registry: the
+ * daemon listens before the model loads, so probes get
  * /healthz 200 and /readyz 503 during a long load instead of connection
  * refused, and the routes that need the model answer 503 until
  * http_set_registry publishes it. Destruction stops the decodes first (their
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "cpu_quota.h"
 #include "batcher.h"
 #include "decode_pool.h"
 #include "http.h"
@@ -23,80 +25,20 @@
 #include "log.h"
 #include "metrics.h"
 #include "resnetd/engine.h"
+#include "model_loader.h"
 #include "routes.h"
-#include "warmup.h"
 
 struct server {
     config_t cfg;
     http_limits_t limits; /* from cfg, for the routes */
     log_t *log;
     metrics_t *metrics;
-    engine_t *engine;     /* loaded, until the served model takes it */
-    model_preproc_t preproc;
-    char model_name[128];
-    registry_t *registry; /* the served models (one); published to the routes when ready */
+    registry_t *registry; /* the served models; published to the routes when ready */
+    model_loader_t *loader; /* fills the registry: at start, then by the control mode */
     decode_pool_t *decode_pool; /* the routes' image decoding, apart from the HTTP threads */
     http_t *http;
     bool drained;
 };
-
-static rd_status_t load_engine(server_t *srv, rd_error_t *err)
-{
-    engine_params_t ep = config_engine_params(&srv->cfg);
-    if (srv->cfg.model_name[0] && engine_check_model_name(srv->cfg.model_name, err) != RD_OK)
-        return rd_error_prefix(err, "model_name");
-    int64_t t0 = clock_now_ns();
-    rd_status_t st = engine_load(srv->cfg.model, &ep, &srv->engine, err);
-    if (st != RD_OK)
-        return rd_error_prefix(err, "loading the model");
-    double seconds = (double)(clock_now_ns() - t0) / 1e9;
-    metrics_gauge_set(srv->metrics, METRICS_G_MODEL_LOAD, seconds);
-    const model_info_t *mi = engine_info(srv->engine);
-    srv->preproc = mi->preproc;
-    config_apply_preproc(&srv->cfg, &srv->preproc);
-    snprintf(srv->model_name, sizeof srv->model_name, "%s",
-             srv->cfg.model_name[0] ? srv->cfg.model_name : mi->name);
-    log_msg(srv->log, LOG_LEVEL_INFO, "model %s (%s, %d classes, input %dx%d) loaded in %.2f s",
-            srv->model_name, mi->arch, mi->n_classes, srv->preproc.input_h, srv->preproc.input_w,
-            seconds);
-    log_msg(srv->log, LOG_LEVEL_INFO, "model %s (%s) runs in %s on %s", srv->model_name, mi->arch,
-            engine_precision_name(mi->precision), engine_isa_name());
-    const char *note = engine_precision_note(srv->engine);
-    if (note[0])
-        log_msg(srv->log, strncmp(note, "warning", 7) ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "%s", note);
-    return RD_OK;
-}
-
-/* Builds every plan the queue's batches will use before the model is ready,
- * so the first request costs what later ones do. */
-static rd_status_t warm_up(server_t *srv, rd_error_t *err)
-{
-    warmup_result_t w;
-    rd_status_t st = warmup_run(srv->engine, srv->cfg.max_batch_size, &w, err);
-    if (st != RD_OK)
-        return st;
-    metrics_gauge_set(srv->metrics, METRICS_G_MODEL_WARMUP, w.seconds);
-    log_msg(srv->log, LOG_LEVEL_INFO, "model %s warmed up in %.2f s (%d runs, batch 1..%d)",
-            srv->model_name, w.seconds, w.runs, w.largest);
-    return RD_OK;
-}
-
-/* The loaded engine becomes a served model (with its batcher) in the registry. */
-static rd_status_t start_model(server_t *srv, rd_error_t *err)
-{
-    batcher_params_t bp = batcher_default_params();
-    bp.max_batch_size = srv->cfg.max_batch_size;
-    bp.max_queue_delay_us = srv->cfg.max_queue_delay_us;
-    bp.max_queue_length = srv->cfg.max_queue_length;
-    if (!(srv->registry = registry_create()))
-        return rd_error_set(err, RD_ERR_NOMEM, "out of memory");
-    served_model_t *m;
-    engine_t *engine = srv->engine;
-    srv->engine = NULL; /* the model owns it now, even on failure */
-    rd_status_t st = served_model_create(engine, srv->model_name, &srv->preproc, &bp,
-                                         srv->metrics, &m, err);
-    return st == RD_OK ? registry_add(srv->registry, m, err) : st;
-}
 
 /* "HOST:PORT" of the daemon, with brackets for IPv6. */
 static void listen_address(const server_t *srv, char *out, size_t size)
@@ -153,16 +95,40 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
  * on HOST:PORT" is the ready line that scripts and tests wait for. */
 static void go_ready(server_t *srv)
 {
-    const served_model_t *m = registry_default(srv->registry);
-    const model_info_t *mi = served_model_info(m);
+    served_model_t *m;
+    if (registry_acquire(srv->registry, NULL, 0, &m) == REGISTRY_FOUND) {
+        const model_info_t *mi = served_model_info(m);
+        metrics_set_model(srv->metrics, served_model_name(m), mi->arch,
+                          engine_precision_name(mi->precision));
+        served_model_unref(m);
+    }
     metrics_set_isa(srv->metrics, engine_isa_name());
-    metrics_set_model(srv->metrics, served_model_name(m), mi->arch,
-                      engine_precision_name(mi->precision));
-    http_set_registry(srv->http, srv->registry);
+    rd_error_t err = {0};
+    if (model_loader_start(srv->loader, &err) != RD_OK)
+        log_msg(srv->log, LOG_LEVEL_ERROR, "%s: the repository is not watched", err.msg);
+    http_set_registry(srv->http, srv->registry, srv->loader);
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     char addr[300];
     listen_address(srv, addr, sizeof addr);
     log_msg_always(srv->log, LOG_LEVEL_INFO, "ready: listening on %s", addr);
+}
+
+/* inference_threads 0: one per CPU this process may really use (the
+ * affinity mask and the cgroup quota), not one per core of the machine. */
+static void size_threads(server_t *srv)
+{
+    cpu_quota_t q;
+    cpu_quota_read("/", cpu_quota_affinity(), &q);
+    if (q.quota > 0)
+        log_msg(srv->log, LOG_LEVEL_INFO, "cpus: %d in the affinity mask, cgroup quota %.2f (%s)",
+                q.affinity, q.quota, q.source);
+    else
+        log_msg(srv->log, LOG_LEVEL_INFO, "cpus: %d in the affinity mask, no cgroup quota",
+                q.affinity);
+    if (srv->cfg.inference_threads == 0) {
+        srv->cfg.inference_threads = q.cpus;
+        log_msg(srv->log, LOG_LEVEL_INFO, "inference_threads %d (from the cpus above)", q.cpus);
+    }
 }
 
 rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
@@ -179,6 +145,8 @@ rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
     rd_status_t st = srv->log ? metrics_create(NULL, &srv->metrics, err)
                               : rd_error_set(err, RD_ERR_NOMEM, "out of memory");
     if (st == RD_OK)
+        size_threads(srv);
+    if (st == RD_OK)
         st = start_http(srv, err);
     if (st != RD_OK) {
         server_destroy(srv);
@@ -190,10 +158,12 @@ rd_status_t server_start(const config_t *cfg, server_t **out, rd_error_t *err)
 
 rd_status_t server_load(server_t *srv, rd_error_t *err)
 {
-    rd_status_t st = load_engine(srv, err);
-    if (st == RD_OK)
-        st = warm_up(srv, err);
-    return st == RD_OK ? start_model(srv, err) : st;
+    if (!(srv->registry = registry_create()))
+        return rd_error_set(err, RD_ERR_NOMEM, "out of memory");
+    model_loader_params_t lp = {.cfg = &srv->cfg, .registry = srv->registry,
+                                .metrics = srv->metrics, .log = srv->log};
+    rd_status_t st = model_loader_create(&lp, &srv->loader, err);
+    return st == RD_OK ? model_loader_load_all(srv->loader, err) : st;
 }
 
 void server_ready(server_t *srv)
@@ -252,18 +222,27 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     int64_t deadline = clock_now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 0);
     http_begin_drain(srv->http);
-    served_model_t *m = registry_default(srv->registry);
+    model_loader_stop(srv->loader); /* nothing is loaded or swapped while draining */
+    served_model_t *models[REGISTRY_MAX_MODELS * REGISTRY_MAX_VERSIONS];
+    int n = srv->registry ? registry_snapshot(srv->registry, models, REGISTRY_MAX_MODELS *
+                                                                      REGISTRY_MAX_VERSIONS)
+                          : 0;
+    int queued = 0;
+    for (int i = 0; i < n; i++)
+        queued += served_model_queue_depth(models[i]);
     log_msg(srv->log, LOG_LEVEL_INFO, "draining: %d requests in flight, %d images queued",
-            http_inflight(srv->http), m ? served_model_queue_depth(m) : 0);
+            http_inflight(srv->http), queued);
     bool idle = wait_idle(srv, deadline);
     if (!idle) /* a decode still running stops at its next check */
         http_stop_work(srv->http);
     decode_pool_stop(srv->decode_pool); /* what is queued ends (and queues its images) first */
     rd_error_t berr = {0};
     rd_status_t st = RD_OK;
-    for (int i = 0; i < registry_count(srv->registry); i++)
-        if (served_model_drain(registry_at(srv->registry, i), ms_left(deadline), &berr) != RD_OK)
+    for (int i = 0; i < n; i++)
+        if (served_model_drain(models[i], ms_left(deadline), &berr) != RD_OK)
             st = berr.code;
+    for (int i = 0; i < n; i++)
+        served_model_unref(models[i]);
     /* answers to items completed by the drain still have to be written */
     if (!wait_idle(srv, clock_now_ns() + 1000000000LL + ms_left(deadline) * 1000000))
         idle = false;
@@ -281,17 +260,22 @@ void server_destroy(server_t *srv)
 {
     if (!srv)
         return;
+    model_loader_destroy(srv->loader); /* answers the load/unload requests still waiting */
     if (srv->http)
         http_stop_work(srv->http);
     decode_pool_stop(srv->decode_pool); /* the decodes end quickly, their images queued or not */
-    for (int i = 0; i < registry_count(srv->registry); i++) {
+    served_model_t *models[REGISTRY_MAX_MODELS * REGISTRY_MAX_VERSIONS];
+    int n = srv->registry ? registry_snapshot(srv->registry, models, REGISTRY_MAX_MODELS *
+                                                                      REGISTRY_MAX_VERSIONS)
+                          : 0;
+    for (int i = 0; i < n; i++) {
         rd_error_t err;
-        served_model_drain(registry_at(srv->registry, i), 0, &err);
+        served_model_drain(models[i], 0, &err);
+        served_model_unref(models[i]);
     }
     http_destroy(srv->http); /* no connection is suspended now: every item is done */
     decode_pool_destroy(srv->decode_pool); /* after the HTTP threads, which submit to it */
     registry_destroy(srv->registry);
-    engine_free(srv->engine); /* loaded but not yet served (a failed start) */
     metrics_destroy(srv->metrics);
     log_destroy(srv->log);
     free(srv);

@@ -107,6 +107,11 @@ static void finish_dropped(batcher_t *b, batcher_item_t *it, batcher_outcome_t o
     it->outcome = outcome;
     rd_error_set(&it->error, why[outcome].code, "%s", why[outcome].msg);
     metrics_count_dropped(b->metrics, why[outcome].reason, 1);
+    if (b->params.stats) {
+        atomic_fetch_add_explicit(&b->params.stats->fail, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->params.stats->queue_ns, (uint64_t)it->queue_ns,
+                                  memory_order_relaxed);
+    }
     it->done(it, it->ctx);
 }
 
@@ -121,8 +126,29 @@ static int take_locked(batcher_t *b, int max)
     if (!b->head)
         b->tail = NULL;
     b->depth -= n;
-    metrics_gauge_set(b->metrics, METRICS_G_QUEUE_DEPTH, b->depth);
+    metrics_gauge_add(b->metrics, METRICS_G_QUEUE_DEPTH, -n); /* the total over every model */
+    if (b->params.stats)
+        atomic_store_explicit(&b->params.stats->queue_depth, b->depth, memory_order_relaxed);
     return n;
+}
+
+/* This version's counters (model_stats.h) for one batch of n_run images;
+ * their queue times were added as they were taken. */
+static void record_stats(batcher_t *b, int n_run, bool ok, int64_t elapsed, uint64_t rechecked)
+{
+    model_stats_t *st = b->params.stats;
+    if (!st)
+        return;
+    atomic_fetch_add_explicit(ok ? &st->success : &st->fail, (uint64_t)n_run,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->batch_images, (uint64_t)n_run, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->compute_ns, (uint64_t)elapsed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->rechecked, rechecked, memory_order_relaxed);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    atomic_store_explicit(&st->last_ms, (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000,
+                          memory_order_relaxed);
 }
 
 /* Runs b->run[0..n_run) on run_fn or, when some item wants features or a
@@ -162,6 +188,9 @@ static void run_batch(batcher_t *b, int n)
             memcpy(b->batch_in + (size_t)n_run * b->image_floats, it->input,
                    b->image_floats * sizeof(float));
             b->run[n_run++] = it;
+            if (p->stats)
+                atomic_fetch_add_explicit(&p->stats->queue_ns, (uint64_t)it->queue_ns,
+                                          memory_order_relaxed);
         }
     }
     if (!n_run)
@@ -176,11 +205,14 @@ static void run_batch(batcher_t *b, int n)
     metrics_observe(b->metrics, METRICS_H_BATCH_SIZE, n_run);
     if (s == RD_OK)
         metrics_count_images(b->metrics, (uint64_t)n_run);
+    uint64_t rechecked_now = 0;
     if (b->engine) { /* only this thread runs the engine, so the delta is this batch's */
         uint64_t rechecked = engine_rechecked(b->engine);
-        metrics_count_rechecked(b->metrics, rechecked - b->rechecked);
+        rechecked_now = rechecked - b->rechecked;
+        metrics_count_rechecked(b->metrics, rechecked_now);
         b->rechecked = rechecked;
     }
+    record_stats(b, n_run, s == RD_OK, elapsed, rechecked_now);
     for (int i = 0; i < n_run; i++) {
         batcher_item_t *it = b->run[i];
         it->inference_ns = elapsed;
@@ -382,7 +414,9 @@ rd_status_t batcher_submit_many(batcher_t *b, batcher_item_t **items, int n, rd_
         b->tail = it;
     }
     b->depth += n;
-    metrics_gauge_set(b->metrics, METRICS_G_QUEUE_DEPTH, b->depth);
+    metrics_gauge_add(b->metrics, METRICS_G_QUEUE_DEPTH, n);
+    if (b->params.stats)
+        atomic_store_explicit(&b->params.stats->queue_depth, b->depth, memory_order_relaxed);
     pthread_cond_signal(&b->cv_work);
     pthread_mutex_unlock(&b->mu);
     return RD_OK;
@@ -414,6 +448,11 @@ int batcher_producers(batcher_t *b)
     int n = b->producers;
     pthread_mutex_unlock(&b->mu);
     return n;
+}
+
+bool batcher_on_worker(const batcher_t *b)
+{
+    return pthread_equal(pthread_self(), b->thread);
 }
 
 int batcher_queue_depth(batcher_t *b)

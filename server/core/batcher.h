@@ -32,6 +32,7 @@
 #ifndef RESNETD_BATCHER_H
 #define RESNETD_BATCHER_H
 
+#include "model_stats.h"
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,6 +75,7 @@ typedef struct {
     void *run_ctx;         /* first argument of run_fn */
     int input_h, input_w;  /* image size in pixels; 0 = from the engine */
     int n_classes;         /* logits per image; 0 = from the engine */
+    model_stats_t *stats;  /* this model version's counters (borrowed); NULL = none */
 } batcher_params_t;
 
 /* One image in flight. The submitter owns the item and everything it points
@@ -177,6 +179,9 @@ const batcher_params_t *batcher_params(const batcher_t *b);
  * else RD_OK. Either way the worker has exited when it returns. A second call
  * returns RD_OK at once. Call from the owning thread, never from done(). */
 rd_status_t batcher_drain(batcher_t *b, int64_t timeout_ms, rd_error_t *err);
+
+/* True when called on b's worker thread (from a done() callback). */
+bool batcher_on_worker(const batcher_t *b);
 
 /* Drains with timeout 0 if not yet drained (so every queued item gets its
  * done() call), joins the worker and frees everything. Does not free the

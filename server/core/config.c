@@ -265,6 +265,14 @@ static rd_status_t set_from_json(const key_def_t *k, json_t *v, config_t *cfg, r
     }
 }
 
+rd_status_t config_set_json(const char *key, struct json_t *v, config_t *cfg, rd_error_t *err)
+{
+    const key_def_t *k = find_key(key, strlen(key));
+    if (!k)
+        return rd_error_set(err, RD_ERR_FORMAT, "unknown key '%s'", key);
+    return set_from_json(k, v, cfg, err);
+}
+
 /* Sets every key of the parsed config object; origin names it in errors. */
 static rd_status_t apply_object(json_t *root, const char *origin, config_t *cfg,
                                 rd_error_t *err)
@@ -460,6 +468,13 @@ rd_status_t config_validate(const config_t *cfg, rd_error_t *err)
                             "or neither for plain HTTP",
                             cfg->tls_cert[0] ? "tls_cert" : "tls_key",
                             cfg->tls_cert[0] ? "tls_key" : "tls_cert");
+    if (strcmp(cfg->model_control_mode, "none") && strcmp(cfg->model_control_mode, "poll") &&
+        strcmp(cfg->model_control_mode, "explicit"))
+        return rd_error_set(err, RD_ERR_ARG, "model_control_mode: '%s' must be none, poll or explicit",
+                            cfg->model_control_mode);
+    if (strcmp(cfg->model_control_mode, "none") && !cfg->model_repository[0])
+        return rd_error_set(err, RD_ERR_ARG, "model_control_mode %s needs model_repository",
+                            cfg->model_control_mode);
     if ((unsigned)cfg->log_level > LOG_LEVEL_DEBUG)
         return rd_error_set(err, RD_ERR_ARG, "log_level: %d is not a level", (int)cfg->log_level);
     if (cfg->max_images_per_request > cfg->max_queue_length)

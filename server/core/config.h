@@ -44,6 +44,11 @@ typedef struct {
     char model[CONFIG_STR_MAX];    /* safetensors model path; default "models/resnet50.safetensors" */
     char model_name[128];          /* name in responses and KServe URLs; "" = the model's own name */
     char labels[CONFIG_STR_MAX];   /* labels file (JSON array or one per line); "" = from the model */
+    char model_repository[CONFIG_STR_MAX]; /* DIR/NAME/VERSION/model.safetensors; "" = serve `model` */
+    char default_model[128];       /* the model of URLs that name none; "" = the only (or first) one */
+    char model_control_mode[16];   /* "none" (default), "poll" or "explicit" (see model_loader.h) */
+    int repository_poll_s;         /* poll mode: seconds between rescans; default 5 */
+    int max_models_memory_mb;      /* loaded versions' memory together; 0 = no limit (default) */
     rd_precision_t precision;      /* fp32 (default), int8 (needs a calibrated model), bf16 or auto */
     float int8_recheck;            /* int8/bf16: FP32 rerun margin, in logit error bounds; 0 = never;
                                       default ENGINE_RECHECK_DEFAULT (2) */
@@ -110,6 +115,12 @@ rd_status_t config_load_file(const char *path, config_t *cfg, rd_error_t *err);
  * error messages (a path, "RESNETD_CONFIG", ...). Same rules and failures. */
 rd_status_t config_load_buffer(const char *text, size_t len, const char *origin, config_t *cfg,
                                rd_error_t *err);
+
+/* Sets one key from a parsed JSON value, as the config file does (a model's
+ * config.json reuses the same rules). RD_ERR_FORMAT for an unknown key or a
+ * wrong type, RD_ERR_ARG out of range; the message names the key. */
+struct json_t;
+rd_status_t config_set_json(const char *key, struct json_t *v, config_t *cfg, rd_error_t *err);
 
 /* Applies flags from argv[1..argc-1]: "--key-name VALUE" or "--key-name=VALUE"
  * for every key (underscores become dashes), plus the alias --topk for

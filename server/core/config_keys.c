@@ -25,15 +25,28 @@ const key_def_t config_keys[] = {
     INT(http_threads, "2", 1, 1024, "N", "libmicrohttpd worker threads: they parse requests and build answers"),
     INT(decode_threads, "0", 0, 1024, "N",
         "threads that decode and preprocess images, apart from the HTTP threads; "
-        "0 = the CPUs the process may use (sched_getaffinity) + 1"),
+        "0 = the CPUs the process may use (affinity mask, cgroup CPU quota) + 1"),
     INT(max_decodes_per_request, "0", 0, 1024, "N",
         "most images of one request decoding at once, so that other requests' images find a free "
         "decoder; 0 = the CPU count (at most decode_threads)"),
     INT(inference_threads, ENGINE, 0, 1024, "N",
-        "oneDNN/OpenMP threads of the one inference worker; 0 = one per core"),
+        "oneDNN/OpenMP threads of the one inference worker; 0 = one per CPU the affinity mask "
+        "and the cgroup CPU quota allow"),
     STR(model, "models/resnet50.safetensors", "PATH", "safetensors model file"),
     STR(model_name, NULL, "NAME", "model name in responses and KServe URLs; empty = the model's own name"),
     STR(labels, NULL, "PATH", "labels file (JSON array or one label per line); empty = from the model"),
+    STR(model_repository, NULL, "DIR",
+        "model repository, DIR/NAME/VERSION/model.safetensors with an optional DIR/NAME/config.json; "
+        "empty = serve the one file of `model`"),
+    STR(default_model, NULL, "NAME",
+        "the model of /classify and the other URLs that name none; empty = the only or first model"),
+    STR(model_control_mode, "none", "none|poll|explicit",
+        "none: load the repository at start; poll: rescan it every repository_poll_s; explicit: "
+        "load and unload through POST /v2/repository/models/NAME/load|unload"),
+    INT(repository_poll_s, "5", 1, 86400, "S", "poll mode: seconds between rescans of model_repository"),
+    INT(max_models_memory_mb, NULL, 0, 16777216, "MB",
+        "memory every loaded model version may use together (resnetd_model_version_memory_bytes); "
+        "a load that would pass it is refused; 0 = no limit"),
     {"precision", K_PRECISION, F(precision), 0, 0, 0, 0, "fp32|int8|bf16|auto",
      "convolution arithmetic; int8 needs a calibrated model (resnetd calibrate); bf16 is fast "
      "with AMX only; auto: bf16 where AMX BF16 exists, else fp32", ENGINE},

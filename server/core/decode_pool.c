@@ -6,9 +6,9 @@
  * of the list), never one already running max_per_group. THREADS: as in decode_pool.h; `lock` guards everything below it
  * in struct decode_pool and the counters of every group. */
 #include "decode_pool.h"
+#include "cpu_quota.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -166,11 +166,9 @@ int decode_pool_pending(decode_pool_t *p)
 
 int decode_pool_default_per_group(void)
 {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return 1;
-    int n = CPU_COUNT(&set);
-    return n > 0 ? n : 1;
+    cpu_quota_t q; /* the affinity mask, capped by a cgroup CPU quota */
+    cpu_quota_read("/", cpu_quota_affinity(), &q);
+    return q.cpus;
 }
 
 int decode_pool_default_threads(void)

@@ -2,6 +2,8 @@
  * served_model.h). */
 #include "served_model.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +13,10 @@ struct served_model {
     engine_t *engine;
     model_preproc_t preproc;
     batcher_t *batcher; /* thread-safe itself */
+    int version;        /* set by the owner before publishing (served_model_set_version) */
+    atomic_int refs;    /* the registry's and every request's that holds it */
+    model_stats_t stats; /* atomics: the batcher records, /metrics and /stats read */
+    batcher_params_t batching; /* as created (read-only) */
 };
 
 rd_status_t served_model_create(engine_t *engine, const char *name,
@@ -24,9 +30,14 @@ rd_status_t served_model_create(engine_t *engine, const char *name,
         return rd_error_set(err, RD_ERR_NOMEM, "out of memory");
     }
     m->engine = engine;
+    m->version = 1;
+    atomic_init(&m->refs, 1);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->preproc = *preproc;
-    rd_status_t st = batcher_create(engine, bp, metrics, &m->batcher, err);
+    m->batching = *bp;
+    batcher_params_t own = *bp;
+    own.stats = &m->stats;
+    rd_status_t st = batcher_create(engine, &own, metrics, &m->batcher, err);
     if (st != RD_OK) {
         served_model_destroy(m);
         return st;
@@ -38,6 +49,62 @@ rd_status_t served_model_create(engine_t *engine, const char *name,
 const char *served_model_name(const served_model_t *m)
 {
     return m->name;
+}
+
+int served_model_version(const served_model_t *m)
+{
+    return m->version;
+}
+
+void served_model_set_version(served_model_t *m, int version)
+{
+    m->version = version;
+}
+
+served_model_t *served_model_ref(served_model_t *m)
+{
+    atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+static void *reap(void *m)
+{
+    served_model_destroy(m);
+    return NULL;
+}
+
+void served_model_unref(served_model_t *m)
+{
+    if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
+        return;
+    /* The last reference of a retired version can be a request freed by its
+     * own worker's done() (its client had gone); that thread cannot join
+     * itself, so a short-lived thread frees the model then. */
+    pthread_t t;
+    pthread_attr_t attr;
+    if (m->batcher && batcher_on_worker(m->batcher) && !pthread_attr_init(&attr)) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &attr, reap, m);
+        pthread_attr_destroy(&attr);
+        if (!rc)
+            return;
+    }
+    served_model_destroy(m); /* the one place a served model is freed */
+}
+
+int served_model_refs(const served_model_t *m)
+{
+    return atomic_load(&((served_model_t *)m)->refs);
+}
+
+const batcher_params_t *served_model_batching(const served_model_t *m)
+{
+    return &m->batching;
+}
+
+model_stats_t *served_model_stats(served_model_t *m)
+{
+    return &m->stats;
 }
 
 const model_info_t *served_model_info(const served_model_t *m)

@@ -9,9 +9,14 @@
  *     served_model_submit(m, items, n, &err);       HTTP threads
  *     served_model_drain(m, timeout_ms, &err);  served_model_destroy(m);
  *
- * THREADS: the metadata is read-only after creation; submit, the producer
- * calls and queue_depth are thread-safe (they are the batcher's; see
- * batcher.h). drain and destroy are the owner's, from one thread. */
+ * Lifetime: reference-counted. served_model_create returns one reference;
+ * the registry keeps it, each request that looks the model up takes one
+ * more (registry_acquire), and the last served_model_unref frees the model:
+ * by then no request holds it, so its queue is empty.
+ *
+ * THREADS: the metadata is read-only after publication; submit, the producer
+ * calls, queue_depth, ref and unref are thread-safe (the batcher's, atomics).
+ * drain is the owner's. */
 #ifndef RESNETD_SERVED_MODEL_H
 #define RESNETD_SERVED_MODEL_H
 
@@ -42,6 +47,23 @@ rd_status_t served_model_cam(const served_model_t *m, const float *feature_map, 
 /* The name in responses and KServe URLs. */
 const char *served_model_name(const served_model_t *m);
 
+/* The version number (1 unless set before publication). */
+int served_model_version(const served_model_t *m);
+void served_model_set_version(served_model_t *m, int version);
+
+/* Takes a reference (returns m) / drops one; the last unref frees the model
+ * (served_model_destroy). unref(NULL) is a no-op. Thread-safe. */
+served_model_t *served_model_ref(served_model_t *m);
+void served_model_unref(served_model_t *m);
+/* References held now (tests, the loader's wait for a retired version). */
+int served_model_refs(const served_model_t *m);
+
+/* The batching parameters its queue was created with. */
+const batcher_params_t *served_model_batching(const served_model_t *m);
+
+/* This version's counters (model_stats.h). Thread-safe (atomics). */
+model_stats_t *served_model_stats(served_model_t *m);
+
 /* Classes, labels, architecture, precision (the engine's). */
 const model_info_t *served_model_info(const served_model_t *m);
 
@@ -63,7 +85,8 @@ int served_model_queue_depth(served_model_t *m);
 rd_status_t served_model_drain(served_model_t *m, int64_t timeout_ms, rd_error_t *err);
 
 /* Drains with no grace if needed, then frees the batcher, the engine and the
- * model. NULL is a no-op. */
+ * model, whatever the references. NULL is a no-op. Only served_model_unref
+ * and a model never published call it. */
 void served_model_destroy(served_model_t *m);
 
 #endif

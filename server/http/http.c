@@ -236,16 +236,18 @@ http_limits_t http_limits_of(const config_t *cfg)
     };
 }
 
-void http_set_registry(http_t *h, const registry_t *registry)
+void http_set_registry(http_t *h, registry_t *registry, void *control)
 {
     h->loaded = h->deps;
     h->loaded.registry = registry;
+    h->loaded.control = control;
     atomic_store_explicit(&h->live, &h->loaded, memory_order_release);
 }
 
 bool http_ready(const http_t *h)
 {
-    return atomic_load_explicit(&h->live, memory_order_acquire) && !http_draining(h);
+    const http_deps_t *live = atomic_load_explicit(&h->live, memory_order_acquire);
+    return live && registry_all_ready(live->registry) && !http_draining(h);
 }
 
 int http_inflight(const http_t *h)

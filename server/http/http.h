@@ -58,7 +58,9 @@ typedef struct {
  * routes with needs_model are refused with 503 until then. */
 typedef struct {
     const http_limits_t *limits;
-    const registry_t *registry;  /* the models served; NULL until loaded */
+    registry_t *registry;        /* the models served; NULL until loaded */
+    void *control;               /* the model loader (model_loader_t), for the repository
+                                    API; NULL when there is none */
     metrics_t *metrics;          /* may be NULL */
     const log_t *log;            /* may be NULL */
     decode_pool_t *decode_pool;  /* where routes decode images; NULL = on the HTTP thread */
@@ -92,7 +94,8 @@ typedef struct {
  * so that this layer does not depend on the routes above it. */
 typedef const http_route_t *(*http_find_route_fn)(const char *path, const char *method,
                                                   metrics_endpoint_t *endpoint, char *param,
-                                                  size_t param_size, const char **allow);
+                                                  size_t param_size, char *version,
+                                                  size_t version_size, const char **allow);
 
 typedef struct {
     http_deps_t deps;
@@ -139,12 +142,14 @@ bool http_stopping(const http_t *h);
 /* The limits routes apply, from cfg. */
 http_limits_t http_limits_of(const config_t *cfg);
 
-/* Publishes the loaded models to the routes: requests that arrive afterwards
- * see deps with this registry (limits, metrics and log as given to
- * http_create). Call once, from the thread that loaded the models, with a
- * registry that is complete and outlives the http_t. Thread-safe with respect
- * to requests in progress (they keep the deps they started with). */
-void http_set_registry(http_t *h, const registry_t *registry);
+/* Publishes the models to the routes: requests that arrive afterwards see
+ * deps with this registry and the model loader (control, for the repository
+ * API; may be NULL), limits, metrics and log as given to http_create. Call
+ * once, from the thread that loaded the first models, with a registry that
+ * outlives the http_t (it changes afterwards under its own lock as the loader
+ * publishes and retires versions). Thread-safe with respect to requests in
+ * progress (they keep the deps they started with). */
+void http_set_registry(http_t *h, registry_t *registry, void *control);
 
 /* True when the model is loaded and the server is not draining: /readyz.
  * Thread-safe. */
@@ -166,15 +171,26 @@ const http_deps_t *http_request_deps(const http_request_t *req);
 /* The daemon serving the request (for http_ready / http_draining). */
 const http_t *http_request_server(const http_request_t *req);
 
-/* The model the request is for: the one its URL names ({name}), else the
- * one its query names (?model=NAME, /classify), else the registry's default;
- * NULL when no such model is served (or none is loaded). */
-served_model_t *http_request_model(const http_request_t *req);
+/* The model the request is for: the one its URL names ({name}, else the
+ * query's ?model=, else the registry's default) at the URL's version
+ * (/versions/{v}, else ?version=, else the newest ready one). Looked up once
+ * per request, which then holds it until it is freed (a version replaced
+ * meanwhile finishes this request). NULL when there is no such model or
+ * version, or it is not ready: http_request_model_miss says which. */
+served_model_t *http_request_model(http_request_t *req);
+
+/* After http_request_model gave NULL: 404 (unknown model, with the names
+ * served; unknown version) or 503 (known, no version ready; Retry-After is
+ * set), with the message in msg. */
+int http_request_model_miss(http_request_t *req, char *msg, size_t size);
 
 /* The complete request body (NUL-terminated, so a JSON parser may read it as
  * text); *len excludes the NUL. Empty for routes without takes_body, and
  * without the chunks a body() hook took. */
 const uint8_t *http_request_body(const http_request_t *req, size_t *len);
+
+/* The {version} segment of a versioned URL, else "". */
+const char *http_request_version(const http_request_t *req);
 
 /* The {name} segment of a KServe URL, else "". */
 const char *http_request_param(const http_request_t *req);
@@ -191,10 +207,8 @@ void http_request_set_images(http_request_t *req, int n);
 void http_request_add_timings(http_request_t *req, double decode_ms, double queue_ms,
                               double inference_ms);
 
-/* The access log record's model: the route has found the model it serves
- * (its version is HTTP_MODEL_VERSION, the one version a model has here).
- * Borrowed; the registry outlives the request. */
-#define HTTP_MODEL_VERSION "1"
+/* The access log record's model and version: the route has found the model
+ * it serves. Borrowed: the request holds it (http_request_model). */
 void http_request_set_model(http_request_t *req, const served_model_t *model);
 /* CLOCK_MONOTONIC at the request's first byte (deadlines count from it). */
 int64_t http_request_start_ns(const http_request_t *req);

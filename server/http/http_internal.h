@@ -60,6 +60,11 @@ struct http_request {
      * connection's callbacks on its own thread) */
     http_state_t state;
     char param[128];             /* the {name} segment of a KServe URL, else "" */
+    char version[16];            /* the {version} segment of a versioned URL, else "" */
+    served_model_t *model;       /* acquired at the first http_request_model, one reference,
+                                    dropped in request_free */
+    bool model_looked_up;
+    registry_lookup_t lookup;    /* what that lookup found */
     const http_route_t *route;   /* NULL while unrouted */
     metrics_endpoint_t endpoint;
     uint8_t *body;               /* request body (NUL-terminated) */

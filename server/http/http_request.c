@@ -69,6 +69,7 @@ static void request_free(http_request_t *req)
         free(req->route_data);
     pthread_cond_destroy(&req->none_pending);
     pthread_mutex_destroy(&req->lock);
+    served_model_unref(req->model); /* its queue has answered every item of this request */
     free(req->body);
     free(req->response);
     bool large = req->bytes_in >= (int64_t)HTTP_TRIM_BYTES;
@@ -236,7 +237,8 @@ static bool header_stage(http_request_t *req, const char *url)
 {
     const char *allow = NULL;
     req->route = req->http->find_route(url, req->method, &req->endpoint, req->param,
-                                       sizeof req->param, &allow);
+                                       sizeof req->param, req->version, sizeof req->version,
+                                       &allow);
     if (http_over_limit(req->conn) && !is_probe(req)) { /* before auth: it reveals nothing but the limit */
         req->route = NULL;
         char msg[128];
@@ -424,17 +426,16 @@ static void producer_leave(http_request_t *req)
     req->producing = NULL;
 }
 
-/* Whether the answer must be built without suspending the connection: the
- * client has half-closed (its FIN is in) and ignore_client_abort keeps such
- * requests. libmicrohttpd has then already read the FIN and would close the
- * connection as soon as it is resumed, so the HTTP thread waits for the
- * images itself (at most request_timeout_ms: the batcher drops them after). */
-static bool kept_though_half_closed(http_request_t *req)
+/* Whether the answer is waited for on the HTTP thread instead of suspending
+ * the connection: with ignore_client_abort. libmicrohttpd closes a resumed
+ * connection whose FIN it reads before the answer is queued, and a client
+ * that half-closes right after its body (nc -N) may send its FIN after the
+ * route's start() has returned, so no check at that moment would do: the
+ * thread waits (at most request_timeout_ms, after which the batcher drops the
+ * images) and queues the answer from the same callback. */
+static bool waits_on_thread(const http_request_t *req)
 {
-    if (!req->deps->limits->ignore_client_abort || req->fd < 0)
-        return false;
-    struct pollfd p = {.fd = req->fd, .events = POLLRDHUP};
-    return poll(&p, 1, 0) > 0 && (p.revents & POLLRDHUP);
+    return req->deps->limits->ignore_client_abort;
 }
 
 /* Runs the route once the body is complete. Returns true when the connection
@@ -462,7 +463,7 @@ static bool run_route(http_request_t *req)
     if (step == HTTP_PENDING) {
         pthread_mutex_lock(&req->lock);
         bool wait = req->pending > 0;
-        if (wait && kept_though_half_closed(req)) {
+        if (wait && waits_on_thread(req)) {
             while (req->pending > 0)
                 pthread_cond_wait(&req->none_pending, &req->lock);
             wait = false;
@@ -538,6 +539,9 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     producer_leave(req); /* the client went away before start(), or an early answer */
     request_phase(req, false); /* kept alive: connection_timeout_s from now on */
+    char version[16] = "";
+    if (req->logged_model)
+        snprintf(version, sizeof version, "%d", served_model_version(req->logged_model));
     log_access_t rec = {
         .method = req->method,
         .path = req->path,
@@ -551,7 +555,7 @@ void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .total_ms = http_request_elapsed_ms(req),
         .cpu_ms = http_request_cpu_report(req, h->deps.metrics),
         .model = req->logged_model ? served_model_name(req->logged_model) : NULL,
-        .version = req->logged_model ? HTTP_MODEL_VERSION : NULL,
+        .version = req->logged_model ? version : NULL,
     };
     if (rec.status == 0)
         rec.status = 499;

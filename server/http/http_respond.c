@@ -18,14 +18,63 @@ const http_t *http_request_server(const http_request_t *req)
     return req->http;
 }
 
-served_model_t *http_request_model(const http_request_t *req)
+/* A version segment or ?version=: a positive integer, 0 = none given, -1 = bad. */
+static int requested_version(const http_request_t *req)
 {
-    if (req->param[0])
-        return registry_find(req->deps->registry, req->param);
-    const char *name = http_query(req, "model"); /* /classify?model=NAME */
-    if (name)
-        return registry_find(req->deps->registry, name);
-    return registry_default(req->deps->registry);
+    const char *v = req->version[0] ? req->version : http_query(req, "version");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    return *end || n < 1 || n > 999999999 ? -1 : (int)n;
+}
+
+served_model_t *http_request_model(http_request_t *req)
+{
+    if (req->model_looked_up || !req->deps->registry)
+        return req->model;
+    req->model_looked_up = true;
+    const char *name = req->param[0] ? req->param : http_query(req, "model");
+    int version = requested_version(req);
+    req->lookup = registry_acquire(req->deps->registry, name, version < 0 ? 0 : version,
+                                   &req->model);
+    if (version < 0 && req->lookup != REGISTRY_NO_MODEL) { /* a model, not such a version */
+        served_model_unref(req->model);
+        req->model = NULL;
+        req->lookup = REGISTRY_NO_VERSION;
+    }
+    return req->model;
+}
+
+int http_request_model_miss(http_request_t *req, char *msg, size_t size)
+{
+    const char *name = req->param[0] ? req->param : http_query(req, "model");
+    name = name ? name : "";
+    const char *v = req->version[0] ? req->version : http_query(req, "version");
+    char names[512] = "";
+    if (req->deps->registry)
+        registry_names(req->deps->registry, names, sizeof names);
+    switch (req->deps->registry ? req->lookup : REGISTRY_UNAVAILABLE) {
+    case REGISTRY_NO_MODEL:
+        snprintf(msg, size, "model '%.100s' is not served here (models: %s)", name, names);
+        return 404;
+    case REGISTRY_NO_VERSION:
+        snprintf(msg, size, "model '%.100s' has no version '%.15s'", name, v ? v : "");
+        return 404;
+    default: {
+        char s[16];
+        snprintf(s, sizeof s, "%d", req->deps->limits->retry_after_s);
+        http_set_header(req, "Retry-After", s);
+        snprintf(msg, size, "model '%.100s' is not ready (loading or unavailable); retry later",
+                 name);
+        return 503;
+    }
+    }
+}
+
+const char *http_request_version(const http_request_t *req)
+{
+    return req->version;
 }
 
 void http_request_set_model(http_request_t *req, const served_model_t *model)

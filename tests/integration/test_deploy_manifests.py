@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import server_harness
@@ -171,6 +172,14 @@ class TestKubernetes(unittest.TestCase):
         self.assertGreaterEqual(grace, int(cmd[1]) + drain, "preStop sleep + drain_timeout_s")
 
     def test_model_comes_from_the_init_container(self):
+        if self.cm.get("model_repository"):  # NAME/VERSION/model.safetensors in the repository
+            repo = self.value("model_repository")
+            mount = next(m for m in self.ctr["volumeMounts"] if m["mountPath"] == repo)
+            init = self.pod["spec"]["initContainers"][0]
+            imount = next(m for m in init["volumeMounts"] if m["name"] == mount["name"])
+            rel = os.path.relpath(init["command"][-1], imount["mountPath"])
+            self.assertRegex(rel, r"^[A-Za-z0-9_.-]+/[1-9][0-9]*/model\.safetensors$")
+            return
         model = self.value("model")
         mount = next(m for m in self.ctr["volumeMounts"] if model.startswith(m["mountPath"] + "/"))
         init = self.pod["spec"]["initContainers"][0]
@@ -232,8 +241,17 @@ class LiveServer(server_harness.Server):
     """resnetd serve with the ConfigMap's resnetd.json, on a free loopback port."""
 
     def __init__(self, config_file):
+        flags = ["--config", config_file]
+        self.repo = None
+        if json.loads(read(config_file)).get("model_repository"):
+            # the pod's repository, with the test's model as resnet50 version 1
+            self.repo = tempfile.mkdtemp(prefix="resnetd_repo_")
+            os.makedirs(os.path.join(self.repo, "resnet50", "1"))
+            os.symlink(os.path.abspath(MODEL),
+                       os.path.join(self.repo, "resnet50", "1", "model.safetensors"))
+            flags += ["--model-repository", self.repo]
         try:
-            super().__init__(RESNETD, MODEL, "--config", config_file, name="deploy",
+            super().__init__(RESNETD, MODEL, *flags, name="deploy",
                              ready=r"ready: listening on \S*:(\d+)")
         except server_harness.StartError as e:
             raise AssertionError(f"resnetd did not get ready: {e}")
@@ -251,6 +269,8 @@ class LiveServer(server_harness.Server):
     def stop(self):
         rc = super().stop()
         self.remove_log()
+        if self.repo:
+            shutil.rmtree(self.repo, ignore_errors=True)
         return rc
 
 

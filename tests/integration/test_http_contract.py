@@ -58,7 +58,8 @@ def check_bodies(conn, version):
     want = {"/healthz": (200, {"status": "ok"}), "/readyz": (200, {"status": "ready"}),
             "/v2/health/live": (200, {"live": True}), "/v2/health/ready": (200, {"ready": True}),
             "/v2": (200, {"name": "resnetd", "version": version,
-                          "extensions": ["binary_tensor_data"]})}
+                          "extensions": ["binary_tensor_data", "model_repository",
+                                         "statistics"]})}
     for path, (status, body) in want.items():
         st, data = get(conn, "GET", path)
         check(st == status and json_of(data) == body, f"GET {path}: {st} {data!r}, want {body}")

@@ -41,42 +41,53 @@ START_TEST(routing)
 {
     metrics_endpoint_t ep;
     char param[128];
+    char ver[16];
     const char *allow;
-    ck_assert_ptr_eq(routes_find("/classify", "POST", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/classify", "POST", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_classify);
     ck_assert_int_eq(ep, METRICS_EP_CLASSIFY);
-    ck_assert_ptr_null(routes_find("/classify", "GET", &ep, param, sizeof param, &allow));
+    ck_assert_ptr_null(routes_find("/classify", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow));
     ck_assert_str_eq(allow, "POST");
-    ck_assert_ptr_null(routes_find("/healthz", "PUT", &ep, param, sizeof param, &allow));
+    ck_assert_ptr_null(routes_find("/healthz", "PUT", &ep, param, sizeof param, ver, sizeof ver, &allow));
     ck_assert_str_eq(allow, "GET, HEAD");
-    ck_assert_ptr_eq(routes_find("/healthz", "HEAD", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/healthz", "HEAD", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_healthz);
-    ck_assert_ptr_eq(routes_find("/v2/models/resnet50/infer", "POST", &ep, param, sizeof param,
+    ck_assert_ptr_eq(routes_find("/v2/models/resnet50/infer", "POST", &ep, param, sizeof param, ver, sizeof ver,
                                  &allow), &route_v2_infer);
     ck_assert_str_eq(param, "resnet50");
     ck_assert_int_eq(ep, METRICS_EP_V2_INFER);
-    ck_assert_ptr_eq(routes_find("/v2/models/m/ready", "GET", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/v2/models/m/ready", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_v2_model_ready);
-    ck_assert_ptr_eq(routes_find("/v2/models/m", "GET", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/v2/models/m", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_v2_model);
-    ck_assert_ptr_eq(routes_find("/v2/models/m/", "GET", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/v2/models/m/", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_v2_model);
     ck_assert_ptr_eq(routes_find("/v2/models/r50/versions/1/infer", "POST", &ep, param,
-                                 sizeof param, &allow), &route_v2_infer);
+                                 sizeof param, ver, sizeof ver, &allow), &route_v2_infer);
     ck_assert_str_eq(param, "r50");
-    ck_assert_ptr_eq(routes_find("/v2/models/m/versions/1", "GET", &ep, param, sizeof param,
+    ck_assert_ptr_eq(routes_find("/v2/models/m/versions/1", "GET", &ep, param, sizeof param, ver, sizeof ver,
                                  &allow), &route_v2_model);
     ck_assert_ptr_eq(routes_find("/v2/models/m/versions/1/ready", "GET", &ep, param,
-                                 sizeof param, &allow), &route_v2_model_ready);
-    ck_assert_ptr_null(routes_find("/v2/models/m/versions/2/infer", "POST", &ep, param,
-                                   sizeof param, &allow));
-    ck_assert_ptr_null(routes_find("/v2/models//infer", "POST", &ep, param, sizeof param, &allow));
-    ck_assert_ptr_null(routes_find("/v2/models/m/infer/x", "POST", &ep, param, sizeof param,
+                                 sizeof param, ver, sizeof ver, &allow), &route_v2_model_ready);
+    ck_assert_ptr_eq(routes_find("/v2/models/m/versions/12/infer", "POST", &ep, param,
+                                 sizeof param, ver, sizeof ver, &allow), &route_v2_infer);
+    ck_assert_str_eq(param, "m");
+    ck_assert_str_eq(ver, "12");
+    ck_assert_ptr_eq(routes_find("/models/m2/classify", "POST", &ep, param, sizeof param, ver,
+                                 sizeof ver, &allow), &route_classify);
+    ck_assert_str_eq(param, "m2");
+    ck_assert_str_eq(ver, "");
+    ck_assert_ptr_eq(routes_find("/v2/repository/models/m3/load", "POST", &ep, param, sizeof param,
+                                 ver, sizeof ver, &allow), &route_repository_load);
+    ck_assert_str_eq(param, "m3");
+    ck_assert_int_eq(ep, METRICS_EP_REPOSITORY);
+    ck_assert_ptr_null(routes_find("/v2/models//infer", "POST", &ep, param, sizeof param, ver, sizeof ver, &allow));
+    ck_assert_ptr_null(routes_find("/v2/models/m/infer/x", "POST", &ep, param, sizeof param, ver, sizeof ver,
                                    &allow));
     ck_assert_ptr_null(allow);
     ck_assert_int_eq(ep, METRICS_EP_OTHER);
-    ck_assert_ptr_null(routes_find("/classifyx", "POST", &ep, param, sizeof param, &allow));
-    ck_assert_ptr_null(routes_find("", "GET", &ep, param, sizeof param, &allow));
+    ck_assert_ptr_null(routes_find("/classifyx", "POST", &ep, param, sizeof param, ver, sizeof ver, &allow));
+    ck_assert_ptr_null(routes_find("", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow));
 }
 END_TEST
 
@@ -86,44 +97,48 @@ START_TEST(routing_other_protocols)
 {
     metrics_endpoint_t ep;
     char param[128];
+    char ver[16];
     const char *allow;
-    ck_assert_ptr_eq(routes_find("/predictions/r50", "PUT", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/predictions/r50", "PUT", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_ts_predict);
     ck_assert_str_eq(param, "r50");
     ck_assert_int_eq(ep, METRICS_EP_TS_PREDICT);
-    ck_assert_ptr_eq(routes_find("/predictions/r50/1", "POST", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/predictions/r50/1", "POST", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_ts_predict);
-    ck_assert_ptr_eq(routes_find("/predictions/r50/7", "POST", &ep, param, sizeof param, &allow),
-                     &route_ts_no_version);
+    ck_assert_ptr_eq(routes_find("/predictions/r50/7", "POST", &ep, param, sizeof param, ver, sizeof ver, &allow),
+                     &route_ts_predict);
+    ck_assert_str_eq(ver, "7");
     ck_assert_str_eq(param, "r50");
-    ck_assert_ptr_null(routes_find("/predictions/r50", "GET", &ep, param, sizeof param, &allow));
+    ck_assert_ptr_null(routes_find("/predictions/r50", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow));
     ck_assert_str_eq(allow, "POST, PUT");
-    ck_assert_ptr_eq(routes_find("/ping", "GET", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/ping", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_ts_ping);
-    ck_assert_ptr_eq(routes_find("/v1/models/r50:predict", "POST", &ep, param, sizeof param,
+    ck_assert_ptr_eq(routes_find("/v1/models/r50:predict", "POST", &ep, param, sizeof param, ver, sizeof ver,
                                  &allow), &route_tf_predict);
     ck_assert_str_eq(param, "r50");
     ck_assert_int_eq(ep, METRICS_EP_TF_PREDICT);
     ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/1:predict", "POST", &ep, param,
-                                 sizeof param, &allow), &route_tf_predict);
+                                 sizeof param, ver, sizeof ver, &allow), &route_tf_predict);
     ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/2:predict", "POST", &ep, param,
-                                 sizeof param, &allow), &route_tf_no_version);
+                                 sizeof param, ver, sizeof ver, &allow), &route_tf_predict);
+    ck_assert_str_eq(ver, "2");
     ck_assert_str_eq(param, "r50");
-    ck_assert_ptr_eq(routes_find("/v1/models/r50", "GET", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/v1/models/r50", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_tf_status);
     ck_assert_int_eq(ep, METRICS_EP_TF_STATUS);
-    ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/1", "GET", &ep, param, sizeof param,
+    ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/1", "GET", &ep, param, sizeof param, ver, sizeof ver,
                                  &allow), &route_tf_status);
-    ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/3", "GET", &ep, param, sizeof param,
-                                 &allow), &route_tf_no_version_status);
-    ck_assert_ptr_null(routes_find("/v1/models/r50:predict", "GET", &ep, param, sizeof param,
+    ck_assert_ptr_eq(routes_find("/v1/models/r50/versions/3", "GET", &ep, param, sizeof param, ver, sizeof ver,
+                                 &allow), &route_tf_status);
+    ck_assert_str_eq(ver, "3");
+    ck_assert_ptr_null(routes_find("/v1/models/r50:predict", "GET", &ep, param, sizeof param, ver, sizeof ver,
                                    &allow));
     ck_assert_str_eq(allow, "POST");
-    ck_assert_ptr_null(routes_find("/v1/models/r50:explain", "POST", &ep, param, sizeof param,
+    ck_assert_ptr_null(routes_find("/v1/models/r50:explain", "POST", &ep, param, sizeof param, ver, sizeof ver,
                                    &allow));
-    ck_assert_ptr_null(routes_find("/v1/models/:predict", "POST", &ep, param, sizeof param,
+    ck_assert_ptr_null(routes_find("/v1/models/:predict", "POST", &ep, param, sizeof param, ver, sizeof ver,
                                    &allow));
-    ck_assert_ptr_null(routes_find("/v2/models/r50:predict", "GET", &ep, param, sizeof param,
+    ck_assert_ptr_null(routes_find("/v2/models/r50:predict", "GET", &ep, param, sizeof param, ver, sizeof ver,
                                    &allow));
 }
 END_TEST
@@ -132,19 +147,19 @@ END_TEST
 START_TEST(page_routes_and_shapes)
 {
     metrics_endpoint_t ep;
-    char param[64];
+    char param[64], ver[16];
     const char *allow;
-    ck_assert_ptr_eq(routes_find("/", "GET", &ep, param, sizeof param, &allow), &route_ui);
+    ck_assert_ptr_eq(routes_find("/", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow), &route_ui);
     ck_assert_int_eq(ep, METRICS_EP_UI);
     ck_assert_str_eq(param, "");
-    ck_assert_ptr_eq(routes_find("/ui/app.js", "HEAD", &ep, param, sizeof param, &allow),
+    ck_assert_ptr_eq(routes_find("/ui/app.js", "HEAD", &ep, param, sizeof param, ver, sizeof ver, &allow),
                      &route_ui);
     ck_assert_str_eq(param, "app.js");
-    ck_assert_ptr_null(routes_find("/", "POST", &ep, param, sizeof param, &allow));
+    ck_assert_ptr_null(routes_find("/", "POST", &ep, param, sizeof param, ver, sizeof ver, &allow));
     ck_assert_str_eq(allow, "GET, HEAD");
-    ck_assert_ptr_eq(routes_find("/v2/repository/index", "POST", &ep, param, sizeof param,
-                                 &allow), &route_v2_repository_index);
-    ck_assert_int_eq(ep, METRICS_EP_V2_REPO_INDEX);
+    ck_assert_ptr_eq(routes_find("/v2/repository/index", "POST", &ep, param, sizeof param, ver, sizeof ver,
+                                 &allow), &route_repository_index);
+    ck_assert_int_eq(ep, METRICS_EP_REPOSITORY);
 
     ck_assert_int_eq(http_error_shape("/v2"), HTTP_SHAPE_KSERVE);
     ck_assert_int_eq(http_error_shape("/v2/models/m/infer"), HTTP_SHAPE_KSERVE);
