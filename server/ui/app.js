@@ -92,14 +92,22 @@ async function loadModels() {
     if (resp.status === 401 && !token()) $('token').focus();
     return;
   }
-  const models = (await readJson(resp)) || [];
+  const rows = (await readJson(resp)) || [];
+  // one entry per model: its ready version (the index lists every version)
+  const models = [];
+  for (const m of rows) {
+    const seen = models.findIndex((x) => x.name === m.name);
+    if (seen < 0) models.push(m);
+    else if (m.state === 'READY' && models[seen].state !== 'READY') models[seen] = m;
+  }
   const select = $('model');
   const keep = select.value;
   select.replaceChildren();
   for (const m of models) {
     const opt = document.createElement('option');
     opt.value = m.name;
-    opt.textContent = m.name + ' (version ' + m.version + ', ' + m.state.toLowerCase() + ')';
+    opt.textContent = m.name + (m.version ? ' (version ' + m.version + ', ' : ' (') +
+      String(m.state || '').toLowerCase() + ')';
     select.append(opt);
   }
   if (keep && models.some((m) => m.name === keep)) select.value = keep;
