@@ -88,6 +88,7 @@ struct http_request {
     const char *allow;           /* non-NULL adds Allow (405) */
     char header_name[48];        /* one extra response header when non-empty */
     char header_value[48];
+    const char *const *static_headers; /* name, value, ..., NULL (string literals), or NULL */
     /* the access log record's per-image figures, filled by routes */
     int images;
     double decode_ms, queue_ms, inference_ms;

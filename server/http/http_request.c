@@ -174,6 +174,8 @@ static enum MHD_Result queue_answer(http_request_t *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
     if (req->header_name[0])
         MHD_add_response_header(resp, req->header_name, req->header_value);
+    for (const char *const *h = req->static_headers; h && h[0]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     if (req->close || atomic_load(&req->http->draining) || http_over_limit(req->conn))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
@@ -186,19 +188,19 @@ static enum MHD_Result queue_answer(http_request_t *req)
 
 /* --- the header stage: routing and early refusals --- */
 
-/* An early refusal in the error shape of the path's protocol. */
+/* An early refusal in the error shape of the path's protocol (KServe,
+ * TorchServe, TF Serving or resnetd's own). */
 static void refuse(http_request_t *req, int status, const char *message)
 {
-    if (!strncmp(req->path, "/v2", 3) && (req->path[3] == '/' || !req->path[3]))
-        http_respond_kserve_error(req, status, message);
-    else
-        http_respond_error(req, status, message);
+    http_respond_json(req, status, http_error_body(http_error_shape(req->path), status, message));
+    http_set_retry_after(req, status);
 }
 
 /* The bearer token check, on headers alone: a refused client's body is
  * discarded unread, so it can make the server neither buffer nor decode.
  * /healthz and /readyz stay open for probes (any method: they answer 405 to
- * POST as usual); every other path, unknown ones included, needs the token,
+ * POST as usual), and the page (/ and /ui/: static files, no data; it asks
+ * for the token); every other path, unknown ones included, needs the token,
  * so routes are not revealed to strangers. False after answering 401. */
 static bool is_probe(const http_request_t *req)
 {
@@ -208,7 +210,7 @@ static bool is_probe(const http_request_t *req)
 
 static bool auth_stage(http_request_t *req)
 {
-    if (is_probe(req))
+    if (is_probe(req) || req->endpoint == METRICS_EP_UI)
         return true;
     auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
     if (a == AUTH_OK)
