@@ -15,7 +15,7 @@ test_pkgs=(check libcurl4-openssl-dev curl openssl valgrind
            python3-grpcio python3-protobuf protobuf-compiler
            darknet libjpeg-turbo-progs wrk nginx clang libclang-rt-14-dev
            podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
-           containernetworking-plugins iptables prometheus)
+           containernetworking-plugins iptables prometheus chromium)
 
 pkgs=("${build_pkgs[@]}")
 # npm fetches the default model. Debian's npm conflicts with a Node.js that
@@ -31,3 +31,13 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+
+# The page test (tests/integration/test_page.mjs) drives Debian's chromium with
+# npm's playwright-core, kept in .cache/playwright (never `playwright`, whose
+# install step downloads a browser of its own).
+if [ "${1:-}" != "--runtime-only" ]; then
+    cache="$(cd "$(dirname "$0")/.." && pwd)/.cache/playwright"
+    mkdir -p "$cache"
+    [ -d "$cache/node_modules/playwright-core" ] ||
+        npm install --prefix "$cache" --no-audit --no-fund playwright-core
+fi

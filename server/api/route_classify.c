@@ -13,6 +13,7 @@
 
 #include "classify_explain.h"
 #include "classify_result.h"
+#include "resnetd/engine.h"
 #include "http_error.h"
 #include "image_job.h"
 #include "multipart.h"
@@ -274,9 +275,16 @@ static void classify_finish(http_request_t *req)
         return;
     }
     int status = classify_request_status(job->status, job->n);
-    http_respond_json(req, status,
-                      classify_document(served_model_name(model), results, status,
-                                        http_request_elapsed_ms(req)));
+    json_t *doc = classify_document(served_model_name(model), results, status,
+                                    http_request_elapsed_ms(req));
+    if (doc) { /* which model answered: the page shows it */
+        char version[16];
+        snprintf(version, sizeof version, "%d", served_model_version(model));
+        json_object_set_new(doc, "model_version", json_string(version));
+        json_object_set_new(doc, "precision",
+                            json_string(engine_precision_name(served_model_info(model)->precision)));
+    }
+    http_respond_json(req, status, doc);
     http_set_retry_after(req, status);
 }
 

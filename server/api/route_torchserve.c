@@ -33,25 +33,10 @@ typedef struct {
     multipart_t mp;
 } ts_state_t;
 
-/* TorchServe's exception names for the statuses resnetd answers. */
-static const char *ts_type(int status)
-{
-    switch (status) {
-    case 400: return "BadRequestException";
-    case 404: return "ModelNotFoundException";
-    case 413: return "RequestEntityTooLargeException";
-    case 415: return "BadRequestException";
-    case 422: return "BadRequestException";
-    case 503: return "ServiceUnavailableException";
-    case 504: return "RequestTimeoutException";
-    default: return "InternalServerException";
-    }
-}
-
 static void ts_error(http_request_t *req, int status, const char *message)
 {
     http_respond_json(req, status, json_pack("{s:i, s:s, s:s}", "code", status, "type",
-                                             ts_type(status), "message", message));
+                                             http_error_torchserve_type(status), "message", message));
     http_set_retry_after(req, status);
 }
 

@@ -21,6 +21,8 @@ typedef struct {
 } route_entry_t;
 
 static const route_entry_t table[] = {
+    {"/", M_GET, METRICS_EP_UI, &route_ui},
+    {"/ui/{}", M_GET, METRICS_EP_UI, &route_ui},
     {"/classify", M_POST, METRICS_EP_CLASSIFY, &route_classify},
     {"/models/{}/classify", M_POST, METRICS_EP_CLASSIFY, &route_classify},
     {"/healthz", M_GET, METRICS_EP_HEALTHZ, &route_healthz},

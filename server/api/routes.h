@@ -22,6 +22,8 @@ extern const http_route_t route_v2_server;
 extern const http_route_t route_v2_model;
 extern const http_route_t route_v2_model_ready;
 extern const http_route_t route_v2_infer;
+/* route_ui.c: the page at / and its files under /ui/ */
+extern const http_route_t route_ui;
 /* route_model_control.c: Triton's model repository extension */
 extern const http_route_t route_repository_index;
 extern const http_route_t route_repository_load;

@@ -115,7 +115,8 @@ const key_def_t config_keys[] = {
     {"access_log", K_BOOL, F(access_log), 0, 0, 0, 0, "BOOL",
      "one JSON line per request on stderr", "true"},
     {"auth_token", K_SECRET, F(auth_token), 0, FS(auth_token), 0, 0, "TOKEN",
-     "bearer token required on every endpoint except /healthz, /readyz and /ping (401 without it); "
+     "bearer token required on every endpoint except /healthz, /readyz, /ping and the page (/, /ui/) "
+     "(401 without it); "
      "empty = no auth; env alias RESNETD_TOKEN", NULL},
     STR(tls_cert, NULL, "PATH",
         "PEM certificate file (leaf first, then any chain) to serve HTTPS with; empty = plain HTTP; "

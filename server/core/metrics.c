@@ -89,6 +89,7 @@ static const char *const endpoint_names[METRICS_N_ENDPOINTS] = {
     [METRICS_EP_TS_PING] = "/ping",
     [METRICS_EP_TF_PREDICT] = "/v1/models/{name}:predict",
     [METRICS_EP_TF_STATUS] = "/v1/models/{name}",
+    [METRICS_EP_UI] = "/",
     [METRICS_EP_REPOSITORY] = "/v2/repository",
     [METRICS_EP_OTHER] = "other",
 };

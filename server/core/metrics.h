@@ -49,6 +49,7 @@ typedef enum {
     METRICS_EP_TS_PING,          /* "/ping" (TorchServe) */
     METRICS_EP_TF_PREDICT,       /* "/v1/models/{name}:predict" (TF Serving) */
     METRICS_EP_TF_STATUS,        /* "/v1/models/{name}" (TF Serving) */
+    METRICS_EP_UI,               /* "/" and "/ui/{file}" (the page) */
     METRICS_EP_REPOSITORY,       /* "/v2/repository/..." (index, load, unload) */
     METRICS_EP_OTHER,            /* "other": anything unrouted (404s) */
     METRICS_N_ENDPOINTS

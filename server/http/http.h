@@ -216,6 +216,10 @@ int64_t http_request_start_ns(const http_request_t *req);
 /* Adds one response header (name and value up to 47 bytes). */
 void http_set_header(http_request_t *req, const char *name, const char *value);
 
+/* Adds response headers of any length: pairs is name, value, name, value,
+ * ..., NULL, and must outlive the request (static data). */
+void http_set_static_headers(http_request_t *req, const char *const *pairs);
+
 /* True when the request's client can no longer receive its answer: the
  * request has completed, or the peer has closed its side of the connection
  * (an orderly shutdown or a reset). An orderly shutdown reads the same

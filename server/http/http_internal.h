@@ -88,6 +88,7 @@ struct http_request {
     const char *allow;           /* non-NULL adds Allow (405) */
     char header_name[48];        /* one extra response header when non-empty */
     char header_value[48];
+    const char *const *static_headers; /* name, value, ..., NULL (string literals), or NULL */
     /* the access log record's per-image figures, filled by routes */
     int images;
     double decode_ms, queue_ms, inference_ms;
@@ -117,6 +118,17 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const ch
                                 void **con_cls);
 void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                        enum MHD_RequestTerminationCode toe);
+
+/* The header stage (http_admit.c): true when req may go on to its body;
+ * else a refusal was queued and *refused is what libmicrohttpd gets back. */
+bool http_admit(http_request_t *req, const char *url, const char *version,
+                enum MHD_Result *refused);
+/* An early refusal in the error shape of req's protocol, with Retry-After on
+ * 503 (http_admit.c); the 503 for a full body budget. */
+void http_refuse(http_request_t *req, int status, const char *message);
+void http_refuse_over_budget(http_request_t *req);
+/* Queues req's answer, once (http_request.c). */
+enum MHD_Result http_queue_answer(http_request_t *req);
 
 /* The body budget (http_body_budget.c): reserve up to `total` body bytes
  * for req (false, nothing more reserved, past max_buffered_body_bytes); give

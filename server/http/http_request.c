@@ -9,7 +9,7 @@
  *                           \-> RQ_REFUSED     refused at the header stage
  *                                              (bad route, 401, 411, 413, 503);
  *                                              a small body is read and discarded
- *                                              first (early_answer)
+ *                                              first (early_answer, http_admit.c)
  *                           \-> RQ_SENT        the same, answer queued at once
  *   RQ_RECEIVING -- body complete: route->start() --> RQ_WAITING  (items queued)
  *                                                \-> RQ_SENT      (answered)
@@ -56,7 +56,6 @@
 #include <string.h>
 
 #include "http_error.h"
-#include "http_framing.h"
 #include "http_internal.h"
 
 #define HTTP_TRIM_BYTES (1u << 20) /* a request this large is followed by malloc_trim */
@@ -147,7 +146,7 @@ bool http_over_limit(struct MHD_Connection *conn)
     return c && c->over_limit;
 }
 
-static enum MHD_Result queue_answer(http_request_t *req)
+enum MHD_Result http_queue_answer(http_request_t *req)
 {
     if (req->state == RQ_SENT)
         return MHD_YES;
@@ -174,6 +173,8 @@ static enum MHD_Result queue_answer(http_request_t *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
     if (req->header_name[0])
         MHD_add_response_header(resp, req->header_name, req->header_value);
+    for (const char *const *h = req->static_headers; h && h[0]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     if (req->close || atomic_load(&req->http->draining) || http_over_limit(req->conn))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
@@ -182,154 +183,6 @@ static enum MHD_Result queue_answer(http_request_t *req)
     metrics_count_request(req->deps->metrics, req->endpoint, req->status);
     metrics_observe(req->deps->metrics, METRICS_H_REQUEST, seconds);
     return ret;
-}
-
-/* --- the header stage: routing and early refusals --- */
-
-/* An early refusal in the error shape of the path's protocol. */
-static void refuse(http_request_t *req, int status, const char *message)
-{
-    if (!strncmp(req->path, "/v2", 3) && (req->path[3] == '/' || !req->path[3]))
-        http_respond_kserve_error(req, status, message);
-    else
-        http_respond_error(req, status, message);
-}
-
-/* The bearer token check, on headers alone: a refused client's body is
- * discarded unread, so it can make the server neither buffer nor decode.
- * /healthz and /readyz stay open for probes (any method: they answer 405 to
- * POST as usual); every other path, unknown ones included, needs the token,
- * so routes are not revealed to strangers. False after answering 401. */
-static bool is_probe(const http_request_t *req)
-{
-    return req->endpoint == METRICS_EP_HEALTHZ || req->endpoint == METRICS_EP_READYZ ||
-           req->endpoint == METRICS_EP_TS_PING; /* TorchServe's probe, like /readyz */
-}
-
-static bool auth_stage(http_request_t *req)
-{
-    if (is_probe(req))
-        return true;
-    auth_result_t a = auth_check(&req->http->auth, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
-    if (a == AUTH_OK)
-        return true;
-    snprintf(req->header_name, sizeof req->header_name, "%s", MHD_HTTP_HEADER_WWW_AUTHENTICATE);
-    snprintf(req->header_value, sizeof req->header_value, "Bearer realm=\"resnetd\"%s",
-             a == AUTH_INVALID ? ", error=\"invalid_token\"" : "");
-    const char *msg = a == AUTH_INVALID ? "invalid bearer token"
-                                        : "this endpoint needs an Authorization: Bearer token";
-    refuse(req, 401, msg);
-    return false;
-}
-
-/* 503 + Retry-After: the bodies being received already fill max_buffered_body_bytes. */
-static void refuse_over_budget(http_request_t *req)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "the server is buffering max_buffered_body_bytes %lld of request "
-             "bodies; retry later", (long long)req->deps->limits->max_buffered_body_bytes);
-    refuse(req, 503, msg);
-}
-
-static bool header_stage(http_request_t *req, const char *url)
-{
-    const char *allow = NULL;
-    req->route = req->http->find_route(url, req->method, &req->endpoint, req->param,
-                                       sizeof req->param, req->version, sizeof req->version,
-                                       &allow);
-    if (http_over_limit(req->conn) && !is_probe(req)) { /* before auth: it reveals nothing but the limit */
-        req->route = NULL;
-        char msg[128];
-        snprintf(msg, sizeof msg, "too many connections (max_connections %d); retry later",
-                 req->http->max_connections);
-        refuse(req, 503, msg);
-        return false;
-    }
-    if (!auth_stage(req)) {
-        req->route = NULL; /* no route ran, so none cleans up */
-        return false;
-    }
-    if (!req->route) {
-        if (allow) {
-            req->allow = allow;
-            char msg[160];
-            snprintf(msg, sizeof msg, "method %s not allowed on %.80s (allowed: %s)",
-                     req->method, req->path, allow);
-            http_respond_error(req, 405, msg);
-        } else {
-            http_respond_error(req, 404, "no such endpoint");
-        }
-        return false;
-    }
-    if (req->route->needs_model && !req->deps->registry) {
-        refuse(req, 503, "the model is still loading; try again shortly");
-        return false;
-    }
-    if (!req->route->takes_body)
-        return true;
-    const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    if (!len && !te) {
-        refuse(req, 411, "a body with Content-Length (or chunked encoding) is required");
-        return false;
-    }
-    int64_t max = req->deps->limits->max_body_bytes;
-    if (len && strtoll(len, NULL, 10) > max) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "body of %.20s bytes exceeds max_body_bytes %lld", len,
-                 (long long)max);
-        refuse(req, 413, msg);
-        return false;
-    }
-    if (len && !http_body_budget_take(req, strtoll(len, NULL, 10))) {
-        refuse_over_budget(req);
-        return false;
-    }
-    return true;
-}
-
-/* Request line and framing (http_framing.c), before routing or auth: a
- * request a proxy could frame differently is refused and its connection
- * closed. False after answering. */
-static bool framing_stage(http_request_t *req, const char *version)
-{
-    char msg[160];
-    int status = http_framing_check(req->conn, version, msg, sizeof msg);
-    if (!status)
-        return true;
-    req->state = RQ_REFUSED;
-    req->close = true;
-    refuse(req, status, msg);
-    return false;
-}
-
-/* libmicrohttpd closes the connection after an answer queued at the header
- * stage, as it cannot know that no body follows. A request that declares no
- * body loses nothing by waiting for the next call (made at once), so a 401,
- * 404 or 405 to it keeps the connection open for the client's next, perhaps
- * pipelined, request. So does one with a small body (Content-Length up to
- * HTTP_REFUSED_DRAIN_BYTES, no Expect: 100-continue): its body is read and
- * discarded, never buffered, before the answer. Answering it at the headers
- * would close the socket while the body is still arriving, and a close with
- * unread bytes sends a TCP reset that can destroy the answer before the
- * client reads it (curl then fails with "connection reset" instead of
- * showing the 401; seen under TSan's slowdown). The rest still close: 411
- * and 413 may have unread bytes behind them, a 503 refusal is there to shed
- * connections, a large or chunked body is not worth reading, and a client
- * that asked for 100-continue waits for the answer instead of sending. */
-#define HTTP_REFUSED_DRAIN_BYTES (1 << 20)
-
-static enum MHD_Result early_answer(http_request_t *req)
-{
-    const char *len = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    bool chunked = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-    bool body = chunked || (len && strcmp(len, "0"));
-    bool small = !chunked && (!body || strtoll(len, NULL, 10) <= HTTP_REFUSED_DRAIN_BYTES) &&
-                 !http_header(req, MHD_HTTP_HEADER_EXPECT);
-    req->state = RQ_REFUSED;
-    if (small && (req->status == 401 || req->status == 404 || req->status == 405))
-        return MHD_YES; /* the call after the body (or the next one) queues it */
-    return queue_answer(req);
 }
 
 /* The first call: a new request, routed and checked on its headers. */
@@ -346,10 +199,9 @@ static enum MHD_Result on_headers(http_t *h, struct MHD_Connection *conn, const 
     request_phase(req, http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
                            (len && strcmp(len, "0")));
     metrics_observe(h->deps.metrics, METRICS_H_WAIT, (double)req->wait_ns / 1e9);
-    if (!framing_stage(req, version))
-        return queue_answer(req); /* closes: the body, if any, cannot be framed */
-    if (!header_stage(req, url))
-        return early_answer(req);
+    enum MHD_Result refused;
+    if (!http_admit(req, url, version, &refused))
+        return refused;
     if (req->route->feeds_batcher && (req->producing = http_request_model(req)))
         served_model_producer_enter(req->producing);
     return MHD_YES;
@@ -444,15 +296,15 @@ static bool run_route(http_request_t *req)
         char msg[96];
         snprintf(msg, sizeof msg, "body exceeds max_body_bytes %lld",
                  (long long)req->deps->limits->max_body_bytes);
-        refuse(req, 413, msg);
+        http_refuse(req, 413, msg);
         return false;
     }
     if (req->body_over_budget) {
-        refuse_over_budget(req);
+        http_refuse_over_budget(req);
         return false;
     }
     if (req->route->takes_body && !req->body && !buffer_body(req, "", 0)) {
-        refuse(req, 503, "out of memory");
+        http_refuse(req, 503, "out of memory");
         return false;
     }
     http_step_t step = req->route->start(req);
@@ -484,7 +336,7 @@ static enum MHD_Result on_body_complete(http_request_t *req)
     request_phase(req, false);
     bool suspended = run_route(req);
     producer_leave(req); /* after start()'s submit, so its items wait for other producers */
-    return suspended ? MHD_YES : queue_answer(req);
+    return suspended ? MHD_YES : http_queue_answer(req);
 }
 
 /* A call on a suspended request: after the resume, or a spurious one before. */
@@ -496,7 +348,7 @@ static enum MHD_Result on_resumed(http_request_t *req)
     if (pending > 0)
         return MHD_YES;
     req->route->finish(req);
-    return queue_answer(req);
+    return http_queue_answer(req);
 }
 
 enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -517,7 +369,7 @@ enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *conn, cons
         return on_body_complete(req);
     case RQ_REFUSED:
         request_phase(req, false);
-        return queue_answer(req);
+        return http_queue_answer(req);
     case RQ_WAITING:
         return on_resumed(req);
     case RQ_SENT:

@@ -146,6 +146,11 @@ void http_set_header(http_request_t *req, const char *name, const char *value)
     snprintf(req->header_value, sizeof req->header_value, "%s", value);
 }
 
+void http_set_static_headers(http_request_t *req, const char *const *pairs)
+{
+    req->static_headers = pairs;
+}
+
 void http_respond(http_request_t *req, int status, const char *content_type, char *body,
                   size_t len)
 {

@@ -23,8 +23,10 @@ def methods_and_paths(add, photos):
         add("method", "%s infer" % m, 405, NESTED, lambda m=m: request(m, INFER), allow("POST"))
     # libmicrohttpd percent-decodes the path, and one trailing slash is tolerated
     add("method", "GET /classify%2F", 405, NESTED, lambda: request("GET", "/classify%2F"), allow("POST"))
-    for p in ("/", "/classify/x", "/CLASSIFY", "//classify", "/v2/models", "/v2/models/",
-              "/v2/models/{model}/infer/extra", "/v2/health", "/%00", "/..%2f..%2fetc%2fpasswd", "/v2/models//infer"):
+    # ("/" is the page; "/x%00" is decoded to "/x", so "/%00" would be the page too)
+    for p in ("/ui/", "/ui/nope.js", "/ui/index.html", "/ui/app.js/x", "/classify/x", "/CLASSIFY",
+              "//classify", "/v2/models", "/v2/models/", "/v2/models/{model}/infer/extra",
+              "/v2/health", "/x%00", "/..%2f..%2fetc%2fpasswd", "/v2/models//infer"):
         add("path", "GET %s" % p, 404, NESTED, lambda p=p: request("GET", p))
     add("path", "POST /nope with a body", 404, NESTED, post("/nope", photos.dog))
 

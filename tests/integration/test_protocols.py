@@ -4,7 +4,8 @@
 ResNet-50. The requests are written byte for byte as those clients send them
 (plus real curl), and every answer is judged against POST /classify's for the
 same image in the same run: the same top-5 labels in the same order, and
-probabilities equal to 1e-6. Errors must come in each protocol's own shape,
+probabilities equal to 1e-6. Errors must come in each protocol's own shape
+(those the HTTP layer gives before any route runs too),
 and the access log must name the model and version.
 
 usage: test_protocols.py RESNETD MODEL"""
@@ -312,6 +313,49 @@ def test_while_loading(binary):
         os.rmdir(folder)
 
 
+def test_early_refusals(binary, model_path, dog):
+    """What the HTTP layer refuses before any route runs (401 token, 411 no
+    length, 413 max_body_bytes, 503 max_buffered_body_bytes, 400 framing)
+    answers in the path's own protocol shape: TorchServe's
+    {"code","type","message"}, TF Serving's {"error"}; /classify keeps the
+    nested one. dog.jpg (164 KB) is over the 50 KB buffering budget, two of
+    them over max_body_bytes."""
+    token = "early-refusals-token"
+    server = start(binary, model_path, "--auth-token", token, "--max-body-bytes", "200000",
+                   "--max-buffered-body-bytes", "50000")
+    auth = "Authorization: Bearer " + token + "\r\n"
+    cases = [  # (what, head without Connection, body, status, TorchServe type)
+        ("401 no token", "", dog, 401, "InvalidKeyException"),
+        ("411 no length", auth + "X-No-Length: 1\r\n", None, 411, "BadRequestException"),
+        ("413 max_body_bytes", auth, dog + dog, 413, "RequestEntityTooLargeException"),
+        ("503 buffering budget", auth, dog, 503, "ServiceUnavailableException"),
+        ("400 framing", auth + "Transfer-Encoding: chunked\r\n", b"", 400, "BadRequestException"),
+    ]
+    try:
+        for what, extra, body, status, ts_type in cases:
+            length = "" if body is None else "Content-Length: {len}\r\n"
+            for method, path in (("PUT", "/predictions/" + "m"), ("POST", "/v1/models/m:predict"),
+                                 ("POST", "/classify")):
+                st, hdrs, payload = raw(server.port, method + " " + path + " HTTP/1.1\r\n"
+                                        "Host: {host}\r\n" + extra + length +
+                                        "Connection: close\r\n\r\n", body or b"")
+                label = f"early {what} on {method} {path}"
+                if path.startswith("/predictions"):
+                    ts_error_shape(label, st, payload, status, ts_type)
+                elif path.startswith("/v1"):
+                    tf_error_shape(label, st, payload, status)
+                else:
+                    doc = jdoc(payload)
+                    check(st == status and isinstance(doc, dict)
+                          and isinstance(doc.get("error"), dict)
+                          and doc["error"].get("code") and doc["error"].get("message"),
+                          f"{label}: not resnetd's nested error: {st} {payload[:200]!r}")
+                if status == 503:
+                    check(hdrs.get("retry-after"), f"{label}: no Retry-After")
+    finally:
+        check(server.stop() == 0, "resnetd (early refusals) did not exit 0")
+
+
 def main():
     binary, model_path = sys.argv[1], sys.argv[2]
     with open(os.path.join(PHOTOS, "dog.jpg"), "rb") as f:
@@ -319,6 +363,7 @@ def main():
     with open(os.path.join(PHOTOS, "eagle.jpg"), "rb") as f:
         eagle = f.read()
     test_while_loading(binary)
+    test_early_refusals(binary, model_path, dog)
     # with a bearer token: /ping stays open to probes, as /healthz and /readyz
     # do; the inference routes need the token
     token = "protocols-test-token"

@@ -171,6 +171,46 @@ START_TEST(routing_other_protocols)
 }
 END_TEST
 
+/* The page's routes, and the shape of the HTTP layer's early refusals by path. */
+START_TEST(page_routes_and_shapes)
+{
+    metrics_endpoint_t ep;
+    char param[64], ver[16];
+    const char *allow;
+    ck_assert_ptr_eq(routes_find("/", "GET", &ep, param, sizeof param, ver, sizeof ver, &allow), &route_ui);
+    ck_assert_int_eq(ep, METRICS_EP_UI);
+    ck_assert_str_eq(param, "");
+    ck_assert_ptr_eq(routes_find("/ui/app.js", "HEAD", &ep, param, sizeof param, ver, sizeof ver, &allow),
+                     &route_ui);
+    ck_assert_str_eq(param, "app.js");
+    ck_assert_ptr_null(routes_find("/", "POST", &ep, param, sizeof param, ver, sizeof ver, &allow));
+    ck_assert_str_eq(allow, "GET, HEAD");
+    ck_assert_ptr_eq(routes_find("/v2/repository/index", "POST", &ep, param, sizeof param, ver, sizeof ver,
+                                 &allow), &route_repository_index);
+    ck_assert_int_eq(ep, METRICS_EP_REPOSITORY);
+
+    ck_assert_int_eq(http_error_shape("/v2"), HTTP_SHAPE_KSERVE);
+    ck_assert_int_eq(http_error_shape("/v2/models/m/infer"), HTTP_SHAPE_KSERVE);
+    ck_assert_int_eq(http_error_shape("/v2x"), HTTP_SHAPE_RESNETD);
+    ck_assert_int_eq(http_error_shape("/predictions/m/1"), HTTP_SHAPE_TORCHSERVE);
+    ck_assert_int_eq(http_error_shape("/ping"), HTTP_SHAPE_TORCHSERVE);
+    ck_assert_int_eq(http_error_shape("/v1/models/m:predict"), HTTP_SHAPE_TFSERVING);
+    ck_assert_int_eq(http_error_shape("/classify"), HTTP_SHAPE_RESNETD);
+    json_t *ts = http_error_body(HTTP_SHAPE_TORCHSERVE, 413, "too big");
+    ck_assert_int_eq(json_integer_value(json_object_get(ts, "code")), 413);
+    ck_assert_str_eq(json_string_value(json_object_get(ts, "type")), "RequestEntityTooLargeException");
+    ck_assert_str_eq(json_string_value(json_object_get(ts, "message")), "too big");
+    json_decref(ts);
+    json_t *tf = http_error_body(HTTP_SHAPE_TFSERVING, 503, "busy");
+    ck_assert_str_eq(json_string_value(json_object_get(tf, "error")), "busy");
+    json_decref(tf);
+    json_t *rd = http_error_body(HTTP_SHAPE_RESNETD, 401, "token");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(rd, "error"), "code")),
+                     "unauthorized");
+    json_decref(rd);
+}
+END_TEST
+
 START_TEST(base64_decoding)
 {
     uint8_t *out;
@@ -201,6 +241,7 @@ int main(void)
     tcase_add_test(tc, grpc_mapping);
     tcase_add_test(tc, routing);
     tcase_add_test(tc, routing_other_protocols);
+    tcase_add_test(tc, page_routes_and_shapes);
     tcase_add_test(tc, base64_decoding);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
