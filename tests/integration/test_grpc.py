@@ -19,7 +19,8 @@ REST server's answer for the same input in the same run:
     method), RESOURCE_EXHAUSTED (message over max_body_bytes),
     DEADLINE_EXCEEDED and a cancelled call, their queued images dropped unrun,
     and grpc-timeout honoured by the server alone (a hand-framed HTTP/2 call); non-HTTP/2 bytes
-    and connections over grpc_max_connections closed; the server stays
+    and connections over grpc_max_connections closed, an idle connection
+    closed after connection_timeout_s; the server stays
     healthy after all of it.
 Skips (77) when grpcio or protoc is missing, but fails under CI=true.
 
@@ -471,6 +472,26 @@ def test_deadline_and_cancel(c, srv, model):
     to_cancel.channel.close()
 
 
+def test_idle_timeout(binary, model_path):
+    """A connection that has said hello and then nothing is closed after
+    connection_timeout_s (here 1 s): a GOAWAY, then the close."""
+    srv = start_or_exit("test_grpc.py", binary, model_path, "--grpc-port", "-1",
+                        "--connection-timeout-s", "1", name="grpc-idle")
+    try:
+        port = srv.wait_log(r'grpc: listening on \S*:(\d+)"', 10)
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b""))
+            t0 = time.monotonic()
+            closed = closed_within(s, 20)
+            took = time.monotonic() - t0
+        check(closed and 0.9 <= took <= 10,
+              f"idle connection: closed {closed} after {took:.1f} s (connection_timeout_s 1)")
+        check(srv.stop() == 0, "the idle-timeout server did not exit cleanly")
+    finally:
+        if srv.alive():
+            srv.kill()
+
+
 def main():
     binary, model_path, proto = sys.argv[1:4]
     out_dir = tempfile.mkdtemp(prefix="resnetd-grpc-pb.")
@@ -509,6 +530,8 @@ def main():
         c.channel.close()
         rc = srv.stop()
         check(rc == 0, f"resnetd exited {rc}")
+        print("idle connection timeout", flush=True)
+        test_idle_timeout(binary, model_path)
     finally:
         if srv.alive():
             srv.kill()
