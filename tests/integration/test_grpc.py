@@ -419,7 +419,7 @@ class RawH2Call:
 
 def test_deadline_and_cancel(c, srv, model):
     """Behind at least 64 of 4 x 32 queued images (seconds here, well over a
-    second on any CPU): a call with a 150 ms deadline ends DEADLINE_EXCEEDED, a call the
+    second on any CPU): a call with a 300 ms deadline ends DEADLINE_EXCEEDED, a call the
     client cancels ends CANCELLED, and both images are dropped unrun (grpcio
     resets the stream at its deadline: "cancelled"); a raw call whose client
     sends grpc-timeout: 100m and then just waits has its image dropped for the
@@ -441,15 +441,16 @@ def test_deadline_and_cancel(c, srv, model):
     from PIL import Image
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 40, 90)).save(buf, "JPEG")
+    tiny = buf.getvalue()  # small messages: each arrives in one frame, at once
     raw = RawH2Call(c.port, SERVICE + "ModelInfer",
-                    infer_request(pb, model, images=[buf.getvalue()]).SerializeToString(),
+                    infer_request(pb, model, images=[tiny]).SerializeToString(),
                     [("authorization", f"Bearer {TOKEN}"), ("grpc-timeout", "100m")])
     to_cancel = Client(pb, c.port)
     cancelled = to_cancel.stub("ModelInfer", pb.ModelInferResponse).future(
-        infer_request(pb, model, big[1:2]), timeout=600, metadata=c.meta)
+        infer_request(pb, model, images=[tiny]), timeout=600, metadata=c.meta)
     late = Client(pb, c.port)
-    code, msg = late.code("ModelInfer", infer_request(pb, model, big[:1]), pb.ModelInferResponse,
-                          timeout=0.15)
+    code, msg = late.code("ModelInfer", infer_request(pb, model, images=[tiny]),
+                          pb.ModelInferResponse, timeout=0.3)
     check(code == grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline: {code} {msg!r}")
     cancelled.cancel()
     check(cancelled.cancelled(), "the call to cancel had already ended")
