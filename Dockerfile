@@ -29,6 +29,7 @@ RUN apt-get update -q \
         build-essential meson ninja-build pkg-config \
         libdnnl-dev libmicrohttpd-dev libjansson-dev libjpeg62-turbo-dev libturbojpeg0-dev \
         libspng-dev libwebp-dev zlib1g-dev \
+        libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler \
         check libcurl4-openssl-dev \
  && cd /tmp && apt-get download -q darknet \
  && dpkg-deb -x darknet_*.deb /tmp/darknet \
@@ -57,7 +58,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends npm ca-certificates \
         libdnnl2 libgomp1 libmicrohttpd12 libjansson4 libjpeg62-turbo \
-        libspng0 libwebp7 zlib1g \
+        libspng0 libwebp7 zlib1g libnghttp2-14 libprotobuf-c1 \
  && rm -rf /var/lib/apt/lists/*
 # Behind a TLS-intercepting proxy, hand node its CA bundle for this stage only:
 #   podman build -v /etc/ssl/certs/ca-certificates.crt:/tmp/host-ca.crt:ro \
@@ -73,7 +74,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends \
         libdnnl2 libgomp1 libmicrohttpd12 libjansson4 libjpeg62-turbo \
-        libspng0 libwebp7 zlib1g \
+        libspng0 libwebp7 zlib1g libnghttp2-14 libprotobuf-c1 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && useradd --system --user-group --uid 10001 --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin resnetd \

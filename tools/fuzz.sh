@@ -16,7 +16,7 @@ if [ "${1:-}" = --runs ]; then
 elif [ $# -gt 0 ]; then
     shift
 fi
-targets=${*:-safetensors tfjs config image multipart kserve}
+targets=${*:-safetensors tfjs config image multipart kserve grpc}
 build=${FUZZ_BUILD:-build-fuzz}
 work=${FUZZ_WORK:-$build/corpus}
 

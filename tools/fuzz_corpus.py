@@ -9,6 +9,7 @@ Input formats of the harnesses (see tests/fuzz/fuzz_*.c):
   image:     one selector byte (preprocessing shape), then a JPEG, PNG or WebP
   multipart: the Content-Type value, '\\n', then the body
   kserve:    the Inference-Header-Content-Length value or "", '\\n', the body
+  grpc:      the grpc-timeout value or "", '\\n', a ModelInferRequest message
 """
 import base64
 import io
@@ -197,6 +198,47 @@ def main():
     hdr = json.dumps({"inputs": [{"name": "input", "shape": [1, 3, 16, 16], "datatype": "FP32",
                                   "parameters": {"binary_data_size": len(raw)}}]}).encode()
     put("kserve", "fp32_binary", str(len(hdr)).encode() + b"\n" + hdr + raw)
+    grpc_seeds()
+
+
+def pb_varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def pb_field(num, data):
+    """A length-delimited protobuf field (string, bytes, message, packed)."""
+    return pb_varint(num << 3 | 2) + pb_varint(len(data)) + data
+
+
+def grpc_infer(model, tensor, outputs=(), raw=None, req_id=b""):
+    """A ModelInferRequest (server/grpc/grpc_service.proto) on the wire."""
+    out = pb_field(1, model) + (pb_field(3, req_id) if req_id else b"") + pb_field(5, tensor)
+    for o in outputs:
+        out += pb_field(6, pb_field(1, o))
+    return out + (pb_field(7, raw) if raw is not None else b"")
+
+
+def grpc_tensor(name, dtype, shape, contents=None):
+    t = pb_field(1, name) + pb_field(2, dtype) + pb_field(3, b"".join(pb_varint(d) for d in shape))
+    return t + (pb_field(5, contents) if contents is not None else b"")
+
+
+def grpc_seeds():
+    raw = struct.pack("<12f", *range(12))
+    put("grpc", "fp32_raw", b"100m\n" + grpc_infer(b"m", grpc_tensor(b"input", b"FP32", [1, 3, 2, 2]),
+                                                   [b"logits", b"probabilities"], raw, b"x"))
+    put("grpc", "fp32_typed", b"5S\n" + grpc_infer(
+        b"m", grpc_tensor(b"input", b"FP32", [1, 3, 2, 2], pb_field(6, raw))))
+    put("grpc", "bytes_raw", b"99999999H\n" + grpc_infer(
+        b"m", grpc_tensor(b"image", b"BYTES", [2]),
+        raw=struct.pack("<I", 3) + b"abc" + struct.pack("<I", 2) + b"de"))
+    put("grpc", "bytes_typed", b"\n" + grpc_infer(
+        b"m", grpc_tensor(b"image", b"BYTES", [1], pb_field(8, jpeg(24, 20)))))
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ set -euo pipefail
 build_pkgs=(build-essential meson ninja-build pkg-config
             libdnnl-dev libmicrohttpd-dev libjansson-dev libjpeg62-turbo-dev libturbojpeg0-dev
             libspng-dev libwebp-dev zlib1g-dev
+            libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
             ca-certificates)
 test_pkgs=(check libcurl4-openssl-dev curl openssl valgrind
            python3-torch python3-torchvision python3-pil python3-yaml
            python3-fastapi python3-uvicorn python3-multipart
+           python3-grpcio python3-protobuf protobuf-compiler
            darknet libjpeg-turbo-progs wrk nginx clang libclang-rt-14-dev
            podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
            containernetworking-plugins iptables prometheus chromium)

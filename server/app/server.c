@@ -20,6 +20,7 @@
 #include "cpu_quota.h"
 #include "batcher.h"
 #include "decode_pool.h"
+#include "grpc.h"
 #include "http.h"
 #include "registry.h"
 #include "log.h"
@@ -37,6 +38,7 @@ struct server {
     model_loader_t *loader; /* fills the registry: at start, then by the control mode */
     decode_pool_t *decode_pool; /* the routes' image decoding, apart from the HTTP threads */
     http_t *http;
+    grpc_t *grpc;         /* the KServe v2 gRPC front end; NULL when grpc_port is 0 */
     bool drained;
 };
 
@@ -46,6 +48,22 @@ static void listen_address(const server_t *srv, char *out, size_t size)
     bool v6 = strchr(srv->cfg.bind, ':') != NULL;
     snprintf(out, size, "%s%s%s:%d", v6 ? "[" : "", srv->cfg.bind, v6 ? "]" : "",
              http_port(srv->http));
+}
+
+/* The gRPC listener beside the daemon, when grpc_port is set; "grpc:
+ * listening on HOST:PORT" names its port (the one chosen for -1). */
+static rd_status_t start_grpc(server_t *srv, rd_error_t *err)
+{
+    if (srv->cfg.grpc_port == 0)
+        return RD_OK;
+    grpc_params_t gp = {.cfg = &srv->cfg, .metrics = srv->metrics, .log = srv->log};
+    rd_status_t st = grpc_create(&gp, &srv->grpc, err);
+    if (st != RD_OK)
+        return st;
+    bool v6 = strchr(srv->cfg.bind, ':') != NULL;
+    log_msg_always(srv->log, LOG_LEVEL_INFO, "grpc: listening on %s%s%s:%d", v6 ? "[" : "",
+                   srv->cfg.bind, v6 ? "]" : "", grpc_port(srv->grpc));
+    return RD_OK;
 }
 
 /* The daemon without a model yet: probes and /metrics work, the model routes
@@ -88,7 +106,7 @@ static rd_status_t start_http(server_t *srv, rd_error_t *err)
     char addr[300];
     listen_address(srv, addr, sizeof addr);
     log_msg(srv->log, LOG_LEVEL_INFO, "loading the model; accepting connections on %s", addr);
-    return RD_OK;
+    return start_grpc(srv, err);
 }
 
 /* The model is loaded: publish it to the routes and turn ready. "listening
@@ -107,6 +125,8 @@ static void go_ready(server_t *srv)
     if (model_loader_start(srv->loader, &err) != RD_OK)
         log_msg(srv->log, LOG_LEVEL_ERROR, "%s: the repository is not watched", err.msg);
     http_set_registry(srv->http, srv->registry, srv->loader);
+    if (srv->grpc)
+        grpc_set_registry(srv->grpc, srv->registry);
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 1);
     char addr[300];
     listen_address(srv, addr, sizeof addr);
@@ -175,6 +195,9 @@ void server_abandon(server_t *srv)
 {
     log_msg(srv->log, LOG_LEVEL_WARN, "signal while the model loads: stopping without it");
     http_begin_drain(srv->http);
+    grpc_begin_drain(srv->grpc);
+    grpc_destroy(srv->grpc);
+    srv->grpc = NULL;
     http_destroy(srv->http);
     srv->http = NULL;
 }
@@ -206,7 +229,7 @@ static int64_t ms_left(int64_t deadline_ns)
 static bool wait_idle(server_t *srv, int64_t deadline_ns)
 {
     struct timespec tick = {0, 5 * 1000000};
-    while (http_inflight(srv->http) > 0) {
+    while (http_inflight(srv->http) > 0 || grpc_inflight(srv->grpc) > 0) {
         if (clock_now_ns() >= deadline_ns)
             return false;
         nanosleep(&tick, NULL);
@@ -222,6 +245,7 @@ rd_status_t server_drain(server_t *srv, rd_error_t *err)
     int64_t deadline = clock_now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
     metrics_gauge_set(srv->metrics, METRICS_G_READY, 0);
     http_begin_drain(srv->http);
+    grpc_begin_drain(srv->grpc);
     model_loader_stop(srv->loader); /* nothing is loaded or swapped while draining */
     served_model_t *models[REGISTRY_MAX_MODELS * REGISTRY_MAX_VERSIONS];
     int n = srv->registry ? registry_snapshot(srv->registry, models, REGISTRY_MAX_MODELS *
@@ -273,6 +297,7 @@ void server_destroy(server_t *srv)
         served_model_drain(models[i], 0, &err);
         served_model_unref(models[i]);
     }
+    grpc_destroy(srv->grpc); /* every item is done: no call waits on a batcher */
     http_destroy(srv->http); /* no connection is suspended now: every item is done */
     decode_pool_destroy(srv->decode_pool); /* after the HTTP threads, which submit to it */
     registry_destroy(srv->registry);

@@ -35,6 +35,9 @@ typedef struct {
     /* Network */
     int port;                      /* TCP port, 0..65535; 0 = any free port (the server logs it); default 8080 */
     char bind[64];                 /* IPv4/IPv6 address to listen on; default "127.0.0.1" */
+    int grpc_port;                 /* KServe v2 gRPC (h2c) port on bind; 0 = off (default), -1 = any free port */
+    int grpc_max_streams;          /* concurrent gRPC calls per connection (SETTINGS); default 32 */
+    int grpc_max_connections;      /* concurrent gRPC connections (a thread each); default 16 */
     int http_threads;              /* libmicrohttpd worker threads, >= 1; default 2 */
     int decode_threads;            /* decode pool threads; 0 = CPUs (sched_getaffinity) + 1 */
     int max_decodes_per_request;   /* one request's images decoding at once; 0 = the CPU count */

@@ -22,6 +22,13 @@
 const key_def_t config_keys[] = {
     INT(port, "8080", 0, 65535, "N", "TCP port to listen on; 0 = any free port (logged at start)"),
     STR(bind, "127.0.0.1", "ADDR", "address to listen on (IPv4 or IPv6); 0.0.0.0 = every interface"),
+    INT(grpc_port, "0", -1, 65535, "N",
+        "KServe v2 gRPC port (plain HTTP/2, on bind); 0 = off; -1 = any free port. The gRPC "
+        "address is logged at start (\"grpc: listening on ADDR\")"),
+    INT(grpc_max_streams, "32", 1, 1024, "N",
+        "concurrent gRPC calls on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)"),
+    INT(grpc_max_connections, "16", 1, 4096, "N",
+        "concurrent gRPC connections (one thread each); one more is closed at once"),
     INT(http_threads, "2", 1, 1024, "N", "libmicrohttpd worker threads: they parse requests and build answers"),
     INT(decode_threads, "0", 0, 1024, "N",
         "threads that decode and preprocess images, apart from the HTTP threads; "

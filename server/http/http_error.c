@@ -1,53 +1,9 @@
-/* http_error.c - rd_status_t + context -> HTTP status and error JSON (see
- * http_error.h for the table). */
+/* http_error.c - an HTTP error status -> its code and error JSON (the
+ * rd_status_t -> status table is server/core/status_map.c). */
 #include "http_error.h"
 
 #include <stdbool.h>
 #include <string.h>
-
-int http_error_status(rd_status_t status, http_ctx_t ctx)
-{
-    switch (status) {
-    case RD_OK:
-        return 200;
-    case RD_ERR_TIMEOUT:
-        return 504;
-    case RD_ERR_NOMEM:
-        return 503;
-    case RD_ERR_IO:
-    case RD_ERR_DNNL:
-    case RD_ERR_INTERNAL:
-        return 500;
-    case RD_ERR_LIMIT:
-        return (ctx == HTTP_CTX_QUEUE || ctx == HTTP_CTX_INFERENCE) ? 503 : 413;
-    case RD_ERR_UNSUPPORTED:
-        if (ctx == HTTP_CTX_BODY)
-            return 415;
-        return ctx == HTTP_CTX_TENSOR ? 422 : 400;
-    case RD_ERR_SHAPE:
-    case RD_ERR_ARG:
-        return ctx == HTTP_CTX_TENSOR ? 422 : 400;
-    case RD_ERR_NONFINITE: /* weights are finite (engine_load), so the input overflowed */
-        return 422;
-    case RD_ERR_FORMAT:
-        return ctx == HTTP_CTX_QUEUE || ctx == HTTP_CTX_INFERENCE ? 500 : 400;
-    }
-    return 500;
-}
-
-int http_error_drop_status(metrics_drop_t reason)
-{
-    switch (reason) {
-    case METRICS_DROP_DEADLINE:
-        return 504;
-    case METRICS_DROP_CANCELLED:
-        return 499;
-    case METRICS_DROP_SHUTDOWN:
-    case METRICS_N_DROP_REASONS:
-        break;
-    }
-    return 503;
-}
 
 const char *http_error_code(int http_status)
 {

@@ -1,5 +1,6 @@
-/* http_error.h - the one place that turns a resnetd status into an HTTP
- * status code, and an HTTP status into the error body's code. Routes map a
+/* http_error.h - an HTTP status into the error body's code and JSON; the
+ * mapping of a resnetd status to an HTTP status (and a gRPC code) lives one
+ * layer down, in server/core/status_map.h, so that server/grpc shares it. Routes map a
  * failure's rd_status_t through http_error_status (with where it happened),
  * so a given failure always gets the same code wherever it happens:
  *     {"error":{"code":"bad_request","message":"image 2: not a JPEG ..."}}
@@ -9,30 +10,7 @@
 
 #include <jansson.h>
 
-#include "metrics.h"
-#include "resnetd/error.h"
-
-/* Where the failure happened: the same rd_status_t means different things
- * for an image, a request body, a tensor or the queue. */
-typedef enum {
-    HTTP_CTX_IMAGE = 0, /* decoding one JPEG: FORMAT -> 400, LIMIT (pixels) -> 413 */
-    HTTP_CTX_BODY,      /* parsing the request: FORMAT/ARG -> 400, LIMIT -> 413,
-                           UNSUPPORTED (content type) -> 415 */
-    HTTP_CTX_TENSOR,    /* a KServe tensor: FORMAT -> 400, SHAPE/ARG/UNSUPPORTED -> 422,
-                           LIMIT -> 413 */
-    HTTP_CTX_QUEUE,     /* submitting to the batcher: LIMIT -> 503 (Retry-After) */
-    HTTP_CTX_INFERENCE, /* the batch's result: TIMEOUT -> 504, LIMIT (shutdown) -> 503 */
-} http_ctx_t;
-
-/* The HTTP status for status in ctx. NOMEM -> 503, IO/DNNL/INTERNAL -> 500,
- * TIMEOUT -> 504 everywhere, RD_OK -> 200. Pure; thread-safe. */
-int http_error_status(rd_status_t status, http_ctx_t ctx);
-
-/* The HTTP status of an image that will not run, for why it stopped (the
- * batcher's drop reasons; a decode stopped for the same reasons answers the
- * same): DEADLINE -> 504, CANCELLED -> 499 (nginx's "client closed request":
- * only the access log sees it), SHUTDOWN -> 503. Pure; thread-safe. */
-int http_error_drop_status(metrics_drop_t reason);
+#include "status_map.h"
 
 /* A stable machine-readable code for an HTTP error status ("bad_request",
  * "unauthorized" (401: missing or wrong bearer token), "payload_too_large",

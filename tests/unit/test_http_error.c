@@ -1,4 +1,4 @@
-/* test_http_error.c - the status -> HTTP mapping table, the routing table
+/* test_http_error.c - the status -> HTTP -> gRPC mapping tables, the routing table
  * (paths, methods, Allow, the {name} segment) and the base64 decoder of
  * KServe BYTES: the pure parts of the HTTP layer. */
 #include <check.h>
@@ -34,6 +34,34 @@ START_TEST(status_mapping)
     ck_assert_str_eq(json_string_value(json_object_get(o, "code")), "not_found");
     ck_assert_str_eq(json_string_value(json_object_get(o, "message")), "gone");
     json_decref(o);
+}
+END_TEST
+
+/* gRPC codes come from the same HTTP status as REST's answer to the same
+ * failure (status_map.h). */
+START_TEST(grpc_mapping)
+{
+    ck_assert_int_eq(status_map_grpc(http_error_status(RD_OK, HTTP_CTX_IMAGE)), GRPC_STATUS_OK);
+    ck_assert_int_eq(status_map_grpc(http_error_status(RD_ERR_FORMAT, HTTP_CTX_IMAGE)),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(status_map_grpc(http_error_status(RD_ERR_SHAPE, HTTP_CTX_TENSOR)),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(status_map_grpc(http_error_status(RD_ERR_LIMIT, HTTP_CTX_IMAGE)),
+                     GRPC_STATUS_RESOURCE_EXHAUSTED);
+    ck_assert_int_eq(status_map_grpc(http_error_status(RD_ERR_LIMIT, HTTP_CTX_QUEUE)),
+                     GRPC_STATUS_UNAVAILABLE);
+    ck_assert_int_eq(status_map_grpc(http_error_status(RD_ERR_TIMEOUT, HTTP_CTX_INFERENCE)),
+                     GRPC_STATUS_DEADLINE_EXCEEDED);
+    ck_assert_int_eq(status_map_grpc(http_error_status(RD_ERR_DNNL, HTTP_CTX_INFERENCE)),
+                     GRPC_STATUS_INTERNAL);
+    ck_assert_int_eq(status_map_grpc(http_error_drop_status(METRICS_DROP_DEADLINE)),
+                     GRPC_STATUS_DEADLINE_EXCEEDED);
+    ck_assert_int_eq(status_map_grpc(http_error_drop_status(METRICS_DROP_CANCELLED)),
+                     GRPC_STATUS_CANCELLED);
+    ck_assert_int_eq(status_map_grpc(401), GRPC_STATUS_UNAUTHENTICATED);
+    ck_assert_int_eq(status_map_grpc(404), GRPC_STATUS_NOT_FOUND);
+    ck_assert_int_eq(status_map_grpc(501), GRPC_STATUS_UNIMPLEMENTED);
+    ck_assert_int_eq(status_map_grpc(418), GRPC_STATUS_UNKNOWN);
 }
 END_TEST
 
@@ -210,6 +238,7 @@ int main(void)
     Suite *s = suite_create("http_error");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, status_mapping);
+    tcase_add_test(tc, grpc_mapping);
     tcase_add_test(tc, routing);
     tcase_add_test(tc, routing_other_protocols);
     tcase_add_test(tc, page_routes_and_shapes);
