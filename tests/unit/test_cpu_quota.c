@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cpu_quota.h"
+#include "tmpdir_fixture.h"
 
 static char root[256];
 
@@ -40,15 +41,12 @@ static void put(const char *rel, const char *text)
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/test_cpu_quota.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    tmpdir_make(root, sizeof root, "test_cpu_quota");
 }
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    ck_assert_int_eq(system(cmd), 0);
+    tmpdir_remove(root);
 }
 
 START_TEST(v2_parent_limit)

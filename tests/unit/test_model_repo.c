@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "model_repo.h"
+#include "tmpdir_fixture.h"
 
 static char root[256];
 
@@ -41,15 +42,12 @@ static void make_model(const char *name, const int *versions, int n, const char 
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/test_model_repo.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    tmpdir_make(root, sizeof root, "test_model_repo");
 }
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    ck_assert_int_eq(system(cmd), 0);
+    tmpdir_remove(root);
 }
 
 static rd_status_t read_model(const char *name, repo_model_t *m, rd_error_t *err)
