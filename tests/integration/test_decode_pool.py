@@ -10,7 +10,7 @@ request's server CPU time is counted. Against the real binary on 127.0.0.1.
    arithmetic progressive 6000x6000, ~0.5 s of decoding each, made in this
    run). While both decode, /healthz is asked every 50 ms (every answer 200,
    the slowest under PROBE_BOUND_S) and a normal client sends dog.jpg to
-   /classify one after another: its p50 must stay within P50_FACTOR times its
+   /classify one after another: its p50 must stay within P50_FACTOR (5) times its
    idle p50 and its slowest within MAX_FACTOR times, and the two slow
    requests must still answer 200. Decoding on the
    HTTP threads (the pool bypassed) holds both of them for seconds; without
@@ -42,7 +42,9 @@ import hostile_fixtures as hf  # noqa: E402  (the slow JPEG, multipart)
 import test_hostile_load as hl  # noqa: E402  (the prober, a normal client's p50)
 
 N_SLOW = 4            # slow images per expensive request
-P50_FACTOR = 3        # normal client's p50 while two expensive requests decode, vs idle
+P50_FACTOR = 5        # normal client's p50 while two expensive requests decode, vs idle:
+                      # 2-3.1x observed (the two slow decodes share the 2 cores; 3.1 under
+                      # ASan), 10-12x with the per-request bound removed, 100x+ with no pool
 MAX_FACTOR = 6        # its slowest request, vs the idle p50 (waiting for a slow decode: ~12)
 PROBE_BOUND_S = 1.0   # slowest /healthz meanwhile (HTTP threads held: seconds)
 N_NORMAL = 8          # normal requests measured under load
