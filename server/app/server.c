@@ -134,7 +134,10 @@ static void go_ready(server_t *srv)
 }
 
 /* inference_threads 0: one per CPU this process may really use (the
- * affinity mask and the cgroup quota), not one per core of the machine. */
+ * affinity mask and the cgroup quota), not one per core of the machine;
+ * unless OMP_NUM_THREADS says how many, which OpenMP users expect to win (and
+ * which the ThreadSanitizer runs set to 1: libgomp's barriers are invisible
+ * to it). */
 static void size_threads(server_t *srv)
 {
     cpu_quota_t q;
@@ -145,7 +148,10 @@ static void size_threads(server_t *srv)
     else
         log_msg(srv->log, LOG_LEVEL_INFO, "cpus: %d in the affinity mask, no cgroup quota",
                 q.affinity);
-    if (srv->cfg.inference_threads == 0) {
+    const char *omp = getenv("OMP_NUM_THREADS");
+    if (srv->cfg.inference_threads == 0 && omp && atoi(omp) > 0) {
+        log_msg(srv->log, LOG_LEVEL_INFO, "inference_threads from OMP_NUM_THREADS=%s", omp);
+    } else if (srv->cfg.inference_threads == 0) {
         srv->cfg.inference_threads = q.cpus;
         log_msg(srv->log, LOG_LEVEL_INFO, "inference_threads %d (from the cpus above)", q.cpus);
     }
